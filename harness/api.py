@@ -1,0 +1,122 @@
+"""Orchestration: run candidates x scenarios x seed through a runner and score them.
+
+The library entry point behind `harness score`. A cell's infrastructure failure (the
+runner broke, the machine ran out of something) marks that cell's checks
+`infra_error` and is reported apart; it never counts against the candidate. Cells are
+always closed, so nothing of a cell outlives it, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.checks import REGISTRY, load_all, run_check
+from harness.errors import InfraError, UsageError
+from harness.faults import logfaults
+from harness.faults.procedures import PROCEDURES, new_ctx, observe
+from harness.model import Candidate, CellResult, CheckResult, Outcome, Scenario
+from harness.observe import Observation
+from harness.runners.base import Runner
+from harness.runners.local import LocalRunner
+from harness.scenario import load_scenarios
+
+ROOT = Path(__file__).resolve().parent.parent
+Progress = Callable[[CellResult], None]
+
+
+def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> list[Scenario]:
+    load_all()
+    return load_scenarios(folder or ROOT / "scenarios", PROCEDURES, REGISTRY, pattern,
+                          validators=logfaults.VALIDATORS)
+
+
+def choose_runner(name: str) -> tuple[Runner, str]:
+    """The runner, and a sentence saying why it was chosen."""
+    if name == "local":
+        return LocalRunner(), "local runner: asked for with --runner local"
+    if name == "auto":
+        return LocalRunner(), ("local runner: this version has no Docker runner yet,"
+                               " so candidates run as local processes without isolation")
+    if name == "docker":
+        raise UsageError("--runner docker: the Docker runner is not part of this version yet;"
+                         " use --runner local")
+    raise UsageError(f"--runner {name}: choose auto, local or docker")
+
+
+def reproduce_command(c: Candidate, scenario: str, seed: int, runner: str) -> str:
+    try:
+        where = str(c.path.relative_to(ROOT))
+    except ValueError:
+        where = str(c.path)
+    return shlex.join(["harness", "score", where, "--scenario", scenario, "--seed", str(seed),
+                       "--runner", runner])
+
+
+def timeline(obs: Observation, t0: float) -> dict[str, Any]:
+    """Probe runs and engine invocations on one clock, relative to the cell's start."""
+    ends = {r["pid"]: r for r in obs.ends()}
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None else round(float(t) - t0, 4)
+
+    runs = [{"step": r["step"], "run": r["run"], "pid": r["pid"], "start": rel(r["mono"]),
+             "end": rel(ends[r["pid"]]["mono"]) if r["pid"] in ends else None,
+             "exit": ends[r["pid"]]["exit"] if r["pid"] in ends else None,
+             "died": rel(obs.deaths.get(r["pid"]))} for r in obs.starts()]
+    invs = [{"label": i.label, "start": rel(i.started), "end": rel(i.ended),
+             "returncode": i.returncode, "fault": i.fault, "fault_at": rel(i.fault_at)}
+            for i in obs.invocations]
+    return {"runs": runs, "invocations": invs}
+
+
+def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> CellResult:
+    start = time.monotonic()
+    repro = reproduce_command(c, scenario.name, seed, runner.name)
+    cell = runner.open_cell(c, f"{c.name}-{scenario.name}")
+    try:
+        ctx = new_ctx(cell, scenario, seed)
+        PROCEDURES[scenario.procedure](ctx)
+        obs = observe(ctx)
+        results = tuple(run_check(spec, obs) for spec in scenario.checks)
+        extra = {"timeline": timeline(obs, start)}
+        return CellResult(c.name, scenario.name, seed, runner.name, results, repro,
+                          time.monotonic() - start, extra=extra)
+    except InfraError as exc:
+        return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
+    finally:
+        cell.close()
+
+
+def infra_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, why: str,
+               start: float) -> CellResult:
+    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
+                                REGISTRY[spec.check].severity, Outcome.INFRA_ERROR, detail=why)
+                    for spec in s.checks)
+    return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start,
+                      infra_error=why)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRun:
+    cells: tuple[CellResult, ...]
+    runner: dict[str, str]
+
+
+def score(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], runner: Runner,
+          seed: int, progress: Progress | None = None) -> ScoreRun:
+    cells = []
+    try:
+        for c in candidates:
+            for s in scenarios:
+                cell = run_cell(runner, c, s, seed)
+                cells.append(cell)
+                if progress:
+                    progress(cell)
+    finally:
+        runner.close()
+    return ScoreRun(tuple(cells), runner.describe())

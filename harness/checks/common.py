@@ -1,0 +1,75 @@
+"""Helpers shared by the check families: excerpts, event lookups, named processes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.eventlog import parse_log
+from harness.model import Evidence
+from harness.observe import Invocation, Observation
+
+EXCERPT_LINES = 3
+
+
+def excerpt(raw: bytes | None, line: int | None = None, limit: int = 1600) -> str:
+    """Lines around `line` (1-based; default: the end), with line numbers, '>' marking it."""
+    if not raw:
+        return "(empty)"
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    at = len(lines) if line is None else line
+    lo, hi = max(1, at - EXCERPT_LINES), min(len(lines), at + EXCERPT_LINES)
+    out = []
+    for n in range(lo, hi + 1):
+        mark = ">" if n == at else " "
+        out.append(f"{mark}{n:4d} | {lines[n - 1].decode('utf-8', 'replace')[:300]}")
+    return "\n".join(out)[-limit:]
+
+
+def text(raw: bytes, limit: int = 600) -> str:
+    s = raw.decode("utf-8", "replace").strip()
+    return s if len(s) <= limit else s[: limit // 2] + " ... " + s[-limit // 2 :]
+
+
+def events(raw: bytes | None) -> list[Mapping[str, Any]]:
+    return parse_log(raw or b"").events
+
+
+def of_type(evs: Iterable[Mapping[str, Any]], kind: str, step: str | None = None) -> list[Mapping[str, Any]]:
+    return [e for e in evs if e.get("type") == kind and (step is None or e.get("step") == step)]
+
+
+def step_ids(obs: Observation) -> list[str]:
+    return [s["id"] for s in obs.workflow.get("steps", [])]
+
+
+def exit_evidence(inv: Invocation, expected: str, where: str = "") -> Evidence:
+    seen = "no exit within the harness bound" if inv.returncode is None else f"exit {inv.returncode}"
+    return Evidence(expected=expected, seen=f"{seen}; stderr: {text(inv.stderr, 300) or '(empty)'}",
+                    where=where or inv.describe(), excerpt=excerpt(inv.log_after))
+
+
+def named_processes(obs: Observation, log: bytes | None) -> dict[int, Mapping[str, Any]]:
+    """Probe and grandchild pids of attempts that this log names (by pid or pgid).
+
+    The contract holds an engine responsible only for processes of attempts its log
+    names: a crash between spawn and a durable STEP_STARTED can leave one it never knew.
+    """
+    started = of_type(events(log), "STEP_STARTED")
+    pids = {e.get("pid") for e in started}
+    pgids = {e.get("pgid") for e in started}
+    named: dict[int, Mapping[str, Any]] = {}
+    for rec in obs.starts():
+        if rec.get("pid") in pids or rec.get("pgid") in pgids:
+            named[int(rec["pid"])] = rec
+    for rec in obs.audit:
+        if rec.get("kind") == "child" and rec.get("parent") in named:
+            named[int(rec["pid"])] = rec
+    return named
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

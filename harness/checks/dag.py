@@ -1,0 +1,102 @@
+"""Checks on scheduling, from the probes' audit: order, parallelism, one run per step.
+
+Intervals are the probes' own start and end records. A probe's interval lies inside
+the engine's view of the attempt (spawn to reap), so an overlap or an ordering
+violation seen here is one the engine really allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks import check
+from harness.checks.common import exit_evidence
+from harness.model import Evidence, Severity
+from harness.observe import Observation
+
+
+def _invocation(obs: Observation, label: str) -> Any:
+    return next((i for i in obs.invocations if i.label == label), None)
+
+
+@check("dag.exit_zero", "dependency_order", Severity.FATAL)
+def exit_zero(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """The uninterrupted run of a valid workflow exits 0."""
+    inv = _invocation(obs, str(params.get("run", "run 1")))
+    if inv is None or inv.returncode != 0:
+        return [exit_evidence(inv, "exit 0")] if inv else [Evidence("a run", "none", "cell")]
+    return []
+
+
+def intervals(obs: Observation) -> list[tuple[float, float, str, int]]:
+    """(start, end, step, pid) per probe run; a run with no end record ends when it died."""
+    ends = {r["pid"]: r["mono"] for r in obs.ends()}
+    out = []
+    for r in obs.starts():
+        end = ends.get(r["pid"], obs.deaths.get(r["pid"], float("inf")))
+        out.append((float(r["mono"]), float(end), str(r["step"]), int(r["pid"])))
+    return out
+
+
+def max_overlap(spans: list[tuple[float, float, str, int]]) -> tuple[int, float, list[str]]:
+    """The most runs alive at once, when, and which steps they were."""
+    best: tuple[int, float, list[str]] = (0, 0.0, [])
+    for start, _, _, _ in spans:
+        live = [s for (a, b, s, _) in spans if a <= start < b]
+        if len(live) > best[0]:
+            best = (len(live), start, live)
+    return best
+
+
+@check("dag.dependency_order", "dependency_order", Severity.FATAL)
+def dependency_order(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A step starts only after every step it depends on has succeeded."""
+    done: dict[str, float] = {}
+    for r in obs.ends():
+        if r.get("exit") == 0:
+            done.setdefault(r["step"], float(r["mono"]))
+    deps = {s["id"]: s.get("depends_on", []) for s in obs.workflow["steps"]}
+    out = []
+    for r in obs.starts():
+        for dep in deps.get(r["step"], []):
+            if done.get(dep, float("inf")) > float(r["mono"]):
+                when = (f"{done[dep] - float(r['mono']):.3f} s later" if dep in done
+                        else "never")
+                out.append(Evidence(f"{r['step']} starts after {dep} succeeded",
+                                    f"{r['step']} started (pid {r['pid']}) while {dep} had not"
+                                    f" succeeded; {dep} succeeded {when}", "audit"))
+    return out[:5]
+
+
+@check("dag.parallel_bound", "parallelism", Severity.MAJOR)
+def parallel_bound(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """Never more than max_parallel steps run at once."""
+    limit = int(obs.workflow.get("max_parallel", 4))
+    n, at, steps = max_overlap(intervals(obs))
+    if n > limit:
+        return [Evidence(f"at most max_parallel={limit} steps at once",
+                         f"{n} at once: {', '.join(sorted(steps))}", f"audit, t={at:.3f}")]
+    return []
+
+
+@check("dag.parallel_reached", "parallelism", Severity.MINOR)
+def parallel_reached(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """With more ready steps than max_parallel, max_parallel of them run at once."""
+    limit = int(obs.workflow.get("max_parallel", 4))
+    n, _, steps = max_overlap(intervals(obs))
+    if n < limit:
+        return [Evidence(f"{limit} steps at once at some moment (the DAG is wider)",
+                         f"at most {n} at once", "audit")]
+    return []
+
+
+@check("dag.ran_once", "dependency_order", Severity.MAJOR)
+def ran_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """In an uninterrupted run every step runs exactly once."""
+    out = []
+    for step in (s["id"] for s in obs.workflow["steps"]):
+        n = len(obs.starts(step))
+        if n != 1:
+            out.append(Evidence(f"{step} runs exactly once", f"{n} runs", "audit"))
+    return out

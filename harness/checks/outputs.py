@@ -1,0 +1,77 @@
+"""Checks on published outputs: whole, from a successful attempt, published once.
+
+The probe records the sha256 of every output it writes to $ENGINE_OUTPUT and whether
+its run then exited 0. The harness watched outputs/ throughout the scenario and noted
+each (inode, size) a name had; an atomic, once-only publish shows exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks import check
+from harness.checks.common import events, of_type, sha256
+from harness.model import Evidence, Severity
+from harness.observe import Observation
+
+
+def _successful_outputs(obs: Observation, step: str) -> dict[str, int]:
+    """sha256 -> run, for outputs written by runs of step that then exited 0."""
+    ok_runs = {r["run"] for r in obs.ends(step) if r.get("exit") == 0}
+    return {r["sha256"]: r["run"] for r in obs.audit
+            if r.get("kind") == "output" and r.get("step") == step and r.get("run") in ok_runs}
+
+
+@check("outputs.published", "exactly_once_outputs", Severity.MAJOR)
+def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """Each succeeded step that wrote $ENGINE_OUTPUT has outputs/ID: one successful run's bytes."""
+    out = []
+    for rec in obs.starts():
+        if not rec.get("output_env"):
+            out.append(Evidence("ENGINE_OUTPUT set for every attempt", "not set",
+                                f"step {rec['step']} run {rec['run']}"))
+        elif rec.get("output_preexisting"):
+            out.append(Evidence("ENGINE_OUTPUT does not exist when the attempt starts",
+                                f"{rec['output_env']} existed", f"step {rec['step']}"))
+    succeeded = {e.get("step") for e in of_type(events(obs.final_log), "STEP_SUCCEEDED")}
+    for step in sorted(s for s in succeeded if isinstance(s, str)):
+        good = _successful_outputs(obs, step)
+        if not good:
+            continue
+        data = obs.outputs.get(step)
+        if data is None:
+            out.append(Evidence(f"outputs/{step} published", "missing", "STATE_DIR/outputs"))
+        elif sha256(data) not in good:
+            out.append(Evidence(f"outputs/{step} equal to the whole output of one successful"
+                                f" run ({len(good)} candidate(s))",
+                                f"{len(data)} bytes matching none; starts {data[:60]!r}",
+                                f"STATE_DIR/outputs/{step}"))
+    return out[:6]
+
+
+@check("outputs.once", "exactly_once_outputs", Severity.FATAL)
+def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A step's output is published once: its file never changes inode or size once seen."""
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for pub in obs.publications:
+        seen.setdefault(pub.name, []).append((pub.inode, pub.size))
+    out = []
+    for name, versions in sorted(seen.items()):
+        if len(versions) > 1:
+            shown = ", ".join(f"inode {i} size {s}" for i, s in versions[:4])
+            out.append(Evidence(f"outputs/{name} published once, whole",
+                                f"{len(versions)} versions seen: {shown}",
+                                f"STATE_DIR/outputs/{name}"))
+    return out
+
+
+@check("outputs.no_temp", "exactly_once_outputs", Severity.MINOR)
+def no_temp(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """outputs/ holds only files named after steps: no temporary files left there."""
+    ids = {s["id"] for s in obs.workflow["steps"]}
+    stray = sorted(n for n in obs.outputs if n not in ids)
+    if stray:
+        return [Evidence("only step ids in outputs/", f"also: {', '.join(stray[:5])}",
+                         "STATE_DIR/outputs")]
+    return []

@@ -1,0 +1,169 @@
+"""Checks on processes: timeouts end whole groups, signals and resumes leave no orphans.
+
+Liveness comes from the runner (pid plus start time, so a reused pid is not mistaken
+for a survivor; zombies count as dead). Death times are the first moment the harness
+saw a process dead: an upper bound, so a pass is never a false pass. The probe also
+records, at each start, which earlier recorded processes were still alive at that
+instant: that is how "ended before the steps run again" is judged without any race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks import check
+from harness.checks.common import events, excerpt, exit_evidence, named_processes, of_type
+from harness.model import Evidence, Severity
+from harness.observe import Invocation, Observation
+
+GRACE_S = 3.0  # the contract: SIGKILL at most 2 s after SIGTERM; 1 s for the engine to act
+
+
+def _step_conf(obs: Observation, step: str) -> Mapping[str, Any]:
+    return next(s for s in obs.workflow["steps"] if s["id"] == step)
+
+
+def _hung_runs(obs: Observation, step: str) -> list[Mapping[str, Any]]:
+    ended = {r["pid"] for r in obs.ends(step)}
+    return [r for r in obs.starts(step) if r["pid"] not in ended]
+
+
+def _group_of(obs: Observation, probe_pid: int) -> list[int]:
+    return [probe_pid] + [int(r["pid"]) for r in obs.audit
+                          if r.get("kind") == "child" and r.get("parent") == probe_pid]
+
+
+@check("procs.timeout_group_ended", "process_groups", Severity.FATAL)
+def timeout_group_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """At timeout_s the whole group ends, grandchildren that ignore SIGTERM included."""
+    step = str(params["step"])
+    limit = float(_step_conf(obs, step)["timeout_s"]) + GRACE_S
+    hung = _hung_runs(obs, step)
+    if not hung:
+        return [Evidence(f"{step} ran and hung (the scenario's premise)", "it never did",
+                         "audit")]
+    out = []
+    for run in hung:
+        for pid in _group_of(obs, int(run["pid"])):
+            died = obs.deaths.get(pid)
+            if died is None or died - float(run["mono"]) > limit:
+                seen = ("still alive at the end" if died is None
+                        else f"gone only {died - float(run['mono']):.2f} s after the start")
+                out.append(Evidence(f"pid {pid} of {step} run {run['run']} gone within"
+                                    f" timeout_s + {GRACE_S:.0f} s = {limit:.1f} s", seen,
+                                    f"audit: {step} run {run['run']} group {run['pgid']}"))
+    return out[:5]
+
+
+def _attempt_of(obs: Observation, run: Mapping[str, Any]) -> Any:
+    for e in of_type(events(obs.final_log), "STEP_STARTED", str(run["step"])):
+        if e.get("pid") == run["pid"] or e.get("pgid") == run["pgid"]:
+            return e.get("attempt")
+    return None
+
+
+@check("procs.timeout_reason", "timeouts", Severity.MAJOR)
+def timeout_reason(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A timed-out attempt is recorded as STEP_FAILED with reason 'timeout'."""
+    step = str(params["step"])
+    out = []
+    for run in _hung_runs(obs, step):
+        attempt = _attempt_of(obs, run)
+        failed = [e for e in of_type(events(obs.final_log), "STEP_FAILED", step)
+                  if e.get("attempt") == attempt]
+        reason = failed[0].get("reason") if failed else None
+        if attempt is None or reason != "timeout":
+            out.append(Evidence(f"STEP_FAILED reason 'timeout' for {step} attempt {attempt}",
+                                f"reason {reason!r}" if failed else "no STEP_FAILED",
+                                "STATE_DIR/events.jsonl", excerpt(obs.final_log)))
+    return out or ([] if _hung_runs(obs, step) else [
+        Evidence(f"{step} timed out", "it never ran", "audit")])
+
+
+@check("procs.retry_after_timeout", "retries", Severity.MAJOR)
+def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """The retry policy applies to a timed-out attempt: it is retried, then succeeds."""
+    step = str(params["step"])
+    runs, want = len(obs.starts(step)), int(params["runs"])
+    retries = of_type(events(obs.final_log), "STEP_RETRY_SCHEDULED", step)
+    out = []
+    if runs != want:
+        out.append(Evidence(f"{step} runs {want} times", f"{runs} times", "audit"))
+    if not retries:
+        out.append(Evidence(f"STEP_RETRY_SCHEDULED for {step}", "none",
+                            "STATE_DIR/events.jsonl", excerpt(obs.final_log)))
+    run1 = obs.runs("run")[0]
+    if run1.returncode != 0:
+        out.append(exit_evidence(run1, "exit 0 (the retry succeeds)"))
+    return out
+
+
+def _signalled(obs: Observation) -> Invocation | None:
+    return next((i for i in obs.invocations if i.fault_at is not None), None)
+
+
+@check("procs.signal_exit", "process_groups", Severity.MAJOR)
+def signal_exit(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """After SIGTERM/SIGINT the engine exits non-zero within the bound."""
+    inv = _signalled(obs)
+    bound = float(params.get("within_s", 5.0))
+    if inv is None or inv.fault_at is None:
+        return [Evidence("steps running when the signal is due", "the run ended before",
+                         obs.invocations[0].describe() if obs.invocations else "cell")]
+    took = inv.ended - inv.fault_at
+    if inv.returncode in (0, None) or took > bound:
+        return [exit_evidence(inv, f"a non-zero exit within {bound:.0f} s of the signal",
+                              f"{inv.describe()}; exited {took:.2f} s after the signal")]
+    return []
+
+
+@check("procs.signal_groups_ended", "process_groups", Severity.MAJOR)
+def signal_groups_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """After SIGTERM/SIGINT no process of any running attempt survives the engine."""
+    inv = _signalled(obs)
+    if inv is None:
+        return [Evidence("a signalled run", "none", "cell")]
+    named = named_processes(obs, inv.log_after)
+    left = sorted(set(obs.alive_after.get("after_signal", ())) & set(named))
+    if left:
+        who = ", ".join(f"{p} ({named[p].get('step')}, {named[p].get('kind')})" for p in left[:5])
+        return [Evidence("no step process alive 0.5 s after the engine exited",
+                         f"alive: {who}", f"after {inv.describe()}")]
+    return []
+
+
+@check("procs.orphans_ended_before_rerun", "crash_recovery", Severity.FATAL)
+def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """On resume, processes of attempts the log shows running end before any step re-runs."""
+    killed = _signalled(obs)
+    if killed is None:
+        return [Evidence("steps running when the engine is killed", "the run ended before",
+                         "cell")]
+    named = named_processes(obs, killed.log_after)
+    orphans = set(obs.alive_after.get("after_kill", ())) & set(named)
+    if not orphans:
+        return [Evidence("live processes of attempts the log names, after the kill"
+                         " (the scenario's premise)", "none", killed.describe(),
+                         excerpt(killed.log_after))]
+    out = []
+    for rec in obs.starts():
+        if float(rec["mono"]) > killed.ended:
+            still = sorted(orphans & set(rec.get("alive_prior", [])))
+            if still:
+                out.append(Evidence("every orphan of the killed run ended before a step"
+                                    " runs again", f"{rec['step']} run {rec['run']} started"
+                                    f" while orphans {still} were alive", "audit"))
+    return out[:5]
+
+
+@check("procs.none_survive", "process_groups", Severity.MAJOR)
+def none_survive(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """When the workflow is over, no process of any attempt the log names is alive."""
+    named = named_processes(obs, obs.final_log)
+    left = sorted(set(obs.alive_after.get("end", ())) & set(named))
+    if left:
+        who = ", ".join(f"{p} ({named[p].get('step')}, {named[p].get('kind')})" for p in left[:5])
+        return [Evidence("no step process alive after the last run", f"alive: {who}",
+                         "after the last run")]
+    return []

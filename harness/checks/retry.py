@@ -1,0 +1,117 @@
+"""Checks on retries and backoff, from the probes' own clocks.
+
+A failed run's `end` record is written before the probe exits, so the engine can only
+have seen the failure after it; the next run's `start` record is written after the
+engine spawned it. So `next.start - prev.end >= delay` is a sound test that no retry
+started early. Progress during backoff is judged by counting other steps that
+started inside the window: a scheduler that sleeps through the backoff starts at most
+one (spawned just before it fell asleep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks import check
+from harness.checks.common import events, excerpt, exit_evidence
+from harness.model import Evidence, Severity
+from harness.observe import Observation
+
+LATE_S = 1.0
+
+
+def _policy(obs: Observation, step: str) -> Mapping[str, float]:
+    conf = next(s for s in obs.workflow["steps"] if s["id"] == step).get("retry", {})
+    return {"backoff_s": conf.get("backoff_s", 0), "multiplier": conf.get("multiplier", 2),
+            "max_backoff_s": conf.get("max_backoff_s", 60)}
+
+
+def windows(obs: Observation, step: str) -> list[tuple[int, float, float, float]]:
+    """(n, end of failed run n, start of run n+1, the contract's delay after failure n)."""
+    p = _policy(obs, step)
+    ends = {r["run"]: float(r["mono"]) for r in obs.ends(step) if r.get("exit") != 0}
+    starts = {r["run"]: float(r["mono"]) for r in obs.starts(step)}
+    out = []
+    for n in sorted(ends):
+        if n + 1 in starts:
+            delay = min(p["backoff_s"] * p["multiplier"] ** (n - 1), p["max_backoff_s"])
+            out.append((n, ends[n], starts[n + 1], delay))
+    return out
+
+
+@check("retry.attempt_counts", "retries", Severity.MAJOR)
+def attempt_counts(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """Each step runs exactly as often as its failures and max_attempts imply."""
+    out = []
+    runs = dict(params.get("runs", {}))
+    for step in (s["id"] for s in obs.workflow["steps"]):
+        want = runs.get(step, params.get("others"))
+        if want is None:
+            continue
+        got = len(obs.starts(step))
+        if got != want:
+            out.append(Evidence(f"{step} runs {want} times", f"{got} times", "audit",
+                                excerpt(obs.final_log)))
+    return out
+
+
+@check("retry.not_early", "retries", Severity.MAJOR)
+def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """No retry starts before min(backoff_s * multiplier**(n-1), max_backoff_s) has passed."""
+    step = str(params["step"])
+    out = [Evidence(f"run {n + 1} of {step} at least {d:.2f} s after run {n} failed",
+                    f"{s - e:.3f} s after", "audit")
+           for n, e, s, d in windows(obs, step) if s - e < d]
+    if not windows(obs, step):
+        out.append(Evidence(f"{step} retried", "it never was", "audit"))
+    return out
+
+
+@check("retry.not_late", "retries", Severity.MINOR)
+def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """No retry starts more than 1 s after its backoff has passed."""
+    step = str(params["step"])
+    return [Evidence(f"run {n + 1} of {step} within {d:.2f} + {LATE_S:.0f} s of run {n}'s"
+                     " failure", f"{s - e:.3f} s after", "audit")
+            for n, e, s, d in windows(obs, step) if s - e > d + LATE_S]
+
+
+@check("retry.progress_during_backoff", "nonblocking_backoff", Severity.MAJOR)
+def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """While a step waits out its backoff, other ready steps keep starting."""
+    step, need = str(params["step"]), int(params.get("min_starts", 2))
+    out = []
+    for n, end, start, delay in windows(obs, step):
+        if delay < float(params.get("min_window_s", 1.0)):
+            continue
+        inside = [r for r in obs.starts() if r["step"] != step and end < float(r["mono"]) < start]
+        if len(inside) < need:
+            out.append(Evidence(f"at least {need} other steps start during the {delay:.1f} s"
+                                f" backoff after {step} run {n}",
+                                f"{len(inside)} started", f"audit, window {start - end:.2f} s"))
+    return out
+
+
+@check("retry.exhausted_fails", "retries", Severity.MAJOR)
+def exhausted_fails(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A step that uses up its attempts: exit 1, WORKFLOW_FAILED, dependents never start,
+    independent steps still run."""
+    run = obs.runs("run")[0]
+    out = []
+    if run.returncode != 1:
+        out.append(exit_evidence(run, "exit 1"))
+    evs = events(obs.final_log)
+    if not evs or evs[-1].get("type") != "WORKFLOW_FAILED":
+        out.append(Evidence("the log ends in WORKFLOW_FAILED",
+                            f"it ends in {evs[-1].get('type') if evs else 'nothing'}",
+                            "STATE_DIR/events.jsonl", excerpt(obs.final_log)))
+    for step in params.get("never", []):
+        if obs.starts(step):
+            out.append(Evidence(f"{step} never starts (a dependency failed for good)",
+                                f"it ran {len(obs.starts(step))} time(s)", "audit"))
+    for step in params.get("still_run", []):
+        if not obs.starts(step):
+            out.append(Evidence(f"{step} still runs (it does not depend on the failed step)",
+                                "it never ran", "audit"))
+    return out

@@ -1,0 +1,128 @@
+"""Checks on damaged logs: a torn final line is recovered, any other damage refused.
+
+Torn-tail variants tear a line the engine may already have acted on, a state a crash
+cannot make (v1.1 clarification). So these checks demand only what concerns the log:
+status ignores the torn line, run cuts it and goes on, and no earlier event is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks import check
+from harness.checks.common import excerpt, text
+from harness.checks.status import status_differences
+from harness.eventlog import parse_log, seq_problems
+from harness.model import Evidence, Severity
+from harness.observe import Observation, Variant
+
+
+def _precondition(obs: Observation) -> list[Evidence]:
+    if "precondition" in obs.facts:
+        return [Evidence("a crashed run that left a log to damage", str(obs.facts["precondition"]),
+                         "run 1", excerpt(obs.invocations[0].log_after if obs.invocations else b""))]
+    if not obs.variants:
+        return [Evidence("damaged-log variants", "none were run", "cell")]
+    return []
+
+
+def _prefix(v: Variant) -> bytes:
+    torn: bytes = v.facts["torn"]
+    return torn[: torn.rfind(b"\n") + 1]
+
+
+@check("tail.status_ignores_torn", "torn_tail_recovery", Severity.MAJOR)
+def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """With the last line torn at any byte, status exits 0 and reports the complete lines."""
+    out = _precondition(obs)
+    for v in obs.variants:
+        inv = v.invocations[0]
+        diffs = status_differences(inv, _prefix(v))
+        if inv.log_after != inv.log_before:
+            diffs.append("status changed the log")
+        if diffs:
+            out.append(Evidence("status of the complete lines, exit 0, log unchanged",
+                                "; ".join(diffs[:3]), f"{v.label}: {inv.describe()}",
+                                excerpt(v.facts["torn"])))
+    return _summarise(out, obs)
+
+
+def _run_problems(v: Variant, inv: Any) -> list[str]:
+    if inv.returncode != 0:
+        return [f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}"]
+    after: bytes = inv.log_after or b""
+    parsed = parse_log(after)
+    problems = []
+    if not after.startswith(_prefix(v)):
+        problems.append("an event from before the torn line was lost or changed")
+    if parsed.damaged or parsed.torn:
+        problems.append("the torn bytes are still in the log, or new damage")
+    problems += seq_problems(parsed.events)[:1]
+    if not parsed.finished or parsed.events[-1].get("type") != "WORKFLOW_SUCCEEDED":
+        problems.append("the log does not end in WORKFLOW_SUCCEEDED")
+    return problems
+
+
+@check("tail.run_recovers", "torn_tail_recovery", Severity.FATAL)
+def run_recovers(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """With the last line torn at any byte, run cuts it, keeps every earlier event, finishes."""
+    out = _precondition(obs)
+    for v in obs.variants:
+        for inv in v.invocations[1:]:
+            problems = _run_problems(v, inv)
+            if problems:
+                out.append(Evidence("exit 0, the torn line cut, earlier events kept, seq"
+                                    " contiguous, WORKFLOW_SUCCEEDED", "; ".join(problems),
+                                    f"{v.label}: {inv.describe()}",
+                                    "before:\n" + excerpt(v.facts["torn"]) + "\nafter:\n"
+                                    + excerpt(inv.log_after)))
+    return _summarise(out, obs)
+
+
+def _summarise(out: list[Evidence], obs: Observation) -> list[Evidence]:
+    """Many offsets fail the same way: keep the first few and say how many."""
+    if len(out) > 3:
+        rest = Evidence(f"the same at every offset ({len(obs.variants)} variants)",
+                        f"{len(out) - 3} more variants failed", "torn-tail variants")
+        return [*out[:3], rest]
+    return out
+
+
+def _refusal_problems(inv: Any, damaged: bytes) -> list[str]:
+    problems = []
+    if inv.returncode != 3:
+        problems.append(f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}")
+    if inv.log_after != damaged:
+        problems.append("the log changed")
+    return problems
+
+
+@check("corrupt.run_refuses", "durable_log", Severity.MAJOR)
+def run_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A damaged middle line: run exits 3, changes no byte of the log, runs no step."""
+    out = _precondition(obs)
+    for v in obs.variants:
+        inv = v.invocations[1]
+        problems = _refusal_problems(inv, v.facts["damaged"])
+        if v.facts["new_audit"]:
+            problems.append(f"{len(v.facts['new_audit'])} step(s) ran")
+        if problems:
+            out.append(Evidence("exit 3, log byte for byte unchanged, no step run",
+                                "; ".join(problems), f"{v.label}: {inv.describe()}",
+                                excerpt(v.facts["damaged"], v.facts["line"])))
+    return out
+
+
+@check("corrupt.status_refuses", "replay_status", Severity.MAJOR)
+def status_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A damaged middle line: status exits 3 and changes no byte of the log."""
+    out = _precondition(obs)
+    for v in obs.variants:
+        inv = v.invocations[0]
+        problems = _refusal_problems(inv, v.facts["damaged"])
+        if problems:
+            out.append(Evidence("exit 3, log byte for byte unchanged", "; ".join(problems),
+                                f"{v.label}: {inv.describe()}",
+                                excerpt(v.facts["damaged"], v.facts["line"])))
+    return out

@@ -1,0 +1,119 @@
+"""The `harness` command: a thin layer over `harness.api`.
+
+It parses options, calls the library, prints with rich, and maps every `HarnessError`
+to a one-line message and its exit code. A user never sees a traceback for a mistake
+of theirs. Ctrl-C ends the run cleanly: cells close in `finally` blocks, and every
+engine's reaper ends its processes when the harness goes away.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness import api
+from harness.errors import HarnessError
+from harness.manifest import resolve_candidates
+from harness.model import CellResult, Outcome
+from harness.report.results import build, write_results
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+
+def friendly(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HarnessError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err.print("interrupted: every cell was closed and its processes ended")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harness")
+def main() -> None:
+    """Judge generated workflow engines by execution, against TASK.md."""
+
+
+@main.command("list")
+@friendly
+def list_cmd() -> None:
+    """Print the bundled candidates and the scenarios."""
+    table = Table("candidate", "language", "claims", "path", title="candidates")
+    for c in resolve_candidates([], api.ROOT):
+        table.add_row(c.name, c.language, str(len(c.claims)), str(c.path))
+    out.print(table)
+    table = Table("scenario", "procedure", "checks", "description", title="scenarios")
+    for s in api.all_scenarios():
+        table.add_row(s.name, s.procedure, str(len(s.checks)), s.description)
+    out.print(table)
+
+
+def _progress(cell: CellResult) -> None:
+    failed = [r for r in cell.results if r.outcome is Outcome.FAIL]
+    infra = [r for r in cell.results if r.outcome is Outcome.INFRA_ERROR]
+    mark = "[red]FAIL[/]" if failed else ("[yellow]INFRA[/]" if infra else "[green]ok[/]")
+    names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
+    err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
+              + (f": {names}" if names else "")
+              + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else ""),
+              highlight=False)
+
+
+@main.command("score")
+@click.argument("candidates", nargs=-1)
+@click.option("--runner", default="auto", show_default=True,
+              type=click.Choice(["auto", "local", "docker"]))
+@click.option("--scenario", "pattern", default=None, help="Scenario name, glob or substring.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Output folder [default: reports/latest].")
+@click.option("--fail-under", default=None, type=float, help="Exit 1 if any score is lower.")
+@friendly
+def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
+              out_dir: Path | None, fail_under: float | None) -> None:
+    """Score CANDIDATES (names under candidates/ or paths; none: all)."""
+    chosen = resolve_candidates(list(candidates), api.ROOT)
+    scenarios = api.all_scenarios(pattern=pattern)
+    run, why = api.choose_runner(runner)
+    err.print(f"[bold]{why}[/]", highlight=False)
+    err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
+    result = api.score(chosen, scenarios, run, seed, progress=_progress)
+    doc = build(chosen, result.cells, seed=seed, runner={**result.runner, "why": why},
+                scenarios=[s.name for s in scenarios])
+    target = (out_dir or api.ROOT / "reports" / "latest").resolve()
+    write_results(target / "results.json", doc)
+    print_table(doc)
+    err.print(f"wrote {target / 'results.json'}", highlight=False)
+    low = [n for n, c in doc["candidates"].items()
+           if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
+    if low:
+        err.print(f"[red]below --fail-under {fail_under}:[/] {', '.join(low)}")
+        sys.exit(1)
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    table = Table("candidate", "score", "pass", "fail", "infra", "failed checks", title="scores")
+    for name, c in sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0)):
+        failed = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
+                         if x["outcome"] == "fail"})
+        shown = ", ".join(failed[:6]) + (f" (+{len(failed) - 6})" if len(failed) > 6 else "")
+        score = "n/a" if c["score"] is None else f"{c['score']:.2f}"
+        t = c["tally"]
+        table.add_row(name, score, str(t["pass"]), str(t["fail"]), str(t["infra_error"]), shown)
+    out.print(table)

@@ -1,0 +1,43 @@
+"""One root exception for the harness, with a subclass per kind of failure.
+
+Every error carries the exit code the CLI gives for it, so the CLI never has to guess
+and a user never sees a traceback. `InfraError` is the environment's failure (a dead
+daemon, a full disk, a runner that cannot start): it is reported apart from the
+candidate's results and never counted against a candidate.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+    exit_code = 2
+
+
+class UsageError(HarnessError):
+    """The user asked for something that does not exist or makes no sense."""
+
+    exit_code = 2
+
+
+class ManifestError(HarnessError):
+    """A candidate folder or its candidate.toml is malformed; names the file."""
+
+    exit_code = 2
+
+
+class ScenarioError(HarnessError):
+    """A scenario file is malformed; names the file and the key."""
+
+    exit_code = 2
+
+
+class InfraError(HarnessError):
+    """The harness or the machine broke, not the candidate."""
+
+    exit_code = 3
+
+
+class RunnerUnavailableError(InfraError):
+    """A runner cannot be used at all here (for example, no Docker daemon answers)."""

@@ -1,0 +1,189 @@
+"""Driving one engine invocation through a runner, delivering a fault at a chosen moment.
+
+`drive` starts the candidate, watches the cell every few milliseconds and, when its
+`Trigger` is met, delivers a signal (or runs an action). Triggers read only ground
+truth: the number of complete lines in the log, the probe's audit, the clock. The
+`Watcher` follows every process the audit names across the whole scenario and records
+when each was first seen dead, and every file that appears in outputs/; an
+observed death time is an upper bound on the real one.
+
+The harness bounds every invocation; an engine still running at its bound is killed
+and recorded as such (returncode None), never waited on forever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.observe import Invocation, Publication, parse_audit
+from harness.runners.base import Cell, EngineProcess
+
+LOG = "state/events.jsonl"
+AUDIT = "audit/audit.jsonl"
+TICK_S = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """When to strike: `events` complete log lines, `seconds` after start, or the
+    `starts`-th probe start of `step` (any step when empty); then `delay` seconds more."""
+
+    kind: str
+    value: float
+    step: str = ""
+    delay: float = 0.0
+
+    def describe(self) -> str:
+        what = {
+            "events": f"the log holds {int(self.value)} complete events",
+            "seconds": f"{self.value:.3f} s",
+            "starts": f"{int(self.value)} probe start(s)" + (f" of {self.step}" if self.step else ""),
+        }[self.kind]
+        return f"after {what}" + (f" + {self.delay:.3f} s" if self.delay else "")
+
+
+def read(cell: Cell, rel: str) -> bytes | None:
+    try:
+        return (cell.root / rel).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+class Watcher:
+    """Follows the cell's recorded processes and outputs for a whole scenario."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        self.procs: dict[int, int | None] = {}  # pid -> starttime, from the audit
+        self.deaths: dict[int, float] = {}
+        self.publications: list[Publication] = []
+        self._seen_files: dict[str, tuple[int, int]] = {}
+        self._audit_len = 0
+
+    def audit(self) -> tuple[dict[str, Any], ...]:
+        return parse_audit(read(self.cell, AUDIT) or b"")
+
+    def tick(self) -> None:
+        raw = read(self.cell, AUDIT) or b""
+        if len(raw) != self._audit_len:
+            self._audit_len = len(raw)
+            for rec in parse_audit(raw):
+                if rec.get("kind") in ("start", "child") and isinstance(rec.get("pid"), int):
+                    self.procs.setdefault(rec["pid"], rec.get("starttime"))
+        pending = [(p, s) for p, s in self.procs.items() if p not in self.deaths]
+        if pending:
+            alive = self.cell.alive(pending)
+            now = time.monotonic()
+            for pid, _ in pending:
+                if pid not in alive:
+                    self.deaths[pid] = now
+        self._scan_outputs()
+
+    def _scan_outputs(self) -> None:
+        outdir = self.cell.root / "state" / "outputs"
+        try:
+            names = os.listdir(outdir)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            try:
+                st = os.lstat(outdir / name)
+            except FileNotFoundError:
+                continue
+            key = (st.st_ino, st.st_size)
+            if self._seen_files.get(name) != key:
+                self._seen_files[name] = key
+                self.publications.append(Publication(name, st.st_ino, st.st_size,
+                                                     time.monotonic()))
+
+    def alive_now(self) -> tuple[int, ...]:
+        self.tick()
+        return tuple(sorted(p for p in self.procs if p not in self.deaths))
+
+
+def _met(trigger: Trigger, cell: Cell, elapsed: float) -> bool:
+    if trigger.kind == "seconds":
+        return elapsed >= trigger.value
+    if trigger.kind == "events":
+        return (read(cell, LOG) or b"").count(b"\n") >= trigger.value
+    if trigger.kind == "starts":
+        recs = parse_audit(read(cell, AUDIT) or b"")
+        n = sum(1 for r in recs if r.get("kind") == "start"
+                and (not trigger.step or r.get("step") == trigger.step))
+        return n >= trigger.value
+    raise ValueError(f"unknown trigger kind {trigger.kind!r}")
+
+
+Action = Callable[[EngineProcess], None]
+
+
+def signal_action(sig: int) -> Action:
+    return lambda proc: proc.send_signal(sig)
+
+
+def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, bound_s: float,
+          trigger: Trigger | None = None, action: Action | None = None,
+          action_name: str = "") -> Invocation:
+    """Run ENTRYPOINT + args to its end (or the bound), striking once when trigger is met."""
+    log_before = read(cell, LOG)
+    proc = cell.start(args)
+    fault, fault_at, met_at = "", None, None
+    rc = proc.poll()
+    while rc is None:
+        now = time.monotonic()
+        if now - proc.started > bound_s:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10.0)
+            fault = (fault + "; " if fault else "") + f"killed at the harness bound {bound_s} s"
+            rc = None
+            break
+        if trigger is not None and fault_at is None:
+            if met_at is None and _met(trigger, cell, now - proc.started):
+                met_at = now
+            if met_at is not None and now - met_at >= trigger.delay:
+                fault_at = time.monotonic()
+                (action or signal_action(signal.SIGKILL))(proc)
+                fault = f"{action_name or 'SIGKILL'} {trigger.describe()}"
+        watcher.tick()
+        rc = proc.wait(TICK_S)
+    ended = time.monotonic()
+    watcher.tick()
+    out, err = proc.output()
+    return Invocation(label=label, args=tuple(args), returncode=rc, started=proc.started,
+                      ended=ended, stdout=out[-65536:], stderr=err[-65536:], fault=fault,
+                      fault_at=fault_at, log_before=log_before, log_after=read(cell, LOG))
+
+
+def outputs_of(cell: Cell) -> dict[str, bytes]:
+    outdir = cell.root / "state" / "outputs"
+    if not outdir.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(outdir.iterdir()) if p.is_file()}
+
+
+def snapshot(cell: Cell, name: str) -> Path:
+    """Copy state/ and audit/ aside, to restore the same crash state more than once."""
+    import shutil
+
+    dest = cell.root / "snapshots" / name
+    for sub in ("state", "audit"):
+        if (cell.root / sub).exists():
+            shutil.copytree(cell.root / sub, dest / sub, symlinks=True)
+    return dest
+
+
+def restore(cell: Cell, snap: Path) -> None:
+    import shutil
+
+    for sub in ("state", "audit"):
+        target = cell.root / sub
+        if target.exists():
+            shutil.rmtree(target)
+        if (snap / sub).exists():
+            shutil.copytree(snap / sub, target, symlinks=True)

@@ -1,0 +1,168 @@
+"""Procedures that damage the log on disk, and ones that feed the engine bad input.
+
+torn_tail and corrupt_middle first crash a real run at a seeded event count, so the
+log they damage is one the candidate wrote itself; they then restore that same crash
+state before each variant, so every variant starts from identical bytes.
+invalid_workflow, concurrent_run and changed_workflow test the engine's refusals:
+each refusal must leave the log byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Any
+
+from harness.eventlog import complete_prefix
+from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
+from harness.faults.inject import LOG, Trigger, drive, read, restore, snapshot
+from harness.faults.procedures import PROCEDURES, WORKFLOW, Ctx
+from harness.observe import Invocation, Variant
+from harness.runners.base import EngineProcess
+from harness.workflow import text_problems
+
+
+def _crash_base(ctx: Ctx) -> bytes | None:
+    """Run and SIGKILL at a seeded event count; the complete lines it left, or None."""
+    lo, hi = ctx.params.get("kill_events", [4, 8])
+    inv = ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", ctx.rng.randint(lo, hi)))
+    ctx.cell.end_all()  # the killed run's steps are not what these scenarios judge
+    base = complete_prefix(read(ctx.cell, LOG) or b"")
+    lines = base.count(b"\n")
+    ctx.facts["base_lines"] = lines
+    if lines < 2:
+        ctx.facts["precondition"] = (f"the crashed run left {lines} complete log"
+                                     f" lines; at least 2 are needed ({inv.describe()})")
+        return None
+    (ctx.cell.root / LOG).write_bytes(base)
+    return base
+
+
+def _variant(ctx: Ctx, label: str, args: list[str]) -> Invocation:
+    return drive(ctx.cell, ctx.watcher, args, label=label, bound_s=ctx.bound)
+
+
+def _offsets(ctx: Ctx, length: int) -> list[int]:
+    want = ctx.params.get("run_offsets", "all")
+    if want == "all" or int(want) >= length:
+        return list(range(1, length + 1))
+    inner = ctx.rng.sample(range(2, length), max(0, min(int(want) - 2, length - 2)))
+    return sorted({1, length, *inner})
+
+
+def torn_tail(ctx: Ctx) -> None:
+    """Cut the last line at every byte offset: status ignores it, run cuts and finishes."""
+    base = _crash_base(ctx)
+    if base is None:
+        return
+    snap = snapshot(ctx.cell, "base")
+    length = last_line_length(base)
+    run_at = set(_offsets(ctx, length))
+    ctx.facts["offsets"] = length
+    ctx.facts["run_offsets"] = sorted(run_at)
+    for keep in range(1, length + 1):
+        restore(ctx.cell, snap)
+        torn = tear(base, keep)
+        (ctx.cell.root / LOG).write_bytes(torn)
+        invs = [_variant(ctx, f"status torn@{keep}", ctx.status_args())]
+        if keep in run_at:
+            invs.append(_variant(ctx, f"run torn@{keep}", ctx.run_args()))
+            ctx.cell.end_all()
+        ctx.variants.append(Variant(f"torn@{keep}", tuple(invs),
+                                    {"keep": keep, "line_length": length, "base": base,
+                                     "torn": torn}))
+
+
+def corrupt_middle(ctx: Ctx) -> None:
+    """Damage a line that is not the last: run and status exit 3 and change no byte."""
+    base = _crash_base(ctx)
+    if base is None:
+        return
+    snap = snapshot(ctx.cell, "base")
+    kinds = list(ctx.params.get("kinds", CORRUPTIONS))
+    for i in range(int(ctx.params.get("variants", 3))):
+        damage = corrupt(base, ctx.rng, kinds[i % len(kinds)])
+        restore(ctx.cell, snap)
+        (ctx.cell.root / LOG).write_bytes(damage.data)
+        starts_before = len(ctx.watcher.audit())
+        invs = (_variant(ctx, f"status {damage.kind}", ctx.status_args()),
+                _variant(ctx, f"run {damage.kind}", ctx.run_args()))
+        ctx.cell.end_all()
+        ctx.variants.append(Variant(damage.description, invs, {
+            "damaged": damage.data, "line": damage.line_number,
+            "new_audit": [r for r in ctx.watcher.audit()[starts_before:]
+                          if r.get("kind") == "start"]}))
+
+
+def invalid_workflow(ctx: Ctx) -> None:
+    """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR."""
+    for i, case in enumerate(ctx.params.get("cases", [])):
+        name, state = f"invalid-{i}.json", f"state-invalid-{i}"
+        (ctx.cell.root / name).write_bytes(str(case["text"]).encode())
+        inv = _variant(ctx, f"run {case['name']}", ctx.run_args(name, state))
+        ctx.variants.append(Variant(str(case["name"]), (inv,), {
+            "text": case["text"], "state_exists": (ctx.cell.root / state).exists()}))
+    (ctx.cell.root / "empty-state").mkdir()
+    for label, state in (("status of a missing STATE_DIR", "missing-state"),
+                         ("status of an empty STATE_DIR", "empty-state")):
+        inv = _variant(ctx, label, ctx.status_args(state))
+        ctx.variants.append(Variant(label, (inv,), {"status_case": True}))
+
+
+def validate_invalid_cases(params: dict[str, Any]) -> list[str]:
+    """Each case must break a contract rule, or demanding exit 2 would be wrong."""
+    problems = []
+    cases = params.get("cases", [])
+    if not isinstance(cases, list) or len(cases) < 1:
+        return ["params.cases: a list of {name, text} tables is required"]
+    for i, case in enumerate(cases):
+        if not (isinstance(case, dict) and isinstance(case.get("text"), str)):
+            problems.append(f"params.cases[{i}]: needs 'name' and 'text' strings")
+        elif not text_problems(case["text"].encode()):
+            problems.append(f"params.cases[{i}] ({case.get('name')}): is a valid workflow")
+    return problems
+
+
+def concurrent_run(ctx: Ctx) -> None:
+    """Freeze a live engine with SIGSTOP, start a second on its STATE_DIR, then SIGCONT."""
+
+    def second_engine(first: EngineProcess) -> None:
+        first.send_signal(signal.SIGSTOP)
+        time.sleep(0.05)
+        before, starts = read(ctx.cell, LOG), len(ctx.watcher.audit())
+        inv = drive(ctx.cell, ctx.watcher, ctx.run_args(), label="run 2 (concurrent)",
+                    bound_s=float(ctx.params.get("second_bound_s", 10)))
+        ctx.invocations.append(inv)
+        ctx.facts.update(log_before=before, log_after=read(ctx.cell, LOG),
+                         new_audit=[r for r in ctx.watcher.audit()[starts:]
+                                    if r.get("kind") == "start"])
+        first.send_signal(signal.SIGCONT)
+
+    inv = ctx.call(ctx.run_args(), "run 1", trigger=Trigger("starts", 1, delay=0.3),
+                   action=second_engine, action_name="SIGSTOP, a second run, SIGCONT")
+    ctx.facts["exercised"] = inv.fault_at is not None
+    ctx.settle_alive("end", grace=0.2)
+
+
+def changed_workflow(ctx: Ctx) -> None:
+    """Crash a run, then resume with a different workflow file: exit 2, log unchanged."""
+    ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", int(ctx.params.get("kill_events", 3))))
+    ctx.cell.end_all()
+    doc = json.loads(ctx.workflow)
+    doc["name"] = doc["name"] + "-changed"
+    (ctx.cell.root / "workflow-changed.json").write_text(json.dumps(doc, indent=2) + "\n")
+    starts = len(ctx.watcher.audit())
+    ctx.call(ctx.run_args("workflow-changed.json"), "run 2 (changed workflow)")
+    ctx.facts["new_audit"] = [r for r in ctx.watcher.audit()[starts:] if r.get("kind") == "start"]
+    ctx.call(ctx.run_args(WORKFLOW), "run 3 (original workflow)")
+
+
+PROCEDURES.update({
+    "torn_tail": torn_tail,
+    "corrupt_middle": corrupt_middle,
+    "invalid_workflow": invalid_workflow,
+    "concurrent_run": concurrent_run,
+    "changed_workflow": changed_workflow,
+})
+VALIDATORS = {"invalid_workflow": validate_invalid_cases}

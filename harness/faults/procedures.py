@@ -1,0 +1,170 @@
+"""Scenario procedures: how each kind of scenario drives an engine through its faults.
+
+A procedure takes a `Ctx` (the cell, the scenario, a seeded RNG) and records invocations;
+`observe` then freezes everything into an `Observation` for the checks. Every random
+choice comes from the cell's RNG, seeded from the run seed and the scenario name, so
+the same seed gives the same fault schedule. Timing still varies from run to run, so
+the checks are written to hold at any moment a fault could land.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.faults.inject import (
+    AUDIT,
+    LOG,
+    Trigger,
+    Watcher,
+    drive,
+    outputs_of,
+    read,
+)
+from harness.model import Scenario
+from harness.observe import Invocation, Observation, Variant
+from harness.runners.base import Cell
+from harness.scenario import workflow_bytes
+
+WORKFLOW = "workflow.json"
+STATE = "state"
+
+
+@dataclass
+class Ctx:
+    cell: Cell
+    scenario: Scenario
+    seed: int
+    rng: random.Random
+    watcher: Watcher
+    invocations: list[Invocation] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    alive_after: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    workflow: bytes = b""
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.scenario.params
+
+    @property
+    def bound(self) -> float:
+        return float(self.params.get("bound_s", 60))
+
+    def run_args(self, workflow: str = WORKFLOW, state: str = STATE) -> list[str]:
+        return ["run", self.cell.engine_path(workflow), self.cell.engine_path(state)]
+
+    def status_args(self, state: str = STATE) -> list[str]:
+        return ["status", self.cell.engine_path(state)]
+
+    def call(self, args: list[str], label: str, **kw: Any) -> Invocation:
+        inv = drive(self.cell, self.watcher, args, label=label,
+                    bound_s=kw.pop("bound_s", self.bound), **kw)
+        self.invocations.append(inv)
+        return inv
+
+    def settle_alive(self, key: str, grace: float = 0.5) -> None:
+        """Which recorded processes still live `grace` s from now (zombies are dead)."""
+        time.sleep(grace)
+        self.alive_after[key] = self.watcher.alive_now()
+
+    def run_to_completion(self, first: int, max_runs: int) -> None:
+        for i in range(first, first + max_runs):
+            inv = self.call(self.run_args(), f"run {i}")
+            if inv.returncode in (0, 1) or inv.returncode is None:
+                return
+
+
+def new_ctx(cell: Cell, scenario: Scenario, seed: int) -> Ctx:
+    rng = random.Random(f"{seed}:{scenario.name}")
+    ctx = Ctx(cell, scenario, seed, rng, Watcher(cell))
+    audit = cell.engine_path(AUDIT)
+    ctx.workflow = workflow_bytes(scenario.workflow, cell.probe_argv(), audit)
+    (cell.root / WORKFLOW).write_bytes(ctx.workflow)
+    return ctx
+
+
+def observe(ctx: Ctx) -> Observation:
+    return Observation(
+        scenario=ctx.scenario, seed=ctx.seed, workflow_bytes=ctx.workflow,
+        invocations=tuple(ctx.invocations), audit=ctx.watcher.audit(),
+        final_log=read(ctx.cell, LOG) or b"", outputs=outputs_of(ctx.cell),
+        publications=tuple(ctx.watcher.publications), deaths=dict(ctx.watcher.deaths),
+        alive_after=dict(ctx.alive_after), variants=tuple(ctx.variants), facts=dict(ctx.facts),
+    )
+
+
+def clean(ctx: Ctx) -> None:
+    """One uninterrupted run, then status."""
+    ctx.call(ctx.run_args(), "run 1")
+    ctx.settle_alive("end", grace=0.2)
+    ctx.call(ctx.status_args(), "status")
+
+
+def kill_trigger(ctx: Ctx, events_now: int) -> Trigger:
+    """A seeded moment during the next run: by event count, by time, or inside a step."""
+    kind = ctx.rng.choice(list(ctx.params.get("kill_kinds", ["events", "seconds", "starts"])))
+    if kind == "events":
+        return Trigger("events", events_now + ctx.rng.randint(1, int(ctx.params.get("span", 6))))
+    if kind == "seconds":
+        return Trigger("seconds", round(ctx.rng.uniform(0.05, float(ctx.params.get("max_s", 1.5))), 3))
+    starts = len(ctx.watcher.audit())
+    return Trigger("starts", starts + ctx.rng.randint(1, 2),
+                   delay=round(ctx.rng.uniform(0.0, 0.3), 3))
+
+
+def crash_loop(ctx: Ctx) -> None:
+    """SIGKILL the engine at K seeded moments, then run until it finishes."""
+    kills = int(ctx.params.get("kills", 4))
+    for k in range(1, kills + 1):
+        events_now = (read(ctx.cell, LOG) or b"").count(b"\n")
+        inv = ctx.call(ctx.run_args(), f"run {k}", trigger=kill_trigger(ctx, events_now))
+        if inv.fault_at is None:  # it finished before the moment came
+            break
+    ctx.run_to_completion(len(ctx.invocations) + 1, int(ctx.params.get("max_runs", 6)))
+    ctx.settle_alive("end")
+    ctx.call(ctx.status_args(), "status")
+
+
+def sigterm(ctx: Ctx) -> None:
+    """SIGTERM (or SIGINT) the engine while steps run; then resume."""
+    sig = signal.Signals[str(ctx.params.get("signal", "SIGTERM"))]
+    starts = int(ctx.params.get("after_starts", 2))
+    inv = ctx.call(ctx.run_args(), "run 1", trigger=Trigger("starts", starts, delay=0.3),
+                   action=lambda p: p.send_signal(sig), action_name=sig.name)
+    ctx.facts["signal"] = sig.name
+    ctx.facts["signalled"] = inv.fault_at is not None
+    ctx.settle_alive("after_signal")
+    ctx.run_to_completion(2, int(ctx.params.get("max_runs", 3)))
+    ctx.settle_alive("end")
+
+
+def orphans(ctx: Ctx) -> None:
+    """SIGKILL the engine while steps and grandchildren run; resume; nothing may survive."""
+    events = int(ctx.params.get("kill_after_events", 3))
+    inv = ctx.call(ctx.run_args(), "run 1",
+                   trigger=Trigger("events", events, delay=float(ctx.params.get("delay", 0.5))))
+    ctx.facts["killed"] = inv.fault_at is not None
+    ctx.settle_alive("after_kill")
+    ctx.run_to_completion(2, int(ctx.params.get("max_runs", 3)))
+    ctx.settle_alive("end")
+
+
+def single_run(ctx: Ctx) -> None:
+    """One run (its exit code is what the checks judge), then status."""
+    ctx.call(ctx.run_args(), "run 1")
+    ctx.settle_alive("end", grace=0.2)
+    ctx.call(ctx.status_args(), "status")
+
+
+PROCEDURES: dict[str, Callable[[Ctx], None]] = {
+    "clean": clean,
+    "crash_loop": crash_loop,
+    "sigterm": sigterm,
+    "orphans": orphans,
+    "single_run": single_run,
+}

@@ -1,0 +1,121 @@
+"""Frozen records and enums shared by every layer of the harness.
+
+Everything here is plain data: scenarios and candidates as loaded, what a cell observed,
+and what the checks concluded. Records are frozen so that checks, which are pure
+functions over observations, cannot change what they judge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CAPABILITIES: tuple[str, ...] = (
+    "durable_log",
+    "crash_recovery",
+    "torn_tail_recovery",
+    "replay_status",
+    "process_groups",
+    "timeouts",
+    "retries",
+    "nonblocking_backoff",
+    "exactly_once_outputs",
+    "parallelism",
+    "dependency_order",
+    "input_validation",
+    "single_writer_lock",
+)
+
+
+class Severity(enum.IntEnum):
+    """How much a failed check weighs in the execution score."""
+
+    MINOR = 1
+    MAJOR = 2
+    FATAL = 3
+
+
+class Outcome(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    INFRA_ERROR = "infra_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    model: str = ""
+    prompt_version: str = ""
+    date: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    name: str
+    language: str
+    description: str
+    entrypoint: tuple[str, ...]
+    claims: frozenset[str]
+    path: Path
+    origin: Origin = Origin()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A check as a scenario names it: which function, and its parameters."""
+
+    check: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    procedure: str
+    workflow: Mapping[str, Any]
+    params: Mapping[str, Any]
+    checks: tuple[CheckSpec, ...]
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a check expected, what it saw, and where it saw it."""
+
+    expected: str
+    seen: str
+    where: str
+    excerpt: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"expected": self.expected, "seen": self.seen, "where": self.where,
+                "excerpt": self.excerpt}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check: str
+    capability: str
+    severity: Severity
+    outcome: Outcome
+    evidence: tuple[Evidence, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CellResult:
+    """One candidate x scenario x seed: its check results and how to reproduce it."""
+
+    candidate: str
+    scenario: str
+    seed: int
+    runner: str
+    results: tuple[CheckResult, ...]
+    reproduce: str
+    duration_s: float
+    infra_error: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. the timeline, for reports

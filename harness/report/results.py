@@ -1,0 +1,79 @@
+"""results.json: the stable, machine-read record of a scoring run.
+
+Other tools read this file, so its keys are kept stable and versioned by
+`schema_version`. It is written atomically (temp file next to the target, fsync,
+os.replace), so a reader never sees half a file, even if the harness is killed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.model import Candidate, CellResult, CheckResult
+from harness.scoring import execution_score, tally
+
+SCHEMA_VERSION = 1
+
+
+def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
+    return {"scenario": cell.scenario, "check": r.check, "capability": r.capability,
+            "severity": r.severity.name.lower(), "outcome": r.outcome.value,
+            "evidence": [e.to_json() for e in r.evidence], "detail": r.detail,
+            "seed": cell.seed, "runner": cell.runner, "reproduce": cell.reproduce}
+
+
+def candidate_json(c: Candidate, cells: Sequence[CellResult]) -> dict[str, Any]:
+    results = [r for cell in cells for r in cell.results]
+    score = execution_score(results)
+    return {
+        "name": c.name, "language": c.language, "description": c.description,
+        "path": str(c.path), "claims": sorted(c.claims),
+        "origin": {k: getattr(c.origin, k) for k in c.origin.__slots__},
+        "score": score, "execution_score": score, "tally": tally(results),
+        "checks": [check_json(cell, r) for cell in cells for r in cell.results],
+        "cells": [{"scenario": cell.scenario, "seed": cell.seed, "runner": cell.runner,
+                   "duration_s": round(cell.duration_s, 3), "reproduce": cell.reproduce,
+                   "infra_error": cell.infra_error, **cell.extra} for cell in cells],
+    }
+
+
+def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
+          runner: dict[str, str], scenarios: Sequence[str]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "seed": seed, "runner": runner, "scenarios": list(scenarios),
+        "candidates": {c.name: candidate_json(c, [x for x in cells if x.candidate == c.name])
+                       for c in candidates},
+    }
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_results(path: Path, doc: dict[str, Any]) -> None:
+    write_atomic(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode())

@@ -1,0 +1,93 @@
+"""The runner interface: a small surface that every sandbox implements.
+
+A `Runner` opens `Cell`s. A cell is one sandbox for one candidate x scenario x seed: a
+directory the harness can read and write (``root``, on the host), a view of the same
+directory as the engine sees it (``engine_root``), and the means to start the
+candidate's entrypoint, signal it, and ask which recorded processes still live.
+Scenarios and checks only ever talk to this interface, so they cannot tell which
+runner they run on.
+
+Errors: a runner raises `InfraError` (or `RunnerUnavailableError`) for its own
+failures, never for the candidate's behaviour; a candidate that crashes, hangs or
+exits oddly is an ordinary observation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.model import Candidate
+
+
+class EngineProcess(abc.ABC):
+    """One running invocation of the candidate's entrypoint."""
+
+    pid: int
+    started: float  # time.monotonic() when it was started
+
+    @abc.abstractmethod
+    def poll(self) -> int | None:
+        """The return code (negative: killed by that signal) once it exited, else None."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to timeout seconds; the return code, or None if it still runs."""
+
+    @abc.abstractmethod
+    def send_signal(self, sig: int) -> None:
+        """Deliver sig to the engine process itself (not its group)."""
+
+    @abc.abstractmethod
+    def output(self) -> tuple[bytes, bytes]:
+        """stdout and stderr so far."""
+
+
+class Cell(abc.ABC):
+    """One sandbox: files on the host, processes wherever the runner puts them."""
+
+    root: Path  # host path the harness reads and writes
+    engine_root: str  # the same folder as the engine sees it
+    python: str  # the interpreter that runs the probe, as the engine sees it
+
+    def engine_path(self, rel: str) -> str:
+        return f"{self.engine_root}/{rel}"
+
+    def probe_argv(self) -> list[str]:
+        return [self.python, "-I", "-S", self.engine_path("probe/probe.py")]
+
+    @abc.abstractmethod
+    def start(self, args: Sequence[str]) -> EngineProcess:
+        """Start ENTRYPOINT + args with the candidate folder as working directory."""
+
+    @abc.abstractmethod
+    def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
+        """Which of these (pid, starttime) processes still run (zombies count as dead)."""
+
+    @abc.abstractmethod
+    def end_all(self) -> None:
+        """End every process this cell started, and all they spawned."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End everything and remove the cell; safe to call twice."""
+
+
+class Runner(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def open_cell(self, candidate: Candidate, label: str) -> Cell:
+        """A fresh, empty cell for candidate, with the probe installed."""
+
+    def describe(self) -> dict[str, str]:
+        """Facts recorded in results.json for every cell (runner, image digest ...)."""
+        return {"runner": self.name}
+
+    def close(self) -> None:
+        """Release what the runner holds across cells."""
+
+
+def engine_argv(candidate: Candidate, args: Sequence[str]) -> list[str]:
+    return [*candidate.entrypoint, *args]

@@ -1,0 +1,154 @@
+"""LocalRunner: cells as temporary directories and engines as local processes.
+
+Each engine invocation runs under its own reaper (``harness/sandbox/reaper.py``), a
+child subreaper, so every process the candidate spawns stays in a subtree the harness
+can end, even when it leaves its process group or session. The reaper also ends that
+subtree when the harness dies, because its stdin closes. This gives no isolation from
+the host: it is for machines without Docker and for fast development loops.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import procfs
+from harness.errors import InfraError
+from harness.model import Candidate
+from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
+
+SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
+REAPER = SANDBOX / "reaper.py"
+PROBE = SANDBOX / "probe.py"
+
+
+class LocalEngineProcess(EngineProcess):
+    def __init__(self, reaper: subprocess.Popen[bytes], out: Path, err: Path) -> None:
+        self._reaper = reaper
+        self._out, self._err = out, err
+        self._returncode: int | None = None
+        self.started = time.monotonic()
+        line = self._read_line(10.0)
+        if line is None or not line.startswith("PID "):
+            self.end()
+            raise InfraError(f"reaper did not start the engine: {line!r}")
+        self.pid = int(line.split()[1])
+
+    def _read_line(self, timeout: float) -> str | None:
+        assert self._reaper.stdout is not None
+        ready, _, _ = select.select([self._reaper.stdout], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        raw = self._reaper.stdout.readline()  # unbuffered: select() sees every byte
+        if not raw:
+            raise InfraError("the reaper of an engine process died")
+        return raw.decode().strip()
+
+    def poll(self) -> int | None:
+        return self.wait(0.0)
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self._returncode is None:
+            line = self._read_line(deadline - time.monotonic())
+            if line is None:
+                return None
+            if line.startswith("EXIT "):
+                self._returncode = int(line.split()[1])
+        return self._returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # never signal a pid the reaper may have released
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def output(self) -> tuple[bytes, bytes]:
+        return self._out.read_bytes(), self._err.read_bytes()
+
+    def end(self) -> None:
+        """End the engine and its whole subtree, then the reaper."""
+        if self._reaper.poll() is None:
+            try:
+                assert self._reaper.stdin is not None
+                self._reaper.stdin.write(b"KILL\n")
+                self._reaper.stdin.flush()
+            except BrokenPipeError:
+                pass
+            try:
+                self._reaper.wait(30)
+            except subprocess.TimeoutExpired as exc:
+                self._reaper.kill()
+                raise InfraError("a reaper did not end its processes within 30 s") from exc
+        for stream in (self._reaper.stdin, self._reaper.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class LocalCell(Cell):
+    def __init__(self, candidate: Candidate, root: Path) -> None:
+        self.candidate = candidate
+        self.root = root
+        self.engine_root = str(root)
+        self.python = sys.executable
+        self._procs: list[LocalEngineProcess] = []
+        for sub in ("probe", "audit", "io", "home", "tmp"):
+            (root / sub).mkdir()
+        shutil.copy2(PROBE, root / "probe" / "probe.py")
+
+    def _env(self) -> dict[str, str]:
+        path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin",
+                                "/bin"])
+        return {"PATH": path, "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "tmp"),
+                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                "HARNESS_CELL": self.root.name}
+
+    def start(self, args: Sequence[str]) -> EngineProcess:
+        n = len(self._procs)
+        out, err = self.root / "io" / f"{n}.out", self.root / "io" / f"{n}.err"
+        argv = [sys.executable, "-S", str(REAPER), str(out), str(err), "--",
+                *engine_argv(self.candidate, args)]
+        try:
+            reaper = subprocess.Popen(argv, cwd=self.candidate.path, env=self._env(),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      bufsize=0, start_new_session=True)
+        except OSError as exc:
+            raise InfraError(f"cannot start the reaper: {exc}") from exc
+        proc = LocalEngineProcess(reaper, out, err)
+        self._procs.append(proc)
+        return proc
+
+    def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
+        return {pid for pid, start in procs if procfs.is_alive(pid, start)}
+
+    def end_all(self) -> None:
+        for proc in self._procs:
+            proc.end()
+
+    def close(self) -> None:
+        self.end_all()
+        self._procs.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LocalRunner(Runner):
+    name = "local"
+
+    def __init__(self, base_dir: Path | None = None, keep: bool = False) -> None:
+        self._base = base_dir
+        self.keep = keep
+
+    def open_cell(self, candidate: Candidate, label: str) -> Cell:
+        try:
+            root = Path(tempfile.mkdtemp(prefix=f"harness-{label}-", dir=self._base)).resolve()
+        except OSError as exc:
+            raise InfraError(f"cannot create a cell directory: {exc}") from exc
+        return LocalCell(candidate, root)

@@ -1,0 +1,95 @@
+"""Scenarios as data: loading scenarios/*.toml and turning them into cell workflows.
+
+A scenario names a procedure (how the faults are driven), a workflow, parameters and
+the checks to apply. Steps are written with ``probe = [options]`` instead of a
+command; `expand_workflow` turns that into the probe's argv as the cell's engine sees
+it, with the audit path and the step id, so scenario files hold no paths. Every
+problem in a file is a `ScenarioError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.model import CheckSpec, Scenario
+from harness.workflow import workflow_problems
+
+
+def expand_workflow(workflow: Mapping[str, Any], probe: Sequence[str], audit: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(json.dumps(workflow))  # a deep copy that stays JSON
+    for step in doc.get("steps", []):
+        if "probe" in step:
+            options = [str(o) for o in step.pop("probe")]
+            step["command"] = [*probe, "--audit", audit, "--step", step["id"], *options]
+    return doc
+
+
+def workflow_bytes(workflow: Mapping[str, Any], probe: Sequence[str], audit: str) -> bytes:
+    return (json.dumps(expand_workflow(workflow, probe, audit), indent=2) + "\n").encode()
+
+
+Validators = Mapping[str, Callable[[dict[str, Any]], list[str]]]
+
+
+def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
+                  validators: Validators | None = None) -> Scenario:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot be read as TOML: {exc}") from None
+    for key in ("name", "description", "procedure"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ScenarioError(f"{path}: '{key}' must be a non-empty string")
+    if data["procedure"] not in procedures:
+        raise ScenarioError(f"{path}: unknown procedure {data['procedure']!r}"
+                            f" (known: {', '.join(sorted(procedures))})")
+    workflow = data.get("workflow", {"name": data["name"], "steps": []})
+    problems = workflow_problems(expand_workflow(workflow, ["probe"], "audit"))
+    if problems:
+        raise ScenarioError(f"{path}: [workflow] is not a valid workflow: {'; '.join(problems)}")
+    specs = []
+    for i, item in enumerate(data.get("checks", [])):
+        name = item.get("check") if isinstance(item, dict) else None
+        if name not in checks:
+            raise ScenarioError(f"{path}: checks[{i}]: unknown check {name!r}")
+        params = item.get("params", {})
+        if not isinstance(params, dict):
+            raise ScenarioError(f"{path}: checks[{i}].params must be a table")
+        specs.append(CheckSpec(str(name), params))
+    if not specs:
+        raise ScenarioError(f"{path}: a scenario needs at least one [[checks]] entry")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise ScenarioError(f"{path}: [params] must be a table")
+    check_params = (validators or {}).get(data["procedure"])
+    problems = check_params(params) if check_params else []
+    if problems:
+        raise ScenarioError(f"{path}: {'; '.join(problems)}")
+    return Scenario(data["name"], data["description"], data["procedure"], workflow, params,
+                    tuple(specs), path.resolve())
+
+
+def load_scenarios(folder: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
+                   pattern: str | None = None, validators: Validators | None = None,
+                   ) -> list[Scenario]:
+    if not folder.is_dir():
+        raise ScenarioError(f"{folder}: no scenarios folder")
+    found = [load_scenario(p, procedures, checks, validators)
+             for p in sorted(folder.glob("*.toml"))]
+    names = [s.name for s in found]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ScenarioError(f"{folder}: scenario names used twice: {', '.join(dupes)}")
+    if pattern and pattern in names:
+        return [s for s in found if s.name == pattern]
+    if pattern:
+        found = [s for s in found if fnmatch.fnmatch(s.name, pattern) or pattern in s.name]
+        if not found:
+            raise ScenarioError(f"no scenario matches {pattern!r} (have: {', '.join(names)})")
+    return found

@@ -1,0 +1,67 @@
+"""Unit tests for log damage (tear, corrupt), scoring and expected status."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.checks.status import expected_status
+from harness.eventlog import parse_log
+from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
+from harness.model import CheckResult, Outcome, Severity
+from harness.scoring import execution_score
+
+LOG = b"".join(json.dumps({"seq": i, "type": "WORKFLOW_RESUMED", "ts": 1.0}).encode() + b"\n"
+               for i in range(1, 6))
+
+
+@given(st.integers(1, last_line_length(LOG)))
+def test_tear_keeps_the_prefix_and_makes_a_torn_line(keep: int) -> None:
+    torn = tear(LOG, keep)
+    parsed = parse_log(torn)
+    assert len(parsed.lines) == 4 and not parsed.damaged and len(parsed.torn) == keep
+
+
+@given(st.integers(0, 10_000), st.sampled_from(CORRUPTIONS))
+def test_corrupt_damages_a_middle_line_only(seed: int, kind: str) -> None:
+    c = corrupt(LOG, random.Random(seed), kind)
+    parsed = parse_log(c.data)
+    assert [d.number for d in parsed.damaged] == [c.line_number]
+    assert not parsed.torn
+
+
+def test_corrupt_needs_two_lines() -> None:
+    with pytest.raises(ValueError):
+        corrupt(LOG.split(b"\n")[0] + b"\n", random.Random(1), "cut_short")
+
+
+def r(sev: Severity, outcome: Outcome) -> CheckResult:
+    return CheckResult("c", "durable_log", sev, outcome)
+
+
+def test_score_weights_severity_and_leaves_out_infra_errors() -> None:
+    results = [r(Severity.FATAL, Outcome.PASS), r(Severity.MAJOR, Outcome.FAIL),
+               r(Severity.MINOR, Outcome.PASS), r(Severity.FATAL, Outcome.INFRA_ERROR)]
+    assert execution_score(results) == pytest.approx(10 * 4 / 6, abs=0.01)
+    assert execution_score([r(Severity.MAJOR, Outcome.INFRA_ERROR)]) is None
+
+
+def test_expected_status_follows_the_clarifications() -> None:
+    evs = [{"seq": 1, "type": "WORKFLOW_STARTED"},
+           {"seq": 2, "type": "STEP_STARTED", "step": "a", "attempt": 1},
+           {"seq": 3, "type": "STEP_FAILED", "step": "a", "attempt": 1, "reason": "lost"},
+           {"seq": 4, "type": "STEP_STARTED", "step": "b", "attempt": 1},
+           {"seq": 5, "type": "STEP_FAILED", "step": "b", "attempt": 1, "reason": "exit"},
+           {"seq": 6, "type": "STEP_RETRY_SCHEDULED", "step": "b", "attempt": 2},
+           {"seq": 7, "type": "STEP_STARTED", "step": "c", "attempt": 1},
+           {"seq": 8, "type": "STEP_FAILED", "step": "c", "attempt": 1, "reason": "timeout"}]
+    assert expected_status(evs) == {
+        "workflow": "running", "last_seq": 8,
+        "steps": {"a": {"state": "pending", "attempts": 1},
+                  "b": {"state": "retry_wait", "attempts": 1},
+                  "c": {"state": "failed", "attempts": 1}}}
+    assert expected_status([])["workflow"] == "pending"
