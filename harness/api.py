@@ -83,7 +83,10 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
         PROCEDURES[scenario.procedure](ctx)
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
-        extra = {"timeline": timeline(obs, start)}
+        engine_s = sum(i.duration for i in obs.invocations) + sum(
+            i.duration for v in obs.variants for i in v.invocations)
+        extra = {"timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
+                 "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0)}
         return CellResult(c.name, scenario.name, seed, runner.name, results, repro,
                           time.monotonic() - start, extra=extra)
     except InfraError as exc:

@@ -50,16 +50,22 @@ def main() -> None:
     """Judge generated workflow engines by execution, against TASK.md."""
 
 
+SCENARIOS_OPT = click.option("--scenarios", "scenarios_dir", default=None,
+                             type=click.Path(path_type=Path),
+                             help="Folder of scenario files [default: scenarios/].")
+
+
 @main.command("list")
+@SCENARIOS_OPT
 @friendly
-def list_cmd() -> None:
+def list_cmd(scenarios_dir: Path | None) -> None:
     """Print the bundled candidates and the scenarios."""
     table = Table("candidate", "language", "claims", "path", title="candidates")
     for c in resolve_candidates([], api.ROOT):
         table.add_row(c.name, c.language, str(len(c.claims)), str(c.path))
     out.print(table)
     table = Table("scenario", "procedure", "checks", "description", title="scenarios")
-    for s in api.all_scenarios():
+    for s in api.all_scenarios(scenarios_dir):
         table.add_row(s.name, s.procedure, str(len(s.checks)), s.description)
     out.print(table)
 
@@ -84,12 +90,13 @@ def _progress(cell: CellResult) -> None:
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
 @click.option("--fail-under", default=None, type=float, help="Exit 1 if any score is lower.")
+@SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              out_dir: Path | None, fail_under: float | None) -> None:
+              out_dir: Path | None, fail_under: float | None, scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all)."""
     chosen = resolve_candidates(list(candidates), api.ROOT)
-    scenarios = api.all_scenarios(pattern=pattern)
+    scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
     run, why = api.choose_runner(runner)
     err.print(f"[bold]{why}[/]", highlight=False)
     err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")

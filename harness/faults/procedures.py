@@ -70,6 +70,7 @@ class Ctx:
     def settle_alive(self, key: str, grace: float = 0.5) -> None:
         """Which recorded processes still live `grace` s from now (zombies are dead)."""
         time.sleep(grace)
+        self.facts["harness_sleep_s"] = self.facts.get("harness_sleep_s", 0.0) + grace
         self.alive_after[key] = self.watcher.alive_now()
 
     def run_to_completion(self, first: int, max_runs: int) -> None:
@@ -112,7 +113,7 @@ def kill_trigger(ctx: Ctx, events_now: int) -> Trigger:
         return Trigger("events", events_now + ctx.rng.randint(1, int(ctx.params.get("span", 6))))
     if kind == "seconds":
         return Trigger("seconds", round(ctx.rng.uniform(0.05, float(ctx.params.get("max_s", 1.5))), 3))
-    starts = len(ctx.watcher.audit())
+    starts = sum(1 for r in ctx.watcher.audit() if r.get("kind") == "start")
     return Trigger("starts", starts + ctx.rng.randint(1, 2),
                    delay=round(ctx.rng.uniform(0.0, 0.3), 3))
 

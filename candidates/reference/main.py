@@ -1,0 +1,11 @@
+"""Entry point of the reference engine: python3 main.py run|status ..."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from refengine.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

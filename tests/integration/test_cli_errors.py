@@ -1,0 +1,81 @@
+"""Bad input gets a one-line error naming the problem, exit 2, and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_clean_error(p: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    assert p.stderr.startswith("error:"), p.stderr
+    for w in words:
+        assert w in p.stderr, (w, p.stderr)
+
+
+def write(tmp: Path, name: str, text: str) -> Path:
+    (tmp / name).mkdir()
+    (tmp / name / "candidate.toml").write_text(text)
+    return tmp / name
+
+
+def test_unknown_candidate(tmp_path: Path) -> None:
+    assert_clean_error(harness("score", str(tmp_path / "nope")), "no such candidate")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name = 'x'\nlanguage = 'py'\nentrypoint = 'python3 x.py'\n", ["entrypoint"]),
+    ("name = 'x'\nlanguage = 'py'\nentrypoint = ['x']\nclaims = ['flying']\n", ["flying"]),
+    ("name = \n", ["cannot be read as TOML"]),
+    ("language = 'py'\nentrypoint = ['x']\n", ["'name'"]),
+])
+def test_malformed_manifest_names_file_and_key(tmp_path: Path, text: str, words: list[str]) -> None:
+    folder = write(tmp_path, "cand", text)
+    before = (folder / "candidate.toml").read_bytes()
+    p = harness("score", str(folder))
+    assert_clean_error(p, str(folder), *words)
+    assert (folder / "candidate.toml").read_bytes() == before
+
+
+def test_folder_without_manifest(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(harness("score", str(tmp_path / "empty")), "no candidate.toml")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name = 's'\ndescription = 'd'\nprocedure = 'teleport'\n", ["unknown procedure"]),
+    ("name = 's'\ndescription = 'd'\nprocedure = 'clean'\n[[checks]]\ncheck = 'nope'\n",
+     ["unknown check 'nope'"]),
+    ("name = 's'\ndescription = 'd'\nprocedure = 'clean'\n[workflow]\nname = 'w'\n"
+     "[[workflow.steps]]\nid = 'a'\nprobe = []\ndepends_on = ['a']\n[[checks]]\ncheck = 'dag.exit_zero'\n",
+     ["not a valid workflow", "cycle"]),
+    ("name = 's'\ndescription = 'd'\nprocedure = 'invalid_workflow'\n[[params.cases]]\nname = 'ok'\n"
+     "text = '{\"name\": \"w\", \"steps\": []}'\n[[checks]]\ncheck = 'inputs.invalid_rejected'\n",
+     ["is a valid workflow"]),
+    ("name = [\n", ["cannot be read as TOML"]),
+])
+def test_malformed_scenario_names_file_and_problem(tmp_path: Path, text: str,
+                                                   words: list[str]) -> None:
+    (tmp_path / "bad.toml").write_text(text)
+    p = harness("score", "reference", "--scenarios", str(tmp_path))
+    assert_clean_error(p, "bad.toml", *words)
+
+
+def test_unknown_scenario_pattern() -> None:
+    assert_clean_error(harness("score", "reference", "--scenario", "no-such-thing"),
+                       "no scenario matches")
+
+
+def test_docker_runner_not_yet_is_a_clear_error() -> None:
+    assert_clean_error(harness("score", "reference", "--runner", "docker"), "Docker runner")
