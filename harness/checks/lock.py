@@ -14,6 +14,9 @@ from harness.checks.common import excerpt, exit_evidence
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
+NOT_EXERCISED = Evidence("a live first engine to contend with", "the first run ended first",
+                         "run 1")
+
 
 def _second(obs: Observation) -> Any:
     return next((i for i in obs.invocations if "concurrent" in i.label), None)
@@ -24,8 +27,7 @@ def second_run_refused(obs: Observation, params: Mapping[str, Any]) -> list[Evid
     """A second run on a STATE_DIR whose engine is alive exits 4 within 2 s."""
     inv = _second(obs)
     if inv is None:
-        return [Evidence("a live first engine to contend with", "the first run ended first",
-                         "run 1")]
+        return [NOT_EXERCISED]
     bound = float(params.get("within_s", 2.0))
     if inv.returncode != 4 or inv.duration > bound:
         return [exit_evidence(inv, f"exit 4 within {bound:.0f} s",
@@ -38,8 +40,7 @@ def second_run_changes_nothing(obs: Observation, params: Mapping[str, Any]) -> l
     """The refused second run changes no byte of the log and runs no step."""
     inv = _second(obs)
     if inv is None:
-        return [Evidence("a live first engine to contend with", "the first run ended first",
-                         "run 1")]
+        return [NOT_EXERCISED]
     problems = []
     if obs.facts.get("log_before") != obs.facts.get("log_after"):
         problems.append("the log changed")

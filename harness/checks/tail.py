@@ -89,40 +89,32 @@ def _summarise(out: list[Evidence], obs: Observation) -> list[Evidence]:
     return out
 
 
-def _refusal_problems(inv: Any, damaged: bytes) -> list[str]:
-    problems = []
-    if inv.returncode != 3:
-        problems.append(f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}")
-    if inv.log_after != damaged:
-        problems.append("the log changed")
-    return problems
+def _refusals(obs: Observation, index: int, expected: str) -> list[Evidence]:
+    """Evidence for each variant whose invocation `index` (0 status, 1 run) did not refuse:
+    exit 3 with the log byte for byte as damaged; run must also start no step."""
+    out = _precondition(obs)
+    for v in obs.variants:
+        inv = v.invocations[index]
+        problems = []
+        if inv.returncode != 3:
+            problems.append(f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}")
+        if inv.log_after != v.facts["damaged"]:
+            problems.append("the log changed")
+        if index == 1 and v.facts["new_audit"]:
+            problems.append(f"{len(v.facts['new_audit'])} step(s) ran")
+        if problems:
+            out.append(Evidence(expected, "; ".join(problems), f"{v.label}: {inv.describe()}",
+                                excerpt(v.facts["damaged"], v.facts["line"])))
+    return out
 
 
 @check("corrupt.run_refuses", "durable_log", Severity.MAJOR)
 def run_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A damaged middle line: run exits 3, changes no byte of the log, runs no step."""
-    out = _precondition(obs)
-    for v in obs.variants:
-        inv = v.invocations[1]
-        problems = _refusal_problems(inv, v.facts["damaged"])
-        if v.facts["new_audit"]:
-            problems.append(f"{len(v.facts['new_audit'])} step(s) ran")
-        if problems:
-            out.append(Evidence("exit 3, log byte for byte unchanged, no step run",
-                                "; ".join(problems), f"{v.label}: {inv.describe()}",
-                                excerpt(v.facts["damaged"], v.facts["line"])))
-    return out
+    return _refusals(obs, 1, "exit 3, log byte for byte unchanged, no step run")
 
 
 @check("corrupt.status_refuses", "replay_status", Severity.MAJOR)
 def status_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A damaged middle line: status exits 3 and changes no byte of the log."""
-    out = _precondition(obs)
-    for v in obs.variants:
-        inv = v.invocations[0]
-        problems = _refusal_problems(inv, v.facts["damaged"])
-        if problems:
-            out.append(Evidence("exit 3, log byte for byte unchanged", "; ".join(problems),
-                                f"{v.label}: {inv.describe()}",
-                                excerpt(v.facts["damaged"], v.facts["line"])))
-    return out
+    return _refusals(obs, 0, "exit 3, log byte for byte unchanged")
