@@ -20,7 +20,7 @@ from harness.errors import InfraError, UsageError
 from harness.faults import logfaults
 from harness.faults.procedures import PROCEDURES, new_ctx, observe
 from harness.model import Candidate, CellResult, CheckResult, Outcome, Scenario
-from harness.observe import Observation
+from harness.observe import Invocation, Observation
 from harness.runners.base import Runner
 from harness.runners.local import LocalRunner
 from harness.scenario import load_scenarios
@@ -74,6 +74,17 @@ def timeline(obs: Observation, t0: float) -> dict[str, Any]:
     return {"runs": runs, "invocations": invs}
 
 
+def busy_time(invocations: Sequence[Invocation]) -> float:
+    """Seconds during which at least one engine ran (overlapping runs count once)."""
+    total, reach = 0.0, float("-inf")
+    for inv in sorted(invocations, key=lambda i: i.started):
+        start = max(inv.started, reach)
+        if inv.ended > start:
+            total += inv.ended - start
+        reach = max(reach, inv.ended)
+    return total
+
+
 def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> CellResult:
     start = time.monotonic()
     repro = reproduce_command(c, scenario.name, seed, runner.name)
@@ -83,8 +94,7 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
         PROCEDURES[scenario.procedure](ctx)
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
-        engine_s = sum(i.duration for i in obs.invocations) + sum(
-            i.duration for v in obs.variants for i in v.invocations)
+        engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])
         extra = {"timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
                  "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0)}
         return CellResult(c.name, scenario.name, seed, runner.name, results, repro,

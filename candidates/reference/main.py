@@ -1,4 +1,8 @@
-"""Entry point of the reference engine: python3 main.py run|status ..."""
+"""Launcher script of the reference engine: python3 main.py run|status ...
+
+Puts this file's own folder (never the working directory) on sys.path, then hands the
+arguments to refengine.cli and exits with its code.
+"""
 
 import os
 import sys

@@ -65,3 +65,14 @@ def test_expected_status_follows_the_clarifications() -> None:
                   "b": {"state": "retry_wait", "attempts": 1},
                   "c": {"state": "failed", "attempts": 1}}}
     assert expected_status([])["workflow"] == "pending"
+
+
+def test_busy_time_counts_overlapping_invocations_once() -> None:
+    from harness.api import busy_time
+    from harness.observe import Invocation
+
+    def inv(a: float, b: float) -> Invocation:
+        return Invocation("x", (), 0, a, b)
+
+    assert busy_time([inv(0, 10), inv(2, 3), inv(12, 13)]) == pytest.approx(11)
+    assert busy_time([]) == 0

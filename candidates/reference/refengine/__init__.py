@@ -1,4 +1,7 @@
-"""refengine: the reference event-sourced workflow engine for TASK.md (contract v1).
+"""refengine: the reference event-sourced workflow engine (contract v1 with v1.1).
 
-Standard library only; imports nothing from the harness that judges it.
+Modules: workflow (validation), eventlog (the durable log), state (pure replay),
+supervisor and launcher (process groups), scheduler (the event loop), outputs
+(exactly-once publishing), lock (single writer), cli (commands and exit codes).
+Standard library only; it imports nothing from the harness that judges it.
 """

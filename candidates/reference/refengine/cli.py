@@ -1,10 +1,17 @@
 """The command line: `run WORKFLOW_JSON STATE_DIR` and `status STATE_DIR`.
 
 Exit codes: 0 succeeded, 1 failed, 2 invalid workflow or usage (or a resume with a
-different workflow file), 3 damaged log, 4 another live engine holds STATE_DIR,
-128+signum after SIGTERM/SIGINT, 70 an internal error. Every refusal happens before
-anything is written: an invalid workflow never creates STATE_DIR, and a damaged log, a
-held lock or a changed workflow leave every byte as it was.
+different workflow file, or STATE_DIR holds no log for `status`), 3 damaged log, 4
+another live engine holds STATE_DIR, 128+signum after SIGTERM/SIGINT, 70 an internal
+error (a message, never a traceback).
+
+Properties kept on purpose:
+- Every refusal happens before anything is written, in this order: the workflow is
+  validated before STATE_DIR is created; the lock is taken before the log is read;
+  a damaged log, a changed workflow or a finished log leave every byte as it was.
+- Resume ends every process group the log shows running and records it lost before
+  anything runs again, then publishes outputs a crash left unpublished.
+- `status` opens the log read-only, never takes the lock and never repairs anything.
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ import sys
 
 from refengine import eventlog, lock, outputs, state, supervisor
 from refengine.eventlog import EventLog, LogContents, LogDamaged
-from refengine.scheduler import Scheduler
+from refengine.scheduler import Scheduler, catch_stop_signals
 from refengine.workflow import Workflow, WorkflowError, load
 
-USAGE = "usage: engine run WORKFLOW_JSON STATE_DIR | engine status STATE_DIR"
+USAGE = "usage: main.py run WORKFLOW_JSON STATE_DIR | main.py status STATE_DIR"
 
 
 def fail(code: int, message: str) -> int:
@@ -31,12 +38,13 @@ def log_path(state_dir: str) -> str:
 
 
 def cmd_status(state_dir: str) -> int:
+    path = log_path(state_dir)
     try:
-        contents = eventlog.read(log_path(state_dir))
+        contents = eventlog.read(path)
     except LogDamaged as exc:
-        return fail(3, f"damaged log {log_path(state_dir)}: {exc}")
+        return fail(3, f"damaged log {path}: {exc}")
     except OSError as exc:
-        return fail(2, f"cannot read {log_path(state_dir)}: {exc.strerror}")
+        return fail(2, f"cannot read {path}: {exc.strerror}")
     if contents is None:
         return fail(2, f"no event log in {state_dir}")
     print(json.dumps(state.status_document(contents.events)))
@@ -46,24 +54,29 @@ def cmd_status(state_dir: str) -> int:
 def recover(wf: Workflow, state_dir: str, log: EventLog) -> dict[str, state.StepState]:
     """Resume: end every group the log shows running, record it lost, publish what's due."""
     log.append("WORKFLOW_RESUMED")
-    for sid, s in state.replay(log.events).items():
-        for attempt, (_pid, pgid) in sorted(s.running.items()):
-            if not supervisor.end_group(pgid):
-                raise RuntimeError(f"process group {pgid} of {sid} attempt {attempt} survived SIGKILL")
-            log.append("STEP_FAILED", step=sid, attempt=attempt, reason="lost")
+    running = [(sid, attempt, pgid) for sid, s in state.replay(log.events).items()
+               for attempt, (_pid, pgid) in sorted(s.running.items())]
+    survivors = supervisor.end_groups(sorted({pgid for _, _, pgid in running}))
+    if survivors:  # SIGKILL is pending on them: they can never run code again
+        print(f"engine: process groups {survivors} were SIGKILLed but not yet reaped",
+              file=sys.stderr)
+    for sid, attempt, _pgid in running:  # only now: the log's "lost" is then the truth
+        log.append("STEP_FAILED", step=sid, attempt=attempt, reason="lost")
     outputs.publish_missing(state_dir, log.events)
     return state.replay(log.events)
 
 
 def start(wf: Workflow, state_dir: str, contents: LogContents | None) -> int:
     if contents is not None and contents.events:
-        if contents.events[0].get("digest") != wf.digest:
-            return fail(2, "the workflow file differs from the one this log was started with")
-        if contents.finished:
+        if contents.events[0]["digest"] != wf.digest:
+            return fail(2, "the workflow file differs from the one this log was started"
+                           " with (its sha256 is not the log's digest); nothing was changed")
+        if contents.finished:  # even a torn line after the end is left as it is
             return 0 if contents.events[-1]["type"] == "WORKFLOW_SUCCEEDED" else 1
-    for sub in ("work", "logs"):
+    for sub in ("work", "logs", "outputs"):
         os.makedirs(os.path.join(state_dir, sub), exist_ok=True)
-    log = EventLog(log_path(state_dir), contents)
+    eventlog.fsync_dir(state_dir)
+    log = EventLog(log_path(state_dir), contents)  # cuts a torn final line
     if log.events:
         steps = recover(wf, state_dir, log)
     else:
@@ -72,14 +85,22 @@ def start(wf: Workflow, state_dir: str, contents: LogContents | None) -> int:
     return Scheduler(wf, state_dir, log, steps).run()
 
 
+def _make_state_dir(path: str) -> None:
+    if os.path.isdir(path):
+        return
+    os.makedirs(path)
+    eventlog.fsync_dir(os.path.dirname(path))  # the new directory's name is durable too
+
+
 def cmd_run(workflow_path: str, state_dir: str) -> int:
     try:
         wf = load(workflow_path)
     except WorkflowError as exc:
         return fail(2, f"invalid workflow {workflow_path}: {exc}")
+    catch_stop_signals()
     state_dir = os.path.abspath(state_dir)
     try:
-        os.makedirs(state_dir, exist_ok=True)
+        _make_state_dir(state_dir)
         held = lock.acquire(state_dir)
     except lock.Locked as exc:
         return fail(4, str(exc))
@@ -89,6 +110,8 @@ def cmd_run(workflow_path: str, state_dir: str) -> int:
         contents = eventlog.read(log_path(state_dir))
     except LogDamaged as exc:
         return fail(3, f"damaged log {log_path(state_dir)}: {exc}; nothing was changed")
+    except OSError as exc:
+        return fail(2, f"cannot read {log_path(state_dir)}: {exc.strerror}")
     try:
         return start(wf, state_dir, contents)
     finally:
@@ -103,5 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) == 2 and args[0] == "status":
             return cmd_status(args[1])
         return fail(2, USAGE)
+    except KeyboardInterrupt:  # SIGINT before `run` notes signals itself
+        return 128 + 2
     except Exception as exc:  # an engine bug: say so plainly, exit as an internal error
         return fail(70, f"internal error: {exc!r}")

@@ -1,20 +1,25 @@
-"""The append-only event log: durable appends, replay, torn-tail and damage detection.
+"""The append-only event log STATE_DIR/events.jsonl: durable appends, reading, damage.
 
 Properties kept on purpose:
-- An event is one `os.write` of the whole line to an O_APPEND descriptor, then
-  `fsync`, before the caller acts on it. A crash can therefore tear only the last line.
-- The final line is torn when it lacks its newline or is not valid JSON. `run` cuts it
-  (`truncate`); `status` only ignores it. Anything else that is wrong (an earlier
-  line that is not a JSON object, a seq that is not 1, 2, 3 ..., an unknown type or a
-  missing field) is damage: the caller exits 3 and no byte is changed.
-- The file is never opened in a truncating mode.
+- An event is one `os.write` of its whole line to an O_APPEND descriptor, then `fsync`,
+  before the caller acts on it; the directory is fsynced when the file is created. A
+  crash can therefore tear only the line being written.
+- The file is never opened in a truncating mode and never rewritten. The one change
+  besides appending is `run` cutting a torn final line (ftruncate to the end of the
+  last complete line, then fsync); `status` only reads.
+- The final line is torn when it lacks its newline or is not a JSON object. Anything
+  else that is wrong (an earlier line that is not a JSON object, a seq that is not
+  1, 2, 3 ..., an unknown type, a missing or mistyped field, a first event that is not
+  WORKFLOW_STARTED) is damage: `LogDamaged`, and the caller exits 3 changing nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +34,7 @@ FIELDS = {
     "WORKFLOW_FAILED": (),
 }
 TERMINAL = ("WORKFLOW_SUCCEEDED", "WORKFLOW_FAILED")
+REASONS = ("exit", "timeout", "signal", "lost")
 
 
 class LogDamaged(Exception):
@@ -47,22 +53,62 @@ class LogContents:
 
 
 def _decode(line: bytes) -> dict[str, Any] | None:
+    """The line as a JSON object, or None when it is not one."""
     try:
         value = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, float) and math.isfinite(v) or _is_int(v)
+
+
+def _positive(v: Any) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+FIELD_OK: dict[str, Callable[[Any], bool]] = {
+    "ts": _is_number, "workflow": _is_str, "digest": _is_str, "step": _is_str,
+    "attempt": _positive, "pid": _positive, "pgid": _positive,
+    "reason": lambda v: v in REASONS, "delay_s": lambda v: _is_number(v) and v >= 0,
+}
+
+
+def _field_problem(kind: str, event: dict[str, Any]) -> str | None:
+    """What is mistyped among the fields the contract gives `kind`, or None.
+    Extra fields are allowed and never looked at."""
+    for name in ("ts", *FIELDS[kind]):
+        if not FIELD_OK[name](event[name]):
+            return f"{name} has the wrong type or value {json.dumps(event[name])}"
+    return None
+
+
 def _validate(number: int, event: dict[str, Any]) -> None:
+    """Raise LogDamaged unless `event` is a well-formed event at line `number`."""
     kind = event.get("type")
     if kind not in FIELDS:
         raise LogDamaged(f"line {number}: unknown event type {kind!r}")
-    if event.get("seq") != number:
-        raise LogDamaged(f"line {number}: seq {event.get('seq')!r}, expected {number}")
+    seq = event.get("seq")
+    if not _is_int(seq) or seq != number:
+        raise LogDamaged(f"line {number}: seq {json.dumps(seq)}, expected {number}")
     missing = [f for f in ("ts", *FIELDS[kind]) if f not in event]
     if missing:
         raise LogDamaged(f"line {number}: {kind} lacks {missing[0]!r}")
+    problem = _field_problem(kind, event)
+    if problem:
+        raise LogDamaged(f"line {number}: {kind} {problem}")
+    if (kind == "WORKFLOW_STARTED") != (number == 1):
+        raise LogDamaged(f"line {number}: WORKFLOW_STARTED must be the first event, and only it")
 
 
 def parse(raw: bytes) -> LogContents:
@@ -83,7 +129,7 @@ def parse(raw: bytes) -> LogContents:
 
 
 def read(path: str) -> LogContents | None:
-    """The log's contents, or None when there is no log."""
+    """The log's contents, or None when there is no log. Opens read-only."""
     try:
         with open(path, "rb") as f:
             return parse(f.read())
@@ -91,8 +137,9 @@ def read(path: str) -> LogContents | None:
         return None
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_dir(path: str) -> None:
+    """Make a directory's entries (a new file, a new link) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -103,20 +150,21 @@ class EventLog:
     """Appends events durably; the only writer of the log file."""
 
     def __init__(self, path: str, contents: LogContents | None) -> None:
-        created = contents is None
+        created = not os.path.exists(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if created:
-            _fsync_dir(os.path.dirname(path))
+            fsync_dir(os.path.dirname(path))
         self.events: list[dict[str, Any]] = list(contents.events) if contents else []
         if contents is not None and contents.torn:
             os.ftruncate(self._fd, contents.good_len)  # cut the torn tail, keep the rest
             os.fsync(self._fd)
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Write one event whole and fsync it; only then may the caller act on it."""
         event = {"seq": len(self.events) + 1, "type": kind, "ts": time.time(), **fields}
         data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
         written = os.write(self._fd, data)
-        if written != len(data):  # never leave half a line that we then build on
+        if written != len(data):  # a half line must never be built on: stop here
             raise OSError(f"short write to the event log ({written} of {len(data)} bytes)")
         os.fsync(self._fd)
         self.events.append(event)

@@ -1,25 +1,49 @@
-"""Publishing step outputs atomically and exactly once.
+"""Step outputs: where an attempt writes (ENGINE_OUTPUT), and publishing it exactly once.
 
-STEP_SUCCEEDED is made durable first; then the attempt's file is fsynced and hard-linked
-to outputs/ID. A link is atomic and never replaces: if outputs/ID exists, the output
-was already published, and it stays as it is. A crash between the two is repaired on
-the next run by `publish_missing`. No temporary file is ever made inside outputs/.
+Properties kept on purpose:
+- ENGINE_OUTPUT is STATE_DIR/work/KEY.ATTEMPT.out: on STATE_DIR's file system, unique
+  per step and attempt (KEY encodes any step id injectively as a safe file name).
+- Publishing follows a durable STEP_SUCCEEDED: fsync the attempt's file, then
+  hard-link it to outputs/ID, then fsync outputs/. A link is atomic and never
+  replaces, so a reader sees nothing or one successful attempt's whole file, and
+  EEXIST means "published before a crash": it is left as it is. Nothing is ever
+  written in place and no temporary file is ever made inside outputs/.
+- `publish_missing` repairs a crash between STEP_SUCCEEDED and the link on resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
+import sys
+import urllib.parse
 from typing import Any
+
+from refengine.eventlog import fsync_dir
+
+
+def file_key(step: str) -> str:
+    """A file name for a step id: injective, never containing '/', readable for usual ids."""
+    key = urllib.parse.quote(step, safe="")
+    if len(key) > 100:  # stay far below NAME_MAX; "%h" never occurs in quote's output
+        key = "%h" + hashlib.sha256(step.encode("utf-8")).hexdigest()
+    return key
 
 
 def attempt_output(state_dir: str, step: str, attempt: int) -> str:
-    """The ENGINE_OUTPUT path of an attempt: inside STATE_DIR, unique per attempt."""
-    safe = step.encode("utf-8").hex()  # any step id becomes a safe file name
-    return os.path.join(state_dir, "work", f"{safe}.{attempt}.out")
+    """The ENGINE_OUTPUT path of an attempt (absolute when state_dir is)."""
+    return os.path.join(state_dir, "work", f"{file_key(step)}.{attempt}.out")
 
 
-def _fsync_path(path: str, flags: int = os.O_RDONLY) -> None:
-    fd = os.open(path, flags)
+def publishable(step: str) -> bool:
+    """Whether outputs/ID names a file inside outputs/ (the contract fixes the name)."""
+    return step not in ("", ".", "..") and "/" not in step and "\0" not in step \
+        and len(step.encode("utf-8")) <= 255
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -27,20 +51,29 @@ def _fsync_path(path: str, flags: int = os.O_RDONLY) -> None:
 
 
 def publish(state_dir: str, step: str, attempt: int) -> None:
+    """Publish a succeeded attempt's output, if it made one; call after STEP_SUCCEEDED."""
     src = attempt_output(state_dir, step, attempt)
-    if not os.path.isfile(src) or os.path.islink(src):
+    try:
+        if not stat.S_ISREG(os.lstat(src).st_mode):
+            return  # only a regular file is an output; a symlink is never followed
+    except FileNotFoundError:
+        return  # the attempt created no output
+    if not publishable(step):
+        print(f"engine: step {step!r}: its id cannot name a file in outputs/, so its"
+              f" output stays at {src}", file=sys.stderr)
         return
     outdir = os.path.join(state_dir, "outputs")
     os.makedirs(outdir, exist_ok=True)
-    _fsync_path(src)
+    _fsync_file(src)  # the data is durable before any name points at it
     try:
         os.link(src, os.path.join(outdir, step))
     except FileExistsError:
         return  # published before a crash: publishing again would be a second time
-    _fsync_path(outdir, os.O_RDONLY | os.O_DIRECTORY)
+    fsync_dir(outdir)
 
 
 def publish_missing(state_dir: str, events: list[dict[str, Any]]) -> None:
+    """On resume: publish every succeeded step's output that a crash left unpublished."""
     for e in events:
         if e["type"] == "STEP_SUCCEEDED":
             publish(state_dir, e["step"], e["attempt"])

@@ -1,19 +1,25 @@
 """The scheduler: a single-threaded, non-blocking event loop over the workflow's steps.
 
 Properties kept on purpose:
-- Persist, then apply: every decision is written to the log (durably) before the
-  in-memory state changes or any process is told to run.
-- Nothing blocks the loop. Backoffs, timeouts and kill escalations are deadlines; the
-  loop sleeps in select() on a self-pipe woken by SIGCHLD/SIGTERM/SIGINT, never longer
-  than the nearest deadline, so one step's backoff never stalls another step.
-- At most max_parallel attempts run; a step starts only when its dependencies have
-  succeeded; a step whose dependency failed for good never starts.
+- Persist, then act: every decision is appended to the log (durably) before a process
+  is told to run, an output is published or the workflow's end is reported.
+- Nothing blocks the loop. Retry due times, timeouts and kill escalations are
+  deadlines; the loop waits in select() on a self-pipe (signal.set_wakeup_fd) that
+  SIGCHLD, SIGTERM and SIGINT write to, never longer than the nearest deadline. So one
+  step's backoff never stalls another step. No threads, no sleep().
+- A step starts only when every dependency has succeeded, at most max_parallel
+  attempts run, a step whose dependency failed for good never starts, and the
+  workflow ends once nothing is running and nothing more can start.
+- Attempt numbers grow per step and are never reused, across resumes too.
+- On SIGTERM/SIGINT every running group is ended (TERM, then KILL) and nothing is
+  written for them: the next `run` records those attempts as lost.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import time
 from typing import Any
@@ -25,6 +31,48 @@ from refengine.supervisor import Attempt
 from refengine.workflow import Workflow
 
 SHUTDOWN_TERM_S = 1.5  # on SIGTERM/SIGINT: SIGKILL the groups after this long
+MAX_WAIT_S = 3600.0  # select() cannot take an unbounded timeout; waking hourly is free
+_early_signal = 0  # a SIGTERM/SIGINT that arrived before the loop started
+
+
+def _note_early_signal(signum: int, _frame: Any) -> None:
+    global _early_signal
+    _early_signal = _early_signal or signum
+
+
+def catch_stop_signals() -> None:
+    """From the start of `run`: note SIGTERM/SIGINT, so recovery is never cut mid-step."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _note_early_signal)
+
+
+def _failure(a: Attempt) -> dict[str, Any]:
+    """STEP_FAILED's reason, with the exit code or signal that ended the leader."""
+    rc = a.returncode if a.returncode is not None else 0
+    detail: dict[str, Any] = {"signal": -rc} if rc < 0 else {"exit_code": rc}
+    if a.timed_out:
+        return {"reason": "timeout", **detail}
+    return {"reason": "signal" if rc < 0 else "exit", **detail}
+
+
+def _remove_stale(path: str) -> None:
+    """ENGINE_OUTPUT must not exist when an attempt starts."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _dependency_order(wf: Workflow) -> list[str]:
+    """Step ids, each after all of its dependencies (the workflow is known acyclic)."""
+    order: list[str] = []
+    placed: set[str] = set()
+    while len(order) < len(wf.steps):
+        for step in wf.steps:
+            if step.id not in placed and all(d in placed for d in step.depends_on):
+                order.append(step.id)
+                placed.add(step.id)
+    return order
 
 
 class Scheduler:
@@ -34,18 +82,38 @@ class Scheduler:
         self.steps = {s.id: steps.get(s.id, StepState()) for s in wf.steps}
         self.running: dict[str, Attempt] = {}
         self.due: dict[str, float] = {}  # step -> monotonic time its retry may start
+        self.order = _dependency_order(wf)
         self.stop_signal = 0
+        self._wake_r = -1
         now_wall, now = time.time(), time.monotonic()
-        for sid, s in self.steps.items():
+        for sid, s in self.steps.items():  # a retry due `delay_s` after its event's ts
             if s.state == "retry_wait" and s.retry_due_ts is not None:
                 self.due[sid] = now + max(0.0, s.retry_due_ts - now_wall)
 
     def run(self) -> int:
+        self._install_signals()
+        try:
+            for sid, s in self.steps.items():
+                if s.state == "failed":  # a crash fell between STEP_FAILED and its retry
+                    self._schedule_retry(sid)
+            return self._loop()
+        except BaseException:
+            self._kill_all()  # an engine bug must not leave steps running behind the log
+            raise
+
+    def _install_signals(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes select()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop)
+        self.stop_signal = self.stop_signal or _early_signal
+        self._wake_r = wake_r
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = self.stop_signal or signum
+
+    def _loop(self) -> int:
         while True:
             if self.stop_signal:
                 return self._shutdown()
@@ -55,21 +123,27 @@ class Scheduler:
             self._start_ready(now)
             if not self.running and not self._can_progress():
                 return self._finish()
-            timeout = self._next_deadline(time.monotonic())
-            ready, _, _ = select.select([wake_r], [], [], timeout)
-            if ready:
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
+            self._wait(self._next_deadline(time.monotonic()))
+
+    def _wait(self, timeout: float | None) -> None:
+        """Sleep in select() until a signal arrives or `timeout` passes."""
+        ready, _, _ = select.select([self._wake_r], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self._wake_r, 4096):
                     pass
+            except BlockingIOError:
+                pass  # drained
 
-    def _on_stop(self, signum: int, _frame: Any) -> None:
-        self.stop_signal = signum
-
-    def _blocked(self, sid: str) -> bool:
-        """True when a dependency (transitively) failed for good."""
-        return any(self.steps[d].state == "failed" or self._blocked(d)
-                   for d in self.wf.step(sid).depends_on)
+    def _blocked(self) -> set[str]:
+        """Steps with a dependency, directly or further up, that failed for good.
+        One pass in dependency order: no recursion, however long a chain is."""
+        blocked: set[str] = set()
+        for sid in self.order:
+            if any(self.steps[d].state == "failed" or d in blocked
+                   for d in self.wf.step(sid).depends_on):
+                blocked.add(sid)
+        return blocked
 
     def _ready(self, sid: str, now: float) -> bool:
         s = self.steps[sid]
@@ -80,42 +154,47 @@ class Scheduler:
         return all(self.steps[d].state == "succeeded" for d in self.wf.step(sid).depends_on)
 
     def _can_progress(self) -> bool:
-        return any(s.state in ("pending", "retry_wait") and not self._blocked(sid)
+        blocked = self._blocked()
+        return any(s.state in ("pending", "retry_wait") and sid not in blocked
                    for sid, s in self.steps.items())
 
     def _start_ready(self, now: float) -> None:
         for step in self.wf.steps:
-            if len(self.running) >= self.wf.max_parallel:
+            if len(self.running) >= self.wf.max_parallel or self.stop_signal:
                 return
             if self._ready(step.id, now):
                 self._start(step.id)
 
     def _start(self, sid: str) -> None:
         step, s = self.wf.step(sid), self.steps[sid]
-        attempt = s.attempts + 1
+        attempt = s.attempts + 1  # the highest number the log ever used, plus one
         out = outputs.attempt_output(self.state_dir, sid, attempt)
-        if os.path.lexists(out):
-            os.unlink(out)
+        _remove_stale(out)
         env = dict(os.environ, ENGINE_STEP_ID=sid, ENGINE_ATTEMPT=str(attempt),
                    ENGINE_STATE_DIR=self.state_dir, ENGINE_OUTPUT=out)
-        log_path = os.path.join(self.state_dir, "logs", f"{sid.encode().hex()}.{attempt}.log")
+        log_path = os.path.join(self.state_dir, "logs", f"{outputs.file_key(sid)}.{attempt}.log")
         proc, go_w = supervisor.spawn(step.command, env, log_path)
-        try:
+        try:  # the launcher leads a new session, so its pid is also its pgid
             self.log.append("STEP_STARTED", step=sid, attempt=attempt, pid=proc.pid, pgid=proc.pid)
         except BaseException:
-            supervisor.end_group(proc.pid, proc)  # never run a command the log does not name
+            os.close(go_w)  # no go-ahead: the command the log does not name never runs
+            supervisor.end_group(proc.pid, proc)
             raise
-        s.state, s.attempts = "running", attempt
-        deadline = time.monotonic() + step.timeout_s if step.timeout_s else None
+        s.state, s.attempts, s.started = "running", attempt, s.started + 1
+        self.due.pop(sid, None)
+        deadline = time.monotonic() + step.timeout_s if step.timeout_s is not None else None
         self.running[sid] = Attempt(sid, attempt, proc, deadline)
         supervisor.go_ahead(go_w)
 
     def _enforce_timeouts(self, now: float) -> None:
         for a in self.running.values():
-            if a.deadline is not None and now >= a.deadline and a.term_at is None:
+            if a.returncode is not None:
+                continue  # its leader is gone and its group was already SIGKILLed
+            if a.term_at is None and a.deadline is not None and now >= a.deadline:
                 a.timed_out, a.term_at = True, now
                 supervisor.signal_group(a.pgid, signal.SIGTERM)
-            elif a.term_at is not None and now >= a.term_at + supervisor.KILL_AFTER_S:
+            elif a.term_at is not None and not a.killed and now >= a.term_at + supervisor.KILL_AFTER_S:
+                a.killed = True  # whatever the leader did: grandchildren may ignore SIGTERM
                 supervisor.signal_group(a.pgid, signal.SIGKILL)
 
     def _reap(self, now: float) -> None:
@@ -124,46 +203,46 @@ class Scheduler:
                 rc = a.proc.poll()
                 if rc is None:
                     continue
-                a.returncode, a.exited_at = rc, now
-                supervisor.signal_group(a.pgid, signal.SIGKILL)  # leave nothing behind
-            gone = not supervisor.group_alive(a.pgid)
-            if gone or now - (a.exited_at or now) > supervisor.GONE_WAIT_S:
-                del self.running[sid]
-                self._record_end(a)
+                a.returncode, a.exited_at, a.killed = rc, now, True
+                supervisor.signal_group(a.pgid, signal.SIGKILL)  # nothing it spawned outlives it
+            waited = now - (a.exited_at or now)
+            if supervisor.group_alive(a.pgid) and waited < supervisor.GONE_WAIT_S:
+                continue  # the attempt ends when its whole group has
+            del self.running[sid]
+            self._record_end(a)
 
     def _record_end(self, a: Attempt) -> None:
-        s, rc = self.steps[a.step], a.returncode
-        if rc == 0 and not a.timed_out:
+        s = self.steps[a.step]
+        if a.returncode == 0 and not a.timed_out:
             self.log.append("STEP_SUCCEEDED", step=a.step, attempt=a.attempt)
             s.state, s.succeeded_attempt = "succeeded", a.attempt
-            outputs.publish(self.state_dir, a.step, a.attempt)
+            outputs.publish(self.state_dir, a.step, a.attempt)  # only once success is durable
             return
-        if a.timed_out:
-            detail: dict[str, Any] = {"reason": "timeout"}
-        elif rc is not None and rc < 0:
-            detail = {"reason": "signal", "signal": -rc}
-        else:
-            detail = {"reason": "exit", "exit_code": rc}
-        self.log.append("STEP_FAILED", step=a.step, attempt=a.attempt, **detail)
+        self.log.append("STEP_FAILED", step=a.step, attempt=a.attempt, **_failure(a))
         s.state, s.failures = "failed", s.failures + 1
-        retry = self.wf.step(a.step).retry
-        if s.failures < retry.max_attempts:
-            delay = retry.delay(s.failures)
-            self.log.append("STEP_RETRY_SCHEDULED", step=a.step, attempt=a.attempt + 1,
-                            delay_s=delay)
-            s.state = "retry_wait"
-            self.due[a.step] = time.monotonic() + delay
+        self._schedule_retry(a.step)
+
+    def _schedule_retry(self, sid: str) -> None:
+        """After a counted failure: a retry after the backoff, or the step failed for good."""
+        s, retry = self.steps[sid], self.wf.step(sid).retry
+        if s.failures >= retry.max_attempts:
+            return
+        delay = retry.delay(s.failures)
+        self.log.append("STEP_RETRY_SCHEDULED", step=sid, attempt=s.attempts + 1, delay_s=delay)
+        s.state = "retry_wait"
+        self.due[sid] = time.monotonic() + delay
 
     def _next_deadline(self, now: float) -> float | None:
-        times = [t for t in self.due.values() if t > now]
+        """Seconds until the loop has something to do that no signal will announce."""
+        times = [t for sid, t in self.due.items() if t > now and sid not in self.running]
         for a in self.running.values():
             if a.returncode is not None:
-                times.append(now + 0.01)  # waiting for its group to disappear
-            elif a.term_at is not None:
+                times.append(now + supervisor.POLL_S)  # grandchildren send us no SIGCHLD
+            elif a.term_at is not None and not a.killed:
                 times.append(a.term_at + supervisor.KILL_AFTER_S)
-            elif a.deadline is not None:
+            elif a.deadline is not None and a.term_at is None:
                 times.append(a.deadline)
-        return max(0.0, min(times) - now) if times else None
+        return min(MAX_WAIT_S, max(0.0, min(times) - now)) if times else None
 
     def _finish(self) -> int:
         ok = all(s.state == "succeeded" for s in self.steps.values())
@@ -172,13 +251,16 @@ class Scheduler:
 
     def _shutdown(self) -> int:
         """End every running group (TERM, then KILL) and exit; resume marks them lost."""
-        for a in self.running.values():
+        attempts = list(self.running.values())
+        for a in attempts:
             supervisor.signal_group(a.pgid, signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_TERM_S
         while time.monotonic() < deadline and any(
-                a.proc.poll() is None or supervisor.group_alive(a.pgid)
-                for a in self.running.values()):
-            time.sleep(0.02)
-        for a in self.running.values():
-            supervisor.end_group(a.pgid, a.proc)
+                a.proc.poll() is None or supervisor.group_alive(a.pgid) for a in attempts):
+            self._wait(min(supervisor.POLL_S, max(0.0, deadline - time.monotonic())))
+        self._kill_all()
         return 128 + self.stop_signal
+
+    def _kill_all(self) -> None:
+        attempts = list(self.running.values())
+        supervisor.end_groups([a.pgid for a in attempts], [a.proc for a in attempts])

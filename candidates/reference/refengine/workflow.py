@@ -1,8 +1,13 @@
 """Parsing and validating the workflow file, before anything on disk is touched.
 
-Every rule of the contract is checked here and reported as a `WorkflowError` whose
-message names the problem and where it is. `bool` is never accepted as a number, and
-NaN/Infinity are not JSON numbers. The digest is the sha256 of the file's bytes.
+Properties kept on purpose:
+- Every rule of the contract is checked here, and a break is reported as a
+  `WorkflowError` whose message names the problem and where it is
+  (`steps[2].retry.max_attempts: must be an integer >= 1, got 0`).
+- Types are strict: a boolean is never a number, NaN and Infinity are not JSON numbers,
+  and a number too large for a float is out of range (never an internal error).
+- A key given twice in one object is refused: JSON leaves its meaning open.
+- The result is frozen; the digest is the sha256 of the file's exact bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+TOP_KEYS = {"name", "max_parallel", "steps"}
+STEP_KEYS = {"id", "command", "depends_on", "timeout_s", "retry"}
+RETRY_KEYS = {"max_attempts", "backoff_s", "multiplier", "max_backoff_s"}
 
 
 class WorkflowError(Exception):
@@ -26,8 +35,14 @@ class Retry:
     max_backoff_s: float = 60.0
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after the n-th failed attempt before the next one."""
-        return min(self.backoff_s * self.multiplier ** (failures - 1), self.max_backoff_s)
+        """Seconds to wait after the n-th failed attempt: min(b * m**(n-1), max)."""
+        if self.backoff_s == 0:
+            return 0.0
+        try:
+            raw = self.backoff_s * self.multiplier ** (failures - 1)
+        except OverflowError:  # a huge multiplier: the cap applies anyway
+            raw = math.inf
+        return min(raw, self.max_backoff_s)
 
 
 @dataclass(frozen=True)
@@ -50,35 +65,46 @@ class Workflow:
         return next(s for s in self.steps if s.id == step_id)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_keys(where: str, obj: Any, allowed: set[str], required: set[str]) -> None:
     if not isinstance(obj, dict):
-        raise WorkflowError(f"{where}: must be an object")
+        raise WorkflowError(f"{where}: must be an object, got {_show(obj)}")
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise WorkflowError(f"{where}: unknown key {unknown[0]!r}")
+        raise WorkflowError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
     missing = sorted(required - set(obj))
     if missing:
         raise WorkflowError(f"{where}: missing required key {missing[0]!r}")
 
 
+def _finite(value: int | float) -> bool:
+    """Whether a number can be used as seconds: JSON's 1e999 parses to inf, and an
+    integer beyond any float cannot be converted."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(where: str, value: Any, low: float, strict: bool = False, integer: bool = False) -> Any:
-    ok = _is_int(value) if integer else _is_num(value)
-    if not ok or value < low or (strict and value == low):
-        kind = "an integer" if integer else "a number"
-        raise WorkflowError(f"{where}: must be {kind} {'>' if strict else '>='} {low:g}")
+    """Check one number against its type and lower bound; returns it unchanged."""
+    rule = f"must be {'an integer' if integer else 'a number'} {'>' if strict else '>='} {low:g}"
+    is_int = isinstance(value, int) and not isinstance(value, bool)  # a boolean is no number
+    if not (is_int or (not integer and isinstance(value, float))):
+        raise WorkflowError(f"{where}: {rule}, got {_show(value)}")
+    if not integer and not _finite(value):
+        raise WorkflowError(f"{where}: {rule}, got {_show(value)}, which is out of range")
+    if value < low or (strict and value == low):
+        raise WorkflowError(f"{where}: {rule}, got {_show(value)}")
     return value
 
 
 def _retry(where: str, obj: Any) -> Retry:
-    _check_keys(where, obj, {"max_attempts", "backoff_s", "multiplier", "max_backoff_s"}, set())
+    _check_keys(where, obj, RETRY_KEYS, set())
     return Retry(
         max_attempts=_number(f"{where}.max_attempts", obj.get("max_attempts", 1), 1, integer=True),
         backoff_s=float(_number(f"{where}.backoff_s", obj.get("backoff_s", 0), 0)),
@@ -89,61 +115,90 @@ def _retry(where: str, obj: Any) -> Retry:
 
 def _strings(where: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise WorkflowError(f"{where}: must be a list of strings")
+        raise WorkflowError(f"{where}: must be a list of strings, got {_show(value)}")
     return tuple(value)
 
 
 def _step(i: int, obj: Any) -> Step:
     where = f"steps[{i}]"
-    _check_keys(where, obj, {"id", "command", "depends_on", "timeout_s", "retry"}, {"id", "command"})
+    _check_keys(where, obj, STEP_KEYS, {"id", "command"})
     if not isinstance(obj["id"], str):
-        raise WorkflowError(f"{where}.id: must be a string")
+        raise WorkflowError(f"{where}.id: must be a string, got {_show(obj['id'])}")
     command = _strings(f"{where}.command", obj["command"])
     if not command:
         raise WorkflowError(f"{where}.command: must not be empty")
-    timeout = obj.get("timeout_s")
-    if timeout is not None or "timeout_s" in obj:
-        timeout = float(_number(f"{where}.timeout_s", timeout, 0, strict=True))
-    return Step(obj["id"], command, _strings(f"{where}.depends_on", obj.get("depends_on", [])),
-                timeout, _retry(f"{where}.retry", obj.get("retry", {})))
+    timeout = None
+    if "timeout_s" in obj:  # present means checked, even when it is null
+        timeout = float(_number(f"{where}.timeout_s", obj["timeout_s"], 0, strict=True))
+    depends_on = _strings(f"{where}.depends_on", obj.get("depends_on", []))
+    return Step(obj["id"], command, depends_on, timeout, _retry(f"{where}.retry", obj.get("retry", {})))
 
 
-def _check_graph(steps: tuple[Step, ...]) -> None:
-    ids = [s.id for s in steps]
-    for s in steps:
-        if ids.count(s.id) > 1:
-            raise WorkflowError(f"duplicate step id {s.id!r}")
+def _check_ids(steps: tuple[Step, ...]) -> None:
+    index: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        if s.id in index:
+            raise WorkflowError(f"steps[{i}].id: duplicate id {s.id!r} (also steps[{index[s.id]}])")
+        index[s.id] = i
+    for i, s in enumerate(steps):
         for d in s.depends_on:
-            if d not in ids:
-                raise WorkflowError(f"step {s.id!r} depends on unknown step {d!r}")
+            if d not in index:
+                raise WorkflowError(f"steps[{i}].depends_on: unknown step {d!r}")
+            if d == s.id:
+                raise WorkflowError(f"steps[{i}].depends_on: step {d!r} depends on itself")
+
+
+def _check_acyclic(steps: tuple[Step, ...]) -> None:
+    """Depth-first search without recursion, so a long chain cannot hit a limit."""
     deps = {s.id: s.depends_on for s in steps}
     done: set[str] = set()
-    while len(done) < len(deps):  # Kahn: whatever never becomes ready is on a cycle
-        ready = [i for i in deps if i not in done and all(d in done for d in deps[i])]
-        if not ready:
-            stuck = sorted(i for i in deps if i not in done)
-            raise WorkflowError(f"dependency cycle among steps {', '.join(map(repr, stuck))}")
-        done.update(ready)
+    for root in deps:
+        path, stack = [root], [iter(deps[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                done.add(path.pop())
+                stack.pop()
+            elif nxt in path:
+                cycle = path[path.index(nxt):] + [nxt]
+                raise WorkflowError(f"dependency cycle: {' -> '.join(map(repr, cycle))}")
+            elif nxt not in done:
+                path.append(nxt)
+                stack.append(iter(deps[nxt]))
 
 
-def parse(data: bytes) -> Workflow:
-    try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WorkflowError(f"not valid JSON: {exc}") from None
-    _check_keys("workflow", doc, {"name", "max_parallel", "steps"}, {"name", "steps"})
-    if not isinstance(doc["name"], str):
-        raise WorkflowError("name: must be a string")
-    max_parallel = _number("max_parallel", doc.get("max_parallel", 4), 1, integer=True)
-    if not isinstance(doc["steps"], list):
-        raise WorkflowError("steps: must be a list")
-    steps = tuple(_step(i, s) for i, s in enumerate(doc["steps"]))
-    _check_graph(steps)
-    return Workflow(doc["name"], max_parallel, steps, hashlib.sha256(data).hexdigest())
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        obj[key] = value
+    return obj
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_object)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WorkflowError(f"not valid JSON: {exc}") from None
+
+
+def parse(data: bytes) -> Workflow:
+    doc = _decode(data)
+    _check_keys("workflow", doc, TOP_KEYS, {"name", "steps"})
+    if not isinstance(doc["name"], str):
+        raise WorkflowError(f"name: must be a string, got {_show(doc['name'])}")
+    max_parallel = _number("max_parallel", doc.get("max_parallel", 4), 1, integer=True)
+    if not isinstance(doc["steps"], list):
+        raise WorkflowError(f"steps: must be a list, got {_show(doc['steps'])}")
+    steps = tuple(_step(i, s) for i, s in enumerate(doc["steps"]))
+    _check_ids(steps)
+    _check_acyclic(steps)
+    return Workflow(doc["name"], max_parallel, steps, hashlib.sha256(data).hexdigest())
 
 
 def load(path: str) -> Workflow:
@@ -151,5 +206,5 @@ def load(path: str) -> Workflow:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise WorkflowError(f"cannot read workflow file {path}: {exc.strerror}") from None
+        raise WorkflowError(f"cannot read the workflow file: {exc.strerror}") from None
     return parse(data)
