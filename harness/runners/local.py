@@ -109,7 +109,7 @@ class LocalCell(Cell):
                                 "/bin"])
         return {"PATH": path, "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "tmp"),
                 "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                "HARNESS_CELL": self.root.name}
+                "HARNESS_CELL": str(self.root)}
 
     def start(self, args: Sequence[str]) -> EngineProcess:
         n = len(self._procs)

@@ -12,8 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cell_processes() -> list[str]:
-    """Processes whose environment marks them as started inside a harness cell."""
+def cell_processes(cells: Path) -> list[str]:
+    """Live processes whose environment marks them as started in a cell under `cells`
+    (other harness runs on the same machine are not this test's business)."""
+    marker = f"HARNESS_CELL={cells}/".encode()
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -23,52 +25,53 @@ def cell_processes() -> list[str]:
             stat = Path(f"/proc/{name}/stat").read_text()
         except OSError:
             continue
-        if b"HARNESS_CELL=" in env and stat[stat.rfind(")") + 2] not in "ZX":
+        if marker in env and stat[stat.rfind(")") + 2] not in "ZX":
             found.append(f"{name}: {stat[:80]}")
     return found
 
 
-def start_scoring(tmp_path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def start_scoring(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "score", "reference", "--runner", "local",
          "--scenario", "orphans-after-sigkill", "--out", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(cells)})
+    return proc, cells
 
 
-def wait_for_cell_processes(deadline_s: float = 30.0) -> None:
+def wait_for_cell_processes(cells: Path, deadline_s: float = 30.0) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        if len(cell_processes()) >= 4:  # the engine and step processes are up
+        if len(cell_processes(cells)) >= 4:  # the engine and step processes are up
             return
         time.sleep(0.05)
     raise AssertionError("the scenario never started its processes")
 
 
-def wait_until_none(deadline_s: float = 15.0) -> list[str]:
+def wait_until_none(cells: Path, deadline_s: float = 15.0) -> list[str]:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        left = cell_processes()
-        if not left:
+        if not cell_processes(cells):
             return []
         time.sleep(0.05)
-    return cell_processes()
+    return cell_processes(cells)
 
 
 def test_ctrl_c_ends_every_cell_process(tmp_path: Path) -> None:
-    assert cell_processes() == []
-    proc = start_scoring(tmp_path)
-    wait_for_cell_processes()
+    proc, cells = start_scoring(tmp_path)
+    wait_for_cell_processes(cells)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"interrupted" in err and b"Traceback" not in err
-    assert wait_until_none() == []
+    assert wait_until_none(cells) == []
 
 
 def test_kill_9_of_the_harness_leaves_nothing_running(tmp_path: Path) -> None:
-    assert cell_processes() == []
-    proc = start_scoring(tmp_path)
-    wait_for_cell_processes()
+    proc, cells = start_scoring(tmp_path)
+    wait_for_cell_processes(cells)
     proc.kill()
-    proc.wait(10)
-    assert wait_until_none() == [], "a reaper must end its subtree when the harness dies"
+    proc.communicate(timeout=10)
+    assert wait_until_none(cells) == [], "a reaper must end its subtree when the harness dies"

@@ -76,6 +76,8 @@ def _dependency_order(wf: Workflow) -> list[str]:
 
 
 class Scheduler:
+    """One `run` of the workflow from a replayed state: the loop and what it acts on."""
+
     def __init__(self, wf: Workflow, state_dir: str, log: EventLog,
                  steps: dict[str, StepState]) -> None:
         self.wf, self.state_dir, self.log = wf, state_dir, log
@@ -91,6 +93,7 @@ class Scheduler:
                 self.due[sid] = now + max(0.0, s.retry_due_ts - now_wall)
 
     def run(self) -> int:
+        """Run until the workflow ends (0 or 1) or a signal stops it (128 + signum)."""
         self._install_signals()
         try:
             for sid, s in self.steps.items():
