@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks import REGISTRY, load_all, run_check
-from harness.errors import InfraError, UsageError
+from harness.container import images
+from harness.container.client import connect
+from harness.errors import CandidateSetupError, InfraError, RunnerUnavailableError, UsageError
 from harness.faults import logfaults
 from harness.faults.procedures import PROCEDURES, new_ctx, observe
-from harness.model import Candidate, CellResult, CheckResult, Outcome, Scenario
+from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
 from harness.observe import Invocation, Observation
 from harness.runners.base import Runner
+from harness.runners.docker import DockerRunner, Limits
 from harness.runners.local import LocalRunner
 from harness.scenario import load_scenarios
 
@@ -35,17 +38,28 @@ def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> lis
                           validators=logfaults.VALIDATORS)
 
 
-def choose_runner(name: str) -> tuple[Runner, str]:
-    """The runner, and a sentence saying why it was chosen."""
+def choose_runner(name: str, say: Callable[[str], None] = print,
+                  limits: Limits | None = None) -> tuple[Runner, str]:
+    """The runner, and a sentence saying why it was chosen.
+
+    auto: Docker when a daemon answers, else the local runner. A daemon that answers but
+    fails later (while building the base image, say) is an error, not a silent fallback:
+    the user would otherwise run untrusted code unisolated without noticing."""
+    if name not in ("auto", "local", "docker"):
+        raise UsageError(f"--runner {name}: choose auto, local or docker")
     if name == "local":
-        return LocalRunner(), "local runner: asked for with --runner local"
-    if name == "auto":
-        return LocalRunner(), ("local runner: this version has no Docker runner yet,"
-                               " so candidates run as local processes without isolation")
-    if name == "docker":
-        raise UsageError("--runner docker: the Docker runner is not part of this version yet;"
-                         " use --runner local")
-    raise UsageError(f"--runner {name}: choose auto, local or docker")
+        return LocalRunner(), "local runner: asked for with --runner local (no isolation)"
+    try:
+        client = connect()
+    except RunnerUnavailableError as exc:
+        if name == "docker":
+            raise
+        return LocalRunner(), (f"local runner: {exc}; candidates run as local processes"
+                               " without isolation")
+    runner = DockerRunner(client, say, limits or Limits())
+    why = "asked for with --runner docker" if name == "docker" else "a Docker daemon answers"
+    return runner, (f"docker runner: {why}; one container per cell, no network, read-only root,"
+                    f" image {images.BASE_IMAGE}")
 
 
 def reproduce_command(c: Candidate, scenario: str, seed: int, runner: str) -> str:
@@ -88,7 +102,12 @@ def busy_time(invocations: Sequence[Invocation]) -> float:
 def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> CellResult:
     start = time.monotonic()
     repro = reproduce_command(c, scenario.name, seed, runner.name)
-    cell = runner.open_cell(c, f"{c.name}-{scenario.name}")
+    try:
+        cell = runner.open_cell(c, f"{c.name}-{scenario.name}")
+    except InfraError as exc:
+        return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
+    except CandidateSetupError as exc:
+        return setup_failed_cell(c, scenario, seed, runner.name, repro, str(exc), start)
     try:
         ctx = new_ctx(cell, scenario, seed)
         PROCEDURES[scenario.procedure](ctx)
@@ -96,13 +115,17 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
         engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])
         extra = {"timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
-                 "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0)}
+                 "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0),
+                 "sandbox": {**cell.describe(), "limits_hit": cell.limits()}}
         return CellResult(c.name, scenario.name, seed, runner.name, results, repro,
                           time.monotonic() - start, extra=extra)
     except InfraError as exc:
         return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
     finally:
-        cell.close()
+        try:
+            cell.close()
+        except InfraError:
+            pass  # a container the daemon would not remove now is collected by the next run
 
 
 def infra_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, why: str,
@@ -112,6 +135,16 @@ def infra_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, wh
                     for spec in s.checks)
     return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start,
                       infra_error=why)
+
+
+def setup_failed_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str,
+                      why: str, start: float) -> CellResult:
+    """The candidate could not be set up (its image does not build): its checks fail."""
+    ev = (Evidence("the candidate's image builds", why, str(c.path)),)
+    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
+                                REGISTRY[spec.check].severity, Outcome.FAIL, evidence=ev)
+                    for spec in s.checks)
+    return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.manifest import resolve_candidates
 from harness.model import CellResult, Outcome
 from harness.report.results import build, write_results
+from harness.runners.docker import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console()
@@ -70,14 +71,20 @@ def list_cmd(scenarios_dir: Path | None) -> None:
     out.print(table)
 
 
+def _say(text: str) -> None:
+    err.print(text, highlight=False, soft_wrap=True)
+
+
 def _progress(cell: CellResult) -> None:
     failed = [r for r in cell.results if r.outcome is Outcome.FAIL]
     infra = [r for r in cell.results if r.outcome is Outcome.INFRA_ERROR]
     mark = "[red]FAIL[/]" if failed else ("[yellow]INFRA[/]" if infra else "[green]ok[/]")
     names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
+    limits = ", ".join(f"{k}={v}" for k, v in cell.extra.get("sandbox", {}).get("limits_hit", {}).items())
     err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
               + (f": {names}" if names else "")
-              + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else ""),
+              + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
+              + (f" [magenta]limits hit: {limits}[/]" if limits else ""),
               highlight=False)
 
 
@@ -90,14 +97,17 @@ def _progress(cell: CellResult) -> None:
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
 @click.option("--fail-under", default=None, type=float, help="Exit 1 if any score is lower.")
+@click.option("--cell-timeout", default=600.0, show_default=True, type=click.FloatRange(min=1),
+              help="Wall-clock limit of one cell in seconds (Docker runner).")
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              out_dir: Path | None, fail_under: float | None, scenarios_dir: Path | None) -> None:
+              out_dir: Path | None, fail_under: float | None, cell_timeout: float,
+              scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all)."""
     chosen = resolve_candidates(list(candidates), api.ROOT)
     scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
-    run, why = api.choose_runner(runner)
+    run, why = api.choose_runner(runner, say=_say, limits=Limits(wall_s=cell_timeout))
     err.print(f"[bold]{why}[/]", highlight=False)
     err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
     result = api.score(chosen, scenarios, run, seed, progress=_progress)
@@ -124,3 +134,41 @@ def print_table(doc: dict[str, Any]) -> None:
         t = c["tally"]
         table.add_row(name, score, str(t["pass"]), str(t["fail"]), str(t["infra_error"]), shown)
     out.print(table)
+
+
+@main.command("gc")
+@click.option("--all", "everything", is_flag=True,
+              help="Also remove containers of harness runs that are still running.")
+@click.option("--images", is_flag=True, help="Also remove cached candidate images.")
+@friendly
+def gc_cmd(everything: bool, images: bool) -> None:
+    """Remove containers and cell folders left by harness runs that were killed."""
+    from harness import owner
+    from harness.container.client import collect, connect, remove_candidate_images
+
+    dirs = owner.sweep()
+    client = connect()
+    done = collect(client, everything=everything)
+    removed_images = remove_candidate_images(client) if images else []
+    out.print(f"removed {len(done.removed)} container(s), {len(dirs)} cell folder(s)"
+              + (f", {len(removed_images)} candidate image(s)" if images else "")
+              + (f"; kept {len(done.kept)} of harness runs still running (--all removes them)"
+                 if done.kept else ""), highlight=False)
+
+
+@main.group("image")
+def image_group() -> None:
+    """The images candidates run in."""
+
+
+@image_group.command("bootstrap")
+@click.option("--force", is_flag=True, help="Rebuild even if the image exists.")
+@friendly
+def bootstrap_cmd(force: bool) -> None:
+    """Build the Python base image from Debian's packages, with no registry."""
+    from harness.container import images
+    from harness.container.client import connect
+
+    client = connect()
+    found = images.bootstrap(client, _say, force=force)
+    out.print(f"{images.BASE_IMAGE} {found}", highlight=False)

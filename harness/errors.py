@@ -41,3 +41,11 @@ class InfraError(HarnessError):
 
 class RunnerUnavailableError(InfraError):
     """A runner cannot be used at all here (for example, no Docker daemon answers)."""
+
+
+class CandidateSetupError(HarnessError):
+    """The candidate cannot be set up to run (its own Dockerfile does not build).
+
+    Unlike `InfraError` this is the candidate's failure: its cells' checks fail."""
+
+    exit_code = 1

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ManifestError, UsageError
-from harness.model import CAPABILITIES, Candidate, Origin
+from harness.model import CAPABILITIES, Candidate, DockerSpec, Origin
 
 MANIFEST = "candidate.toml"
 
@@ -46,6 +46,7 @@ def load_candidate(folder: Path) -> Candidate:
     if not isinstance(origin, dict):
         raise ManifestError(f"{path}: '[origin]' must be a table")
     return Candidate(
+        docker=_docker(data, folder, path),
         name=_str(data, "name", path),
         language=_str(data, "language", path),
         description=_str(data, "description", path, ""),
@@ -54,6 +55,31 @@ def load_candidate(folder: Path) -> Candidate:
         path=folder.resolve(),
         origin=Origin(**{k: str(origin.get(k, "")) for k in Origin.__slots__}),
     )
+
+
+def _docker(data: dict[str, Any], folder: Path, path: Path) -> DockerSpec:
+    table = data.get("docker", {})
+    if not isinstance(table, dict):
+        raise ManifestError(f"{path}: '[docker]' must be a table")
+    unknown = sorted(set(table) - {"image", "dockerfile", "workdir"})
+    if unknown:
+        raise ManifestError(f"{path}: unknown keys in '[docker]': {', '.join(unknown)}"
+                            " (known: image, dockerfile, workdir)")
+    for key in ("image", "dockerfile", "workdir"):
+        if key in table and not (isinstance(table[key], str) and table[key].strip()):
+            raise ManifestError(f"{path}: 'docker.{key}' must be a non-empty string")
+    spec = DockerSpec(image=table.get("image", ""), dockerfile=table.get("dockerfile", ""),
+                      workdir=table.get("workdir", "/candidate"))
+    if spec.image and spec.dockerfile:
+        raise ManifestError(f"{path}: give 'docker.image' or 'docker.dockerfile', not both")
+    if spec.dockerfile:
+        target = (folder / spec.dockerfile).resolve()
+        if not target.is_relative_to(folder.resolve()) or not target.is_file():
+            raise ManifestError(f"{path}: 'docker.dockerfile' = {spec.dockerfile!r} is not a"
+                                " file inside the candidate folder")
+    if not spec.workdir.startswith("/"):
+        raise ManifestError(f"{path}: 'docker.workdir' must be an absolute path in the image")
+    return spec
 
 
 def resolve_candidates(names: list[str], root: Path) -> list[Candidate]:

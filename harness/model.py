@@ -53,6 +53,15 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
+class DockerSpec:
+    """How a candidate's image is made: a base image, or the candidate's own Dockerfile."""
+
+    image: str = ""  # base image; empty: the harness's own Python base image
+    dockerfile: str = ""  # relative to the candidate folder; empty: none
+    workdir: str = "/candidate"  # where the candidate's files are inside the image
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     name: str
     language: str
@@ -61,6 +70,7 @@ class Candidate:
     claims: frozenset[str]
     path: Path
     origin: Origin = Origin()
+    docker: DockerSpec = DockerSpec()
 
 
 @dataclass(frozen=True, slots=True)

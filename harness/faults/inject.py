@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.layout import AUDIT, LOG, OUTPUTS, STATE
 from harness.observe import Invocation, Publication, parse_audit
 from harness.runners.base import Cell, EngineProcess
 
-LOG = "state/events.jsonl"
-AUDIT = "audit/audit.jsonl"
 TICK_S = 0.005
 
 
@@ -86,7 +85,7 @@ class Watcher:
         self._scan_outputs()
 
     def _scan_outputs(self) -> None:
-        outdir = self.cell.root / "state" / "outputs"
+        outdir = self.cell.root / OUTPUTS
         try:
             names = os.listdir(outdir)
         except (FileNotFoundError, NotADirectoryError):
@@ -161,29 +160,38 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
 
 
 def outputs_of(cell: Cell) -> dict[str, bytes]:
-    outdir = cell.root / "state" / "outputs"
+    outdir = cell.root / OUTPUTS
     if not outdir.is_dir():
         return {}
     return {p.name: p.read_bytes() for p in sorted(outdir.iterdir()) if p.is_file()}
 
 
 def snapshot(cell: Cell, name: str) -> Path:
-    """Copy state/ and audit/ aside, to restore the same crash state more than once."""
+    """Copy STATE_DIR and the audit aside, to restore the same crash state more than once."""
     import shutil
 
-    dest = cell.root / "snapshots" / name
-    for sub in ("state", "audit"):
-        if (cell.root / sub).exists():
-            shutil.copytree(cell.root / sub, dest / sub, symlinks=True)
+    dest = cell.private / "snapshots" / name
+    for sub in (STATE, AUDIT):
+        src = cell.root / sub
+        if src.is_dir():
+            shutil.copytree(src, dest / sub, symlinks=True)
+        elif src.exists():
+            (dest / sub).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / sub)
     return dest
 
 
 def restore(cell: Cell, snap: Path) -> None:
     import shutil
 
-    for sub in ("state", "audit"):
+    for sub in (STATE, AUDIT):
         target = cell.root / sub
-        if target.exists():
+        if target.is_dir():
             shutil.rmtree(target)
-        if (snap / sub).exists():
+        elif target.exists():
+            target.unlink()
+        if (snap / sub).is_dir():
             shutil.copytree(snap / sub, target, symlinks=True)
+        elif (snap / sub).exists():
+            shutil.copy2(snap / sub, target)
+        cell.hand_over(sub)

@@ -16,8 +16,9 @@ from typing import Any
 
 from harness.eventlog import complete_prefix
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
-from harness.faults.inject import LOG, Trigger, drive, read, restore, snapshot
-from harness.faults.procedures import PROCEDURES, WORKFLOW, Ctx
+from harness.faults.inject import Trigger, drive, read, restore, snapshot
+from harness.faults.procedures import PROCEDURES, Ctx
+from harness.layout import LOG, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation, Variant
 from harness.runners.base import EngineProcess
 from harness.workflow import text_problems
@@ -98,14 +99,15 @@ def corrupt_middle(ctx: Ctx) -> None:
 def invalid_workflow(ctx: Ctx) -> None:
     """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR."""
     for i, case in enumerate(ctx.params.get("cases", [])):
-        name, state = f"invalid-{i}.json", f"state-invalid-{i}"
+        name, state = input_file(f"invalid-{i}.json"), state_dir(f"state-invalid-{i}")
         (ctx.cell.root / name).write_bytes(str(case["text"]).encode())
         inv = _variant(ctx, f"run {case['name']}", ctx.run_args(name, state))
         ctx.variants.append(Variant(str(case["name"]), (inv,), {
             "text": case["text"], "state_exists": (ctx.cell.root / state).exists()}))
-    (ctx.cell.root / "empty-state").mkdir()
-    for label, state in (("status of a missing STATE_DIR", "missing-state"),
-                         ("status of an empty STATE_DIR", "empty-state")):
+    (ctx.cell.root / state_dir("empty-state")).mkdir()
+    ctx.cell.hand_over(state_dir("empty-state"))
+    for label, state in (("status of a missing STATE_DIR", state_dir("missing-state")),
+                         ("status of an empty STATE_DIR", state_dir("empty-state"))):
         inv = _variant(ctx, label, ctx.status_args(state))
         ctx.variants.append(Variant(label, (inv,), {"status_case": True}))
 
@@ -151,9 +153,10 @@ def changed_workflow(ctx: Ctx) -> None:
     ctx.cell.end_all()
     doc = json.loads(ctx.workflow)
     doc["name"] = doc["name"] + "-changed"
-    (ctx.cell.root / "workflow-changed.json").write_text(json.dumps(doc, indent=2) + "\n")
+    changed = input_file("workflow-changed.json")
+    (ctx.cell.root / changed).write_text(json.dumps(doc, indent=2) + "\n")
     starts = len(ctx.watcher.audit())
-    ctx.call(ctx.run_args("workflow-changed.json"), "run 2 (changed workflow)")
+    ctx.call(ctx.run_args(changed), "run 2 (changed workflow)")
     ctx.facts["new_audit"] = [r for r in ctx.watcher.audit()[starts:] if r.get("kind") == "start"]
     ctx.call(ctx.run_args(WORKFLOW), "run 3 (original workflow)")
 

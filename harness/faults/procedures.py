@@ -17,21 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.faults.inject import (
-    AUDIT,
-    LOG,
     Trigger,
     Watcher,
     drive,
     outputs_of,
     read,
 )
+from harness.layout import AUDIT, LOG, STATE, WORKFLOW
 from harness.model import Scenario
 from harness.observe import Invocation, Observation, Variant
 from harness.runners.base import Cell
 from harness.scenario import workflow_bytes
-
-WORKFLOW = "workflow.json"
-STATE = "state"
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The runner interface: a small surface that every sandbox implements.
 
 A `Runner` opens `Cell`s. A cell is one sandbox for one candidate x scenario x seed: a
-directory the harness can read and write (``root``, on the host), a view of the same
-directory as the engine sees it (``engine_root``), and the means to start the
+directory the harness can read and write (``root``, on the host, laid out as
+`harness.layout` says), a view of the same directory as the engine sees it
+(``engine_root``), a harness-private folder (``private``), and the means to start the
 candidate's entrypoint, signal it, and ask which recorded processes still live.
 Scenarios and checks only ever talk to this interface, so they cannot tell which
 runner they run on.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.model import Candidate
 
@@ -47,15 +49,28 @@ class EngineProcess(abc.ABC):
 class Cell(abc.ABC):
     """One sandbox: files on the host, processes wherever the runner puts them."""
 
-    root: Path  # host path the harness reads and writes
-    engine_root: str  # the same folder as the engine sees it
+    root: Path  # host path of the engine-visible folders (harness.layout)
+    private: Path  # host folder the engine cannot see: snapshots, scratch
+    engine_root: str  # root as the engine sees it
     python: str  # the interpreter that runs the probe, as the engine sees it
+    probe: str  # the probe program, as the engine sees it
 
     def engine_path(self, rel: str) -> str:
         return f"{self.engine_root}/{rel}"
 
     def probe_argv(self) -> list[str]:
-        return [self.python, "-I", "-S", self.engine_path("probe/probe.py")]
+        return [self.python, "-I", "-S", self.probe]
+
+    def hand_over(self, rel: str) -> None:
+        """Make files the harness wrote under root/rel usable by the engine (ownership)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about this cell's sandbox for results.json (runner, image digest ...)."""
+        return {}
+
+    def limits(self) -> dict[str, int]:
+        """Resource limits the cell's processes ran into so far (name -> count)."""
+        return {}
 
     @abc.abstractmethod
     def start(self, args: Sequence[str]) -> EngineProcess:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness import layout
 from harness.model import Candidate
 from harness.runners.base import Cell, EngineProcess, Runner
 
@@ -40,13 +41,17 @@ class FakeProcess(EngineProcess):
 
 
 class FakeCell(Cell):
-    def __init__(self, root: Path, handler: Handler) -> None:
-        self.root = root
-        self.engine_root = str(root)
+    def __init__(self, base: Path, handler: Handler) -> None:
+        self.base = base
+        self.root = base / "cell"
+        self.private = base / "private"
+        self.engine_root = str(self.root)
         self.python = "python3"
+        self.probe = str(self.private / "probe.py")
         self.handler = handler
-        for sub in ("probe", "audit"):
-            (root / sub).mkdir()
+        for sub in layout.ENGINE_DIRS:
+            (self.root / sub).mkdir(parents=True)
+        self.private.mkdir()
 
     def start(self, args: Sequence[str]) -> EngineProcess:
         return FakeProcess(self.handler(list(args), self))
@@ -58,7 +63,7 @@ class FakeCell(Cell):
         """No process ever ran."""
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 class FakeRunner(Runner):

@@ -18,8 +18,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from harness import procfs
+from harness import layout, owner, procfs
 from harness.errors import InfraError
 from harness.model import Candidate
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
@@ -94,26 +95,32 @@ class LocalEngineProcess(EngineProcess):
 
 
 class LocalCell(Cell):
-    def __init__(self, candidate: Candidate, root: Path) -> None:
+    def __init__(self, candidate: Candidate, base: Path) -> None:
         self.candidate = candidate
-        self.root = root
-        self.engine_root = str(root)
+        self.base = base
+        owner.mark(base)
+        self.root = base / "cell"
+        self.private = base / "private"
+        self.engine_root = str(self.root)
         self.python = sys.executable
         self._procs: list[LocalEngineProcess] = []
-        for sub in ("probe", "audit", "io", "home", "tmp"):
-            (root / sub).mkdir()
-        shutil.copy2(PROBE, root / "probe" / "probe.py")
+        for sub in layout.ENGINE_DIRS:
+            (self.root / sub).mkdir(parents=True)
+        for sub in ("probe", "io", "home", "tmp"):
+            (self.private / sub).mkdir(parents=True)
+        shutil.copy2(PROBE, self.private / "probe" / "probe.py")
+        self.probe = str(self.private / "probe" / "probe.py")
 
     def _env(self) -> dict[str, str]:
         path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin",
                                 "/bin"])
-        return {"PATH": path, "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "tmp"),
-                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                "HARNESS_CELL": str(self.root)}
+        return {"PATH": path, "HOME": str(self.private / "home"),
+                "TMPDIR": str(self.private / "tmp"), "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": str(self.base)}
 
     def start(self, args: Sequence[str]) -> EngineProcess:
         n = len(self._procs)
-        out, err = self.root / "io" / f"{n}.out", self.root / "io" / f"{n}.err"
+        out, err = self.private / "io" / f"{n}.out", self.private / "io" / f"{n}.err"
         argv = [sys.executable, "-S", str(REAPER), str(out), str(err), "--",
                 *engine_argv(self.candidate, args)]
         try:
@@ -129,6 +136,9 @@ class LocalCell(Cell):
     def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
         return {pid for pid, start in procs if procfs.is_alive(pid, start)}
 
+    def describe(self) -> dict[str, Any]:
+        return {"runner": "local"}
+
     def end_all(self) -> None:
         for proc in self._procs:
             proc.end()
@@ -136,15 +146,15 @@ class LocalCell(Cell):
     def close(self) -> None:
         self.end_all()
         self._procs.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 class LocalRunner(Runner):
     name = "local"
 
-    def __init__(self, base_dir: Path | None = None, keep: bool = False) -> None:
+    def __init__(self, base_dir: Path | None = None) -> None:
         self._base = base_dir
-        self.keep = keep
+        owner.sweep(base_dir)  # cell folders of harness runs that were killed
 
     def open_cell(self, candidate: Candidate, label: str) -> Cell:
         try:

@@ -1,0 +1,1 @@
+"""Docker: the daemon client, labels and collection, and images built without a registry."""

@@ -1,0 +1,128 @@
+"""The Docker daemon as the harness uses it: connecting, retrying, labelling, collecting.
+
+Every daemon failure becomes an `InfraError` (or `RunnerUnavailableError` when no
+daemon answers at all) with a message that says what the daemon did, so a dead or
+hanging daemon is never mistaken for a candidate's failure. Calls that are safe to
+repeat are retried a few times.
+
+Every container the harness starts carries the labels from `owner_labels`: which
+harness process owns it (pid and start time, so a reused pid is not mistaken for the
+owner) and which host folder belongs to it. `collect` removes the containers and
+folders of owners that are gone; `harness gc` and every Docker run call it first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from harness.errors import InfraError, RunnerUnavailableError
+from harness.owner import CELL_PREFIX, Owner
+
+T = TypeVar("T")
+MANAGED = "harness.managed"
+API_TIMEOUT_S = 60
+
+# Failures of the daemon or the connection to it, as opposed to a refusal of our request.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError,
+    TimeoutError,
+)
+
+
+def connect(timeout: float = API_TIMEOUT_S, ping_timeout: float = 10) -> docker.DockerClient:
+    """A client whose daemon answered a ping, or RunnerUnavailableError saying why not.
+
+    The ping has its own short timeout, so a hanging daemon is found out in seconds."""
+    try:
+        client = docker.from_env(timeout=int(ping_timeout))
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise RunnerUnavailableError(f"no Docker daemon answers: {exc}") from None
+    client.api.timeout = timeout
+    return client
+
+
+def daemon_call(what: str, fn: Callable[[], T], *, attempts: int = 3) -> T:
+    """fn(), retried on daemon or connection failures (only for calls safe to repeat)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except docker.errors.APIError as exc:
+            if not exc.is_server_error() or attempt == attempts:
+                raise InfraError(f"Docker daemon refused to {what}: {exc.explanation or exc}") from None
+        except TRANSIENT as exc:
+            if attempt == attempts:
+                raise InfraError(f"Docker daemon did not answer while trying to {what}"
+                                 f" ({attempts} attempts): {exc}") from None
+        time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def owner_labels(owner: Owner, cell_dir: Path) -> dict[str, str]:
+    return {MANAGED: "1", "harness.owner.host": owner.host, "harness.owner.pid": str(owner.pid),
+            "harness.owner.start": str(owner.start), "harness.cell_dir": str(cell_dir)}
+
+
+def owner_of(labels: dict[str, str]) -> Owner | None:
+    return Owner.parse(" ".join(labels.get(f"harness.owner.{k}", "") for k in ("host", "pid", "start")))
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    removed: tuple[str, ...]
+    kept: tuple[str, ...]  # owned by a harness that still runs
+
+
+def collect(client: docker.DockerClient, *, everything: bool = False) -> Collected:
+    """Remove harness containers (and their cell folders) whose owner is gone.
+
+    With everything=True, remove every harness container, also of live harnesses."""
+    containers = daemon_call("list containers", lambda: client.containers.list(
+        all=True, filters={"label": f"{MANAGED}=1"}))
+    removed, kept = [], []
+    for c in containers:
+        labels = c.labels or {}
+        owner = owner_of(labels)
+        if not everything and owner is not None and owner.alive():
+            kept.append(c.name)
+            continue
+        try:
+            c.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress
+                raise InfraError(f"cannot remove container {c.name}: {exc.explanation}") from None
+        removed.append(c.name)
+        cell_dir = labels.get("harness.cell_dir", "")
+        if cell_dir and Path(cell_dir).name.startswith(CELL_PREFIX):
+            shutil.rmtree(cell_dir, ignore_errors=True)
+    return Collected(tuple(removed), tuple(kept))
+
+
+def remove_candidate_images(client: docker.DockerClient) -> list[str]:
+    """Remove the cached candidate images (they are rebuilt when next needed)."""
+    found = daemon_call("list images", lambda: client.images.list(
+        filters={"label": f"{MANAGED}=1"}))
+    removed = []
+    for img in found:
+        tags = [t for t in img.tags if t.startswith("harness/candidate:")]
+        if not tags:
+            continue
+        try:
+            client.images.remove(img.id, force=True)
+            removed.extend(tags)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise InfraError(f"cannot remove image {tags[0]}: {exc.explanation}") from None
+    return removed

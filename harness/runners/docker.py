@@ -1,0 +1,382 @@
+"""DockerRunner: one container per cell, with our own init as PID 1.
+
+A cell is a host folder laid out as `harness.layout` says, bind-mounted into a fresh
+container: ``in/`` read-only, ``work/`` (the STATE_DIRs) and ``audit/`` writable, the
+probe and the init read-only under /harness. Everything else is the candidate's
+image, on a read-only root file system, plus a small private tmpfs at /tmp.
+
+PID 1 is ``harness/sandbox/cellinit.py``. The harness talks to it over a unix socket
+in a folder only the harness and the init share; the init accepts nothing else, since
+the harness takes the one connection before any candidate code runs. The init
+fork-execs each engine invocation, delivers signals inside the container's pid
+namespace, reaps orphans, and answers which processes live: so the processes alive in
+the container are the ground truth for the orphan checks.
+
+Sandbox, by default: no network, read-only root, every capability dropped (the init
+needs none: it runs as the same unprivileged user as the engine, and PID 1 may signal
+its own user's processes), no-new-privileges, a non-root user, and limits on pids,
+memory (no swap) and CPU. A wall-clock limit per cell is enforced twice: by the init
+inside, and by a timer outside that removes the container.
+
+Clean-up: every container is labelled with its owner (`harness.container.client`)
+and removed when its cell closes. If the harness dies, the init sees its socket close
+and ends every process; the stopped container and its folder are removed by the next
+run, or by `harness gc`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from harness import layout, owner
+from harness.container import images
+from harness.container.client import TRANSIENT, collect, daemon_call, owner_labels
+from harness.errors import InfraError
+from harness.model import Candidate
+from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
+
+SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
+REPLY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 30.0
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits of one cell's container."""
+
+    pids: int = 512
+    memory_mb: int = 1024
+    cpus: float = 2.0
+    tmpfs_mb: int = 64
+    wall_s: float = 600.0
+
+
+class DockerEngineProcess(EngineProcess):
+    def __init__(self, cell: DockerCell, pid: int, out: Path, err: Path) -> None:
+        self._cell = cell
+        self.pid = pid
+        self.started = time.monotonic()
+        self._out, self._err = out, err
+
+    def poll(self) -> int | None:
+        return self.wait(0.0)
+
+    def wait(self, timeout: float) -> int | None:
+        return self._cell.wait_exit(self.pid, timeout)
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # the init signals only engines it has not reaped
+            self._cell.request({"op": "signal", "pid": self.pid, "sig": int(sig)})
+
+    def output(self) -> tuple[bytes, bytes]:
+        return self._out.read_bytes(), self._err.read_bytes()
+
+
+class DockerCell(Cell):
+    def __init__(self, runner: DockerRunner, candidate: Candidate, image: str, image_id: str,
+                 label: str) -> None:
+        self.candidate = candidate
+        self.image_id = image_id
+        self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-{label}-")).resolve()
+        owner.mark(self.base)
+        self.root = self.base / "cell"
+        self.private = self.base / "private"
+        self.ctl = self.base / "ctl"
+        self.engine_root = "/cell"
+        self.probe = "/harness/probe.py"
+        self.python = "python3"
+        self.uid = runner.uid
+        self._sock: socket.socket | None = None
+        self._hello = False
+        self._buf = b""
+        self._next_id = 0
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._exits: dict[int, int] = {}
+        self._ended = ""
+        self._procs = 0
+        self._limits = runner.limits
+        for sub in layout.ENGINE_DIRS:
+            (self.root / sub).mkdir(parents=True)
+        (self.ctl / "io").mkdir(parents=True)
+        self.private.mkdir()
+        for rel in (layout.WORK, layout.AUDIT_DIR):
+            self.hand_over(rel)
+        self._chown(self.ctl)
+        self._chown(self.ctl / "io")
+        self.container = self._start(runner, image, label)
+        self._timer = threading.Timer(self._limits.wall_s + 30.0, self._outside_deadline)
+        self._timer.daemon = True
+        self._timer.start()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _chown(self, path: Path) -> None:
+        if os.geteuid() == 0 and self.uid != 0:
+            os.chown(path, self.uid, self.uid)
+
+    def hand_over(self, rel: str) -> None:
+        target = self.root / rel
+        if os.geteuid() != 0 or not target.exists():
+            return
+        self._chown(target)
+        if target.is_dir():
+            for dirpath, dirnames, filenames in os.walk(target):
+                for name in dirnames + filenames:
+                    os.lchown(os.path.join(dirpath, name), self.uid, self.uid)
+
+    def _start(self, runner: DockerRunner, image: str, label: str) -> Any:
+        sock_path = self.ctl / "ctl.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(sock_path))
+        os.chmod(sock_path, 0o777)  # the init runs as the sandbox user
+        listener.listen(1)
+        lim = self._limits
+        mounts = {
+            str(self.root / layout.IN): {"bind": f"/cell/{layout.IN}", "mode": "ro"},
+            str(self.root / layout.WORK): {"bind": f"/cell/{layout.WORK}", "mode": "rw"},
+            str(self.root / layout.AUDIT_DIR): {"bind": f"/cell/{layout.AUDIT_DIR}", "mode": "rw"},
+            str(self.ctl): {"bind": "/run/harness", "mode": "rw"},
+            str(SANDBOX): {"bind": "/harness", "mode": "ro"},
+        }
+        name = f"harness-{runner.run_id}-{runner.next_cell()}"
+        kwargs: dict[str, Any] = dict(
+            command=["python3", "-I", "-S", "/harness/cellinit.py", "/run/harness/ctl.sock",
+                     str(lim.wall_s)],
+            name=name, detach=True, labels=owner_labels(runner.owner, self.base),
+            network_mode="none", read_only=True, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], user=f"{self.uid}:{self.uid}",
+            pids_limit=lim.pids, mem_limit=f"{lim.memory_mb}m",
+            memswap_limit=f"{lim.memory_mb}m", nano_cpus=int(lim.cpus * 1e9),
+            volumes=mounts, tmpfs={"/tmp": f"rw,nosuid,nodev,size={lim.tmpfs_mb}m,mode=1777"},
+            working_dir="/", environment={"HOME": "/tmp"}, init=False, auto_remove=False,
+            ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024)],
+        )
+
+        def create() -> Any:
+            try:
+                return runner.client.containers.run(image, **kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # a half-made container from a failed try
+                    runner.client.containers.get(name).remove(force=True)
+                raise
+
+        try:
+            container = daemon_call(f"start the container of cell {label}", create)
+            listener.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                logs = _logs(container)
+                self._remove(container)
+                raise InfraError(f"the init of cell {label} did not connect within"
+                                 f" {CONNECT_TIMEOUT_S:.0f} s; container log: {logs}") from None
+        except BaseException:
+            listener.close()
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
+        listener.close()
+        sock_path.unlink()  # nothing else can ever connect
+        self._sock = conn
+        self.container = container
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        try:
+            while not self._hello and time.monotonic() < deadline:
+                self._pump(deadline - time.monotonic())
+            if not self._hello:
+                raise InfraError(f"the init of cell {label} connected but never said hello")
+        except BaseException:
+            self._close_sock("setup failed")
+            self._remove(container)
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
+        return container
+
+    # -- the init protocol ---------------------------------------------------------------
+
+    def _pump(self, timeout: float) -> None:
+        """Read what the init sent within timeout; route replies and exit events."""
+        if self._sock is None:
+            raise InfraError(f"cell used after it ended: {self._ended or 'closed'}")
+        ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
+        if not ready:
+            return
+        chunk = self._sock.recv(1 << 20)
+        if not chunk:
+            why = self._ended or ("the container's init exited: "
+                                  + _logs(self.container) or "no log")
+            self._close_sock(why)
+            raise InfraError(why)
+        self._buf += chunk
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            msg = json.loads(line)
+            if msg.get("event") == "exit":
+                self._exits[int(msg["pid"])] = int(msg["code"])
+            elif msg.get("event") == "hello":
+                self.python = str(msg["python"])
+                self._hello = True
+            elif msg.get("event") == "deadline":
+                self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:.0f}"
+                               " s; the init ended every process")
+            elif isinstance(msg.get("id"), int):
+                self._replies[msg["id"]] = msg
+
+    def request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if self._sock is None:
+            raise InfraError(f"cell used after it ended: {self._ended or 'closed'}")
+        self._next_id += 1
+        rid = self._next_id
+        try:
+            self._sock.sendall((json.dumps({**msg, "id": rid}) + "\n").encode())
+        except OSError as exc:
+            raise InfraError(f"the cell's init is gone ({exc}); {self._ended}") from None
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        while rid not in self._replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise InfraError(f"the cell's init did not answer {msg.get('op')!r} within"
+                                 f" {REPLY_TIMEOUT_S:.0f} s")
+            self._pump(left)
+        reply = self._replies.pop(rid)
+        if not reply.get("ok"):
+            raise InfraError(f"the cell's init could not {msg.get('op')}: {reply.get('error')}")
+        return reply
+
+    def wait_exit(self, pid: int, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while pid not in self._exits:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._pump(left)
+        return self._exits[pid]
+
+    # -- the Cell interface --------------------------------------------------------------
+
+    def start(self, args: Sequence[str]) -> EngineProcess:
+        n = self._procs
+        self._procs += 1
+        out, err = self.ctl / "io" / f"{n}.out", self.ctl / "io" / f"{n}.err"
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+               "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": "/cell"}
+        reply = self.request({"op": "spawn", "argv": engine_argv(self.candidate, args),
+                              "cwd": self.candidate.docker.workdir, "env": env,
+                              "stdout": f"/run/harness/io/{n}.out",
+                              "stderr": f"/run/harness/io/{n}.err"})
+        return DockerEngineProcess(self, int(reply["pid"]), out, err)
+
+    def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
+        if not procs:
+            return set()
+        return set(self.request({"op": "alive", "procs": [list(p) for p in procs]})["alive"])
+
+    def processes(self) -> list[dict[str, Any]]:
+        """Every process in the container but the init (for evidence and tests)."""
+        return list(self.request({"op": "ps"})["procs"])
+
+    def limits(self) -> dict[str, int]:
+        if self._sock is None:
+            return {}
+        found = self.request({"op": "limits"})["limits"]
+        return {k: int(v) for k, v in found.items() if v}
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": "docker", "image": self.image_id, "container": self.container.name}
+
+    def end_all(self) -> None:
+        self.request({"op": "end"})
+
+    def _outside_deadline(self) -> None:
+        """The outside half of the wall-clock limit: the init did not end the cell."""
+        self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:.0f} s"
+                       " and the harness removed its container")
+        self._remove(self.container)
+
+    def _close_sock(self, why: str) -> None:
+        self._ended = self._ended or why
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        self._timer.cancel()
+        if self._sock is not None:
+            try:
+                self.request({"op": "end"})
+            except InfraError:
+                pass
+            self._close_sock("closed")
+        self._remove(self.container)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    @staticmethod
+    def _remove(container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: already being removed
+                raise InfraError(f"cannot remove container {container.name}: {exc.explanation}"
+                                 " (harness gc removes it later)") from None
+        except TRANSIENT as exc:
+            raise InfraError(f"cannot remove container {container.name}: {exc}"
+                             " (harness gc removes it later)") from None
+
+
+def _logs(container: Any) -> str:
+    try:
+        return bytes(container.logs(tail=20)).decode("utf-8", "replace").strip()
+    except (docker.errors.APIError, *TRANSIENT):
+        return "(no log)"
+
+
+class DockerRunner(Runner):
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = Limits()) -> None:
+        self.client = client
+        self.say = say
+        self.limits = limits
+        self.owner = owner.me()
+        self.run_id = os.urandom(4).hex()
+        self.uid = os.getuid() if os.getuid() != 0 else images.SANDBOX_UID
+        self._cells = 0
+        self._images: dict[Path, tuple[str, str]] = {}
+        gone = collect(client)
+        owner.sweep()
+        if gone.removed:
+            say(f"removed {len(gone.removed)} container(s) left by harness runs that were killed")
+        self.base_id = images.bootstrap(client, say)
+
+    def next_cell(self) -> int:
+        self._cells += 1
+        return self._cells
+
+    def image_for(self, candidate: Candidate) -> tuple[str, str]:
+        if candidate.path not in self._images:
+            self._images[candidate.path] = images.candidate_image(self.client, candidate,
+                                                                  self.base_id, self.say)
+        return self._images[candidate.path]
+
+    def open_cell(self, candidate: Candidate, label: str) -> Cell:
+        tag, image_id = self.image_for(candidate)
+        return DockerCell(self, candidate, tag, image_id, label)
+
+    def describe(self) -> dict[str, str]:
+        return {"runner": self.name, "base_image": images.BASE_IMAGE, "base_image_id": self.base_id}

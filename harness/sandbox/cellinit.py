@@ -1,0 +1,261 @@
+"""cellinit: PID 1 of a Docker cell. It starts engines, signals them, and answers for them.
+
+Usage: ``python3 cellinit.py SOCKET DEADLINE_S``
+
+It connects to the harness's unix socket SOCKET (in a folder the harness bind-mounts),
+says hello (its interpreter's absolute path, for the probe steps), and then serves one
+JSON object per line. Requests carry an ``id`` and get a reply
+with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code"}``.
+
+- ``spawn``: fork and exec ``argv`` in ``cwd`` with ``env``, in a new session, stdout
+  and stderr to the named files; replies with the pid.
+- ``signal``: deliver ``sig`` to an engine pid that has not been reaped yet.
+- ``alive``: which of ``procs`` ([pid, starttime] pairs) still run; zombies are dead.
+- ``ps``: every process in the container but this one.
+- ``end``: freeze then kill every process but this one, until none is left.
+- ``limits``: how often the cgroup's memory and pids limits were hit (v1 and v2).
+
+Being PID 1 of the container's pid namespace, it reaps every orphan, so the processes
+alive in the container are exactly the cell's, and the kernel ignores signals that
+processes inside send it. It makes itself non-dumpable so the candidate, which runs
+as the same user, cannot ptrace it. When the harness goes away (the socket closes) or
+DEADLINE_S passes, it ends every process and exits, and the container stops.
+
+Standard library only: it runs inside the candidate's image.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+PR_SET_DUMPABLE = 4
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return data[data.rfind(")") + 2 :].split()
+
+
+def others() -> list[int]:
+    me = os.getpid()
+    return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) != me]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def read_int(path: str, key: str | None = None) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    if key is None:
+        return int(text.strip())
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return None
+
+
+def limits() -> dict[str, int]:
+    """Counters of limit hits, from cgroup v1 or v2 files mounted for this container."""
+    found: dict[str, int] = {}
+    for name, path, key in (
+        ("memory_oom_kills", "/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+        ("memory_oom_kills", "/sys/fs/cgroup/memory.events", "oom_kill"),
+        ("memory_limit_hits", "/sys/fs/cgroup/memory/memory.failcnt", None),
+        ("memory_limit_hits", "/sys/fs/cgroup/memory.events", "max"),
+        ("pids_limit_hits", "/sys/fs/cgroup/pids/pids.events", "max"),
+        ("pids_limit_hits", "/sys/fs/cgroup/pids.events", "max"),
+    ):
+        value = read_int(path, key)
+        if value is not None and name not in found:
+            found[name] = value
+    return found
+
+
+class Init:
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.engines: set[int] = set()  # spawned and not yet reaped
+        self.inbuf = b""
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass  # the harness is gone; the main loop notices EOF and ends everything
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.engines:
+                self.engines.discard(pid)
+                self.send({"event": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def end_all(self) -> int:
+        """SIGSTOP then SIGKILL every other process until none is left; how many there were."""
+        seen: set[int] = set()
+        for _ in range(1000):
+            pids = [p for p in others() if (f := stat_fields(p)) is not None and f[0] not in "ZX"]
+            if not pids:
+                break
+            seen.update(pids)
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in pids:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.002)
+            self.reap()
+        self.reap()
+        return len(seen)
+
+    def spawn(self, req: dict[str, Any]) -> dict[str, Any]:
+        out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        err = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # the child: a new session, then exec; report exec failure on err_w
+            try:
+                os.setsid()
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.dup2(null, 0)
+                os.dup2(out, 1)
+                os.dup2(err, 2)
+                os.chdir(req["cwd"])
+                os.execvpe(req["argv"][0], req["argv"], req["env"])
+            except BaseException as exc:  # noqa: BLE001 - anything here must reach the parent
+                os.write(err_w, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            os._exit(127)
+        for fd in (out, err, null, err_w):
+            os.close(fd)
+        failure = b""
+        while chunk := os.read(err_r, 4096):
+            failure += chunk
+        os.close(err_r)
+        if failure:
+            os.waitpid(pid, 0)
+            return {"ok": False, "error": failure.decode("utf-8", "replace")}
+        self.engines.add(pid)
+        return {"ok": True, "pid": pid}
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        if op == "spawn":
+            return self.spawn(req)
+        if op == "signal":
+            pid = int(req["pid"])
+            if pid in self.engines:
+                try:
+                    os.kill(pid, int(req["sig"]))
+                except ProcessLookupError:
+                    pass
+            return {"ok": True}
+        if op == "alive":
+            live = []
+            for pid, start in req["procs"]:
+                f = stat_fields(int(pid))
+                if f is not None and f[0] not in "ZX" and (start is None or int(f[19]) == start):
+                    live.append(pid)
+            return {"ok": True, "alive": live}
+        if op == "ps":
+            procs = []
+            for pid in others():
+                f = stat_fields(pid)
+                if f is not None and f[0] not in "ZX":
+                    procs.append({"pid": pid, "ppid": int(f[1]), "pgid": int(f[2]),
+                                  "state": f[0], "cmdline": cmdline(pid)})
+            return {"ok": True, "procs": procs}
+        if op == "end":
+            return {"ok": True, "ended": self.end_all()}
+        if op == "limits":
+            return {"ok": True, "limits": limits()}
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def serve(self) -> int:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes select(): no polling
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.send({"event": "hello", "python": sys.executable, "uid": os.getuid()})
+        while True:
+            self.reap()
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                print("cellinit: the cell's wall-clock limit passed; ending it", file=sys.stderr)
+                self.send({"event": "deadline"})
+                self.end_all()
+                return 124
+            ready, _, _ = select.select([self.sock.fileno(), wake_r], [], [], min(left, 5.0))
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+            if self.sock.fileno() in ready:
+                chunk = self.sock.recv(65536)
+                if not chunk:  # the harness is gone: leave nothing behind
+                    self.end_all()
+                    return 0
+                self.inbuf += chunk
+                while b"\n" in self.inbuf:
+                    line, self.inbuf = self.inbuf.split(b"\n", 1)
+                    req: dict[str, Any] = {}
+                    try:
+                        req = json.loads(line)
+                        reply = self.handle(req)
+                    except Exception as exc:  # noqa: BLE001 - a bad request must not kill PID 1
+                        reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                    self.send({"id": req.get("id"), **reply})
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: cellinit.py SOCKET DEADLINE_S", file=sys.stderr)
+        return 2
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    deadline = time.monotonic() + float(argv[1])
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for _ in range(2000):  # the harness listens before it starts us; allow a slow start
+        try:
+            sock.connect(argv[0])
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.005)
+    else:
+        print(f"cellinit: cannot connect to {argv[0]}", file=sys.stderr)
+        return 3
+    return Init(sock, deadline).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
