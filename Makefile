@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: score test test-fast lint typecheck bench clean
+.PHONY: score image test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,9 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## score: install, then score every bundled candidate (reports/latest/results.json)
+DOCKER_UP = $(BIN)/python -c "import docker; docker.from_env(timeout=5).ping()" 2>/dev/null
+
+## score: install, then score every bundled candidate (reports/latest/results.json).
+## Docker where a daemon answers (the base image is built first if missing), local otherwise.
 score: $(STAMP)
+	@if $(DOCKER_UP); then $(MAKE) --no-print-directory image; fi
 	$(BIN)/harness score
+
+## image: build the Python base image from Debian's packages (no registry needed)
+image: $(STAMP)
+	@command -v debootstrap >/dev/null || command -v /usr/sbin/debootstrap >/dev/null || { \
+	  echo "installing Debian's debootstrap, to build the base image without a registry"; \
+	  apt-get install -y -q debootstrap >/dev/null; }
+	$(BIN)/harness image bootstrap
 
 ## test: install, then run the whole test suite (unit, integration, docker)
 test: $(STAMP)

@@ -56,7 +56,13 @@ def choose_runner(name: str, say: Callable[[str], None] = print,
             raise
         return LocalRunner(), (f"local runner: {exc}; candidates run as local processes"
                                " without isolation")
-    runner = DockerRunner(client, say, limits or Limits())
+    try:
+        runner = DockerRunner(client, say, limits or Limits())
+    except UsageError as exc:  # the base image is missing and cannot be built here
+        if name == "docker":
+            raise
+        return LocalRunner(), (f"local runner: a Docker daemon answers, but {exc}; candidates"
+                               " run as local processes without isolation")
     why = "asked for with --runner docker" if name == "docker" else "a Docker daemon answers"
     return runner, (f"docker runner: {why}; one container per cell, no network, read-only root,"
                     f" image {images.BASE_IMAGE}")

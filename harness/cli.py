@@ -8,6 +8,7 @@ engine's reaper ends its processes when the harness goes away.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -45,10 +46,15 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: every cell closes
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harness")
 def main() -> None:
     """Judge generated workflow engines by execution, against TASK.md."""
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 SCENARIOS_OPT = click.option("--scenarios", "scenarios_dir", default=None,

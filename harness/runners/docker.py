@@ -2,8 +2,9 @@
 
 A cell is a host folder laid out as `harness.layout` says, bind-mounted into a fresh
 container: ``in/`` read-only, ``work/`` (the STATE_DIRs) and ``audit/`` writable, the
-probe and the init read-only under /harness. Everything else is the candidate's
-image, on a read-only root file system, plus a small private tmpfs at /tmp.
+probe and the init read-only under /harness, the engines' stdout and stderr files
+writable under /run/io. Everything else is the candidate's image, on a read-only root
+file system, plus a small private tmpfs at /tmp that goes with the container.
 
 PID 1 is ``harness/sandbox/cellinit.py``. The harness talks to it over a unix socket
 in a folder only the harness and the init share; the init accepts nothing else, since
@@ -92,7 +93,7 @@ class DockerCell(Cell):
                  label: str) -> None:
         self.candidate = candidate
         self.image_id = image_id
-        self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-{label}-")).resolve()
+        self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-")).resolve()
         owner.mark(self.base)
         self.root = self.base / "cell"
         self.private = self.base / "private"
@@ -112,12 +113,12 @@ class DockerCell(Cell):
         self._limits = runner.limits
         for sub in layout.ENGINE_DIRS:
             (self.root / sub).mkdir(parents=True)
-        (self.ctl / "io").mkdir(parents=True)
-        self.private.mkdir()
+        self.io = self.base / "io"
+        for d in (self.ctl, self.io, self.private):
+            d.mkdir()
         for rel in (layout.WORK, layout.AUDIT_DIR):
             self.hand_over(rel)
-        self._chown(self.ctl)
-        self._chown(self.ctl / "io")
+        self._chown(self.io)
         self.container = self._start(runner, image, label)
         self._timer = threading.Timer(self._limits.wall_s + 30.0, self._outside_deadline)
         self._timer.daemon = True
@@ -142,7 +143,11 @@ class DockerCell(Cell):
     def _start(self, runner: DockerRunner, image: str, label: str) -> Any:
         sock_path = self.ctl / "ctl.sock"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(sock_path))
+        dfd = os.open(self.ctl, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # bound through /proc/self/fd: a long TMPDIR cannot pass the 108-byte limit
+            listener.bind(f"/proc/self/fd/{dfd}/ctl.sock")
+        finally:
+            os.close(dfd)
         os.chmod(sock_path, 0o777)  # the init runs as the sandbox user
         listener.listen(1)
         lim = self._limits
@@ -150,7 +155,8 @@ class DockerCell(Cell):
             str(self.root / layout.IN): {"bind": f"/cell/{layout.IN}", "mode": "ro"},
             str(self.root / layout.WORK): {"bind": f"/cell/{layout.WORK}", "mode": "rw"},
             str(self.root / layout.AUDIT_DIR): {"bind": f"/cell/{layout.AUDIT_DIR}", "mode": "rw"},
-            str(self.ctl): {"bind": "/run/harness", "mode": "rw"},
+            str(self.ctl): {"bind": "/run/harness", "mode": "ro"},  # the socket only
+            str(self.io): {"bind": "/run/io", "mode": "rw"},  # engines' stdout and stderr
             str(SANDBOX): {"bind": "/harness", "mode": "ro"},
         }
         name = f"harness-{runner.run_id}-{runner.next_cell()}"
@@ -271,13 +277,12 @@ class DockerCell(Cell):
     def start(self, args: Sequence[str]) -> EngineProcess:
         n = self._procs
         self._procs += 1
-        out, err = self.ctl / "io" / f"{n}.out", self.ctl / "io" / f"{n}.err"
+        out, err = self.io / f"{n}.out", self.io / f"{n}.err"
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": "/cell"}
         reply = self.request({"op": "spawn", "argv": engine_argv(self.candidate, args),
                               "cwd": self.candidate.docker.workdir, "env": env,
-                              "stdout": f"/run/harness/io/{n}.out",
-                              "stderr": f"/run/harness/io/{n}.err"})
+                              "stdout": f"/run/io/{n}.out", "stderr": f"/run/io/{n}.err"})
         return DockerEngineProcess(self, int(reply["pid"]), out, err)
 
     def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
@@ -376,7 +381,10 @@ class DockerRunner(Runner):
 
     def open_cell(self, candidate: Candidate, label: str) -> Cell:
         tag, image_id = self.image_for(candidate)
-        return DockerCell(self, candidate, tag, image_id, label)
+        try:
+            return DockerCell(self, candidate, tag, image_id, label)
+        except OSError as exc:
+            raise InfraError(f"cannot set up the cell {label}: {exc}") from None
 
     def describe(self) -> dict[str, str]:
         return {"runner": self.name, "base_image": images.BASE_IMAGE, "base_image_id": self.base_id}

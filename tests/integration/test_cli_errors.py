@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def harness(*args: str, cwd: Path = ROOT,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
-def assert_clean_error(p: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert p.returncode == 2, p.stderr
+def assert_clean_error(p: subprocess.CompletedProcess[str], *words: str, code: int = 2) -> None:
+    assert p.returncode == code, p.stderr
     assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
     assert p.stderr.startswith("error:"), p.stderr
     for w in words:
@@ -77,5 +80,18 @@ def test_unknown_scenario_pattern() -> None:
                        "no scenario matches")
 
 
-def test_docker_runner_not_yet_is_a_clear_error() -> None:
-    assert_clean_error(harness("score", "reference", "--runner", "docker"), "Docker runner")
+NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def test_docker_runner_without_a_daemon_is_a_clear_infra_error() -> None:
+    p = harness("score", "reference", "--runner", "docker", "--scenario", "clean-run",
+                env=NO_DAEMON)
+    assert_clean_error(p, "no Docker daemon answers", code=3)
+
+
+def test_auto_without_a_daemon_says_it_falls_back_to_local(tmp_path: Path) -> None:
+    p = harness("score", "reference", "--scenario", "retry-exhausted", "--out", str(tmp_path),
+                env=NO_DAEMON)
+    assert p.returncode == 0, p.stderr
+    assert "local runner: no Docker daemon answers" in p.stderr
+    assert '"runner": "local"' in (tmp_path / "results.json").read_text()

@@ -1,0 +1,89 @@
+"""Benchmark: what the Docker runner costs over the local runner, on the same scenario set.
+
+In one run it scores the reference on every scenario under both runners, pairing each
+scenario's two cells (local and Docker run back to back, their order alternating, so
+slow drifts of a noisy machine fall on both). It reports:
+
+- each cell's wall time under both runners, and the Docker cell's overhead (its wall
+  time minus the local cell's);
+- the median per-cell overhead, against the goal of at most 0.5 s;
+- both suites' total wall time and their ratio, against the goal of at most 2x;
+- the bare cost of a Docker cell: start the container, hear the init's hello, end and
+  remove it, with no engine run (median of --bare runs).
+
+    python bench/bench_docker.py [--seed N] [--bare 10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import api  # noqa: E402
+from harness.container.client import connect  # noqa: E402
+from harness.manifest import resolve_candidates  # noqa: E402
+from harness.runners.base import Runner  # noqa: E402
+from harness.runners.docker import DockerRunner  # noqa: E402
+from harness.runners.local import LocalRunner  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bare", type=int, default=10, help="bare container cells to time")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    cand = resolve_candidates(["reference"], api.ROOT)[0]
+    docker_runner = DockerRunner(connect(), print)
+    local_runner = LocalRunner()
+    docker_runner.image_for(cand)  # an image build is a one-off, not a per-cell cost
+
+    bare = []
+    for i in range(args.bare):
+        t0 = time.monotonic()
+        docker_runner.open_cell(cand, f"bare-{i}").close()
+        bare.append(time.monotonic() - t0)
+
+    rows = []
+    totals = {"local": 0.0, "docker": 0.0}
+    for i, scenario in enumerate(api.all_scenarios()):
+        order: list[tuple[str, Runner]] = [("local", local_runner), ("docker", docker_runner)]
+        if i % 2:
+            order.reverse()
+        row: dict[str, object] = {"scenario": scenario.name}
+        for name, runner in order:
+            cell = api.run_cell(runner, cand, scenario, args.seed)
+            if cell.infra_error or any(r.outcome.value != "pass" for r in cell.results):
+                print(f"warning: {name} {scenario.name}: not all checks passed", file=sys.stderr)
+            row[name] = round(cell.duration_s, 3)
+            totals[name] += cell.duration_s
+        row["overhead_s"] = round(float(row["docker"]) - float(row["local"]), 3)  # type: ignore[arg-type]
+        rows.append(row)
+    docker_runner.close()
+
+    print(f"{'scenario':24} {'local s':>8} {'docker s':>9} {'overhead s':>11}")
+    for r in rows:
+        print(f"{r['scenario']:24} {r['local']:8.2f} {r['docker']:9.2f} {r['overhead_s']:11.2f}")
+    median = statistics.median(float(r["overhead_s"]) for r in rows)  # type: ignore[arg-type]
+    ratio = totals["docker"] / totals["local"]
+    bare_median = statistics.median(bare) if bare else float("nan")
+    print(f"\nmedian per-cell overhead of docker over local: {median:.3f} s (goal <= 0.5 s)")
+    print(f"suite wall: local {totals['local']:.1f} s, docker {totals['docker']:.1f} s,"
+          f" ratio {ratio:.2f}x (goal <= 2x)")
+    print(f"bare docker cell (start, hello, end, remove): median {bare_median:.3f} s"
+          f" over {len(bare)}")
+    if args.json:
+        args.json.write_text(json.dumps({"cells": rows, "median_overhead_s": median,
+                                         "local_s": totals["local"], "docker_s": totals["docker"],
+                                         "ratio": ratio, "bare_cell_s": bare}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
