@@ -42,6 +42,11 @@ def test_unknown_candidate(tmp_path: Path) -> None:
     ("name = 'x'\nlanguage = 'py'\nentrypoint = ['x']\nclaims = ['flying']\n", ["flying"]),
     ("name = \n", ["cannot be read as TOML"]),
     ("language = 'py'\nentrypoint = ['x']\n", ["'name'"]),
+    ("name = 'x'\nlanguage = 'py'\nentrypoint = ['x']\n[docker]\nimgae = 'a'\n", ["imgae"]),
+    ("name = 'x'\nlanguage = 'py'\nentrypoint = ['x']\n[docker]\ndockerfile = '../../etc/passwd'\n",
+     ["docker.dockerfile", "not a file inside the candidate folder"]),
+    ("name = 'x'\nlanguage = 'py'\nentrypoint = ['x']\n[docker]\nworkdir = 'rel'\n",
+     ["docker.workdir"]),
 ])
 def test_malformed_manifest_names_file_and_key(tmp_path: Path, text: str, words: list[str]) -> None:
     folder = write(tmp_path, "cand", text)
