@@ -1,0 +1,132 @@
+"""A Docker daemon that fails or hangs gives infra errors with clear messages, retried where
+that is safe, and never a candidate failure. The daemon here is a small fake on a unix
+socket that speaks just enough of the Docker API (a real daemon cannot be made to fail
+on purpose), so these tests need no Docker."""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from harness import api
+from harness.container import images
+from harness.container.client import connect
+from harness.errors import RunnerUnavailableError
+from harness.manifest import resolve_candidates
+from harness.model import Outcome
+from harness.runners.docker import DockerRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeDaemon(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str, create: str) -> None:
+        self.create = create  # "fail" (HTTP 500) or "hang"
+        self.creates = 0
+        super().__init__(path, Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the client gave up on a hanging call: that is the point of the test
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeDaemon
+
+    def address_string(self) -> str:
+        return "fake"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def reply(self, code: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path.endswith("/_ping"):
+            data = b"OK"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif path.endswith("/version"):
+            self.reply(200, {"ApiVersion": "1.41", "Version": "fake"})
+        elif path.endswith("/containers/json"):
+            self.reply(200, [])
+        elif "/images/" in path and path.endswith("/json"):
+            self.reply(200, {"Id": "sha256:" + "0" * 64, "RepoTags": []})
+        else:
+            self.reply(404, {"message": f"fake daemon: no {path}"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if "/containers/create" in self.path:
+            self.server.creates += 1
+            if self.server.create == "hang":
+                time.sleep(5)
+            self.reply(500, {"message": "fake daemon: out of luck"})
+        else:
+            self.reply(404, {"message": "fake daemon: no such call"})
+
+
+@pytest.fixture(params=["fail", "hang"])
+def fake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[FakeDaemon, str]]:
+    sock = tmp_path / "d.sock"
+    server = FakeDaemon(str(sock), request.param)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server, f"unix://{sock}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_failing_or_hanging_daemon_is_an_infra_error_after_retries(
+        fake: tuple[FakeDaemon, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, url = fake
+    monkeypatch.setenv("DOCKER_HOST", url)
+    client = connect(timeout=1)
+    runner = DockerRunner(client, print)
+    assert runner.base_id == "sha256:" + "0" * 64  # the base image "exists" on the fake
+    cand = resolve_candidates(["reference"], ROOT)[0]
+    monkeypatch.setattr(images, "candidate_image",
+                        lambda *a, **k: ("harness/candidate:fake", "sha256:" + "1" * 64))
+    scenario = next(s for s in api.all_scenarios() if s.name == "retry-exhausted")
+    cell = api.run_cell(runner, cand, scenario, 1)
+    assert server.creates == 3  # creating a container is safe to retry
+    want = "did not answer" if server.create == "hang" else "out of luck"
+    assert want in cell.infra_error and "Docker daemon" in cell.infra_error
+    assert {r.outcome for r in cell.results} == {Outcome.INFRA_ERROR}
+
+
+def test_silent_socket_is_no_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket that accepts and never answers: found out by the ping's short timeout."""
+    import socket
+
+    path = tmp_path / "silent.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(4)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    t0 = time.monotonic()
+    with pytest.raises(RunnerUnavailableError, match="no Docker daemon answers"):
+        connect(ping_timeout=1)
+    assert time.monotonic() - t0 < 10
+    srv.close()
