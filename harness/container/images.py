@@ -50,14 +50,6 @@ TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/sha
 IGNORED = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", MANIFEST}
 
 
-def image_id(client: docker.DockerClient, ref: str) -> str | None:
-    try:
-        img = daemon_call(f"inspect image {ref}", lambda: client.images.get(ref))
-    except InfraError:
-        return None
-    return str(img.id)
-
-
 def _exists(client: docker.DockerClient, ref: str) -> str | None:
     try:
         return str(client.images.get(ref).id)
@@ -125,7 +117,8 @@ def _files(folder: Path) -> list[Path]:
 def inputs_digest(c: Candidate, base_id: str) -> str:
     """sha256 over everything the image is made of, so equal inputs mean an equal image."""
     h = hashlib.sha256()
-    h.update(f"{RECIPE}\0{base_id}\0{c.docker.image}\0{c.docker.dockerfile}\0".encode())
+    spec = c.docker
+    h.update(f"{RECIPE}\0{base_id}\0{spec.image}\0{spec.dockerfile}\0{spec.workdir}\0".encode())
     for path in _files(c.path):
         rel = path.relative_to(c.path).as_posix()
         mode = path.lstat().st_mode

@@ -103,6 +103,12 @@ class Runner(abc.ABC):
     def close(self) -> None:
         """Release what the runner holds across cells."""
 
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def engine_argv(candidate: Candidate, args: Sequence[str]) -> list[str]:
     return [*candidate.entrypoint, *args]

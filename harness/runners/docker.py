@@ -27,6 +27,7 @@ run, or by `harness gc`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -36,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,14 @@ import docker.errors
 
 from harness import layout, owner
 from harness.container import images
-from harness.container.client import TRANSIENT, collect, daemon_call, owner_labels
+from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
 from harness.errors import InfraError
 from harness.model import Candidate
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
 
 SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
 REPLY_TIMEOUT_S = 30.0
+IDLE_DEADLINE_S = 3600.0  # a container started ahead that no cell ever takes
 CONNECT_TIMEOUT_S = 30.0
 Say = Callable[[str], None]
 
@@ -119,7 +122,17 @@ class DockerCell(Cell):
         for rel in (layout.WORK, layout.AUDIT_DIR):
             self.hand_over(rel)
         self._chown(self.io)
+        self._client = runner.client
         self.container = self._start(runner, image, label)
+        self._timer: threading.Timer | None = None
+
+    def arm(self, candidate: Candidate, client: docker.DockerClient) -> None:
+        """The cell begins, for candidate (any candidate with this image), in the thread of
+        client: its wall-clock limit starts now, inside (the init) and outside (a timer
+        that removes the container)."""
+        self.candidate = candidate
+        self._client = client
+        self.request({"op": "arm", "wall_s": self._limits.wall_s})
         self._timer = threading.Timer(self._limits.wall_s + 30.0, self._outside_deadline)
         self._timer.daemon = True
         self._timer.start()
@@ -162,7 +175,7 @@ class DockerCell(Cell):
         name = f"harness-{runner.run_id}-{runner.next_cell()}"
         kwargs: dict[str, Any] = dict(
             command=["python3", "-I", "-S", "/harness/cellinit.py", "/run/harness/ctl.sock",
-                     str(lim.wall_s)],
+                     str(IDLE_DEADLINE_S)],
             name=name, detach=True, labels=owner_labels(runner.owner, self.base),
             network_mode="none", read_only=True, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], user=f"{self.uid}:{self.uid}",
@@ -187,7 +200,7 @@ class DockerCell(Cell):
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                logs = _logs(container)
+                logs = self._logs(container)
                 self._remove(container)
                 raise InfraError(f"the init of cell {label} did not connect within"
                                  f" {CONNECT_TIMEOUT_S:.0f} s; container log: {logs}") from None
@@ -224,7 +237,7 @@ class DockerCell(Cell):
         chunk = self._sock.recv(1 << 20)
         if not chunk:
             why = self._ended or ("the container's init exited: "
-                                  + _logs(self.container) or "no log")
+                                  + (self._logs(self.container) or "no log"))
             self._close_sock(why)
             raise InfraError(why)
         self._buf += chunk
@@ -319,7 +332,8 @@ class DockerCell(Cell):
             self._sock = None
 
     def close(self) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._sock is not None:
             try:
                 self.request({"op": "end"})
@@ -329,10 +343,17 @@ class DockerCell(Cell):
         self._remove(self.container)
         shutil.rmtree(self.base, ignore_errors=True)
 
-    @staticmethod
-    def _remove(container: Any) -> None:
+    def _logs(self, container: Any) -> str:
         try:
-            container.remove(force=True)
+            raw = self._client.api.logs(container.id, tail=20)
+            return bytes(raw).decode("utf-8", "replace").strip()
+        except (docker.errors.APIError, *TRANSIENT):
+            return "(no log)"
+
+    def _remove(self, container: Any) -> None:
+        """Remove the container through the client of the thread that owns the cell now."""
+        try:
+            self._client.api.remove_container(container.id, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
@@ -344,25 +365,29 @@ class DockerCell(Cell):
                              " (harness gc removes it later)") from None
 
 
-def _logs(container: Any) -> str:
-    try:
-        return bytes(container.logs(tail=20)).decode("utf-8", "replace").strip()
-    except (docker.errors.APIError, *TRANSIENT):
-        return "(no log)"
-
-
 class DockerRunner(Runner):
+    """Opens Docker cells; keeps one container started ahead for the image in use.
+
+    Starting a container is most of a cell's fixed cost (about 0.3 s here), so while a
+    cell runs, the next cell's container starts in a background thread, with its own
+    daemon client. A container started ahead holds no candidate state: it is armed (its
+    wall-clock limit starts) only when a cell takes it."""
+
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = Limits()) -> None:
+    def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = Limits(),
+                 ahead: bool = True) -> None:
         self.client = client
         self.say = say
         self.limits = limits
         self.owner = owner.me()
         self.run_id = os.urandom(4).hex()
         self.uid = os.getuid() if os.getuid() != 0 else images.SANDBOX_UID
-        self._cells = 0
+        self._count = itertools.count(1)
         self._images: dict[Path, tuple[str, str]] = {}
+        self._ahead = ahead
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: tuple[str, Future[DockerCell]] | None = None
         gone = collect(client)
         owner.sweep()
         if gone.removed:
@@ -370,8 +395,7 @@ class DockerRunner(Runner):
         self.base_id = images.bootstrap(client, say)
 
     def next_cell(self) -> int:
-        self._cells += 1
-        return self._cells
+        return next(self._count)
 
     def image_for(self, candidate: Candidate) -> tuple[str, str]:
         if candidate.path not in self._images:
@@ -379,12 +403,79 @@ class DockerRunner(Runner):
                                                                   self.base_id, self.say)
         return self._images[candidate.path]
 
-    def open_cell(self, candidate: Candidate, label: str) -> Cell:
-        tag, image_id = self.image_for(candidate)
+    def _new_cell(self, candidate: Candidate, tag: str, image_id: str, label: str) -> DockerCell:
         try:
             return DockerCell(self, candidate, tag, image_id, label)
         except OSError as exc:
             raise InfraError(f"cannot set up the cell {label}: {exc}") from None
 
+    def _take_ahead(self, tag: str) -> DockerCell | None:
+        """The container started ahead for tag, if there is one and it started well."""
+        if self._next is None:
+            return None
+        ahead_tag, fut = self._next
+        self._next = None
+        try:
+            cell = fut.result()
+        except (InfraError, OSError):
+            return None  # a failure ahead of time is retried in the open, where it counts
+        if ahead_tag == tag:
+            return cell
+        cell.close()
+        return None
+
+    def _start_ahead(self, candidate: Candidate, tag: str, image_id: str) -> None:
+        if not self._ahead:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-ahead")
+            self._ahead_runner = _AheadView(self)
+        self._next = (tag, self._pool.submit(self._ahead_runner.cell, candidate, tag, image_id))
+
+    def open_cell(self, candidate: Candidate, label: str) -> Cell:
+        tag, image_id = self.image_for(candidate)
+        cell = self._take_ahead(tag) or self._new_cell(candidate, tag, image_id, label)
+        try:
+            cell.arm(candidate, self.client)
+        except InfraError:
+            cell.close()
+            raise
+        self._start_ahead(candidate, tag, image_id)
+        return cell
+
+    def close(self) -> None:
+        if self._next is not None:
+            _, fut = self._next
+            self._next = None
+            try:
+                fut.result().close()
+            except (InfraError, OSError):
+                pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def describe(self) -> dict[str, str]:
         return {"runner": self.name, "base_image": images.BASE_IMAGE, "base_image_id": self.base_id}
+
+
+class _AheadView:
+    """What a cell started ahead sees of its runner: the same settings, its own client
+    (a docker-py client is not made to be shared between threads)."""
+
+    def __init__(self, runner: DockerRunner) -> None:
+        self.runner = runner
+        self.client = connect(timeout=runner.client.api.timeout)
+        self.limits = runner.limits
+        self.owner = runner.owner
+        self.run_id = runner.run_id
+        self.uid = runner.uid
+
+    def next_cell(self) -> int:
+        return self.runner.next_cell()
+
+    def cell(self, candidate: Candidate, tag: str, image_id: str) -> DockerCell:
+        try:
+            return DockerCell(self, candidate, tag, image_id, "ahead")  # type: ignore[arg-type]
+        except OSError as exc:
+            raise InfraError(f"cannot set up a cell ahead: {exc}") from None

@@ -1,6 +1,6 @@
 """cellinit: PID 1 of a Docker cell. It starts engines, signals them, and answers for them.
 
-Usage: ``python3 cellinit.py SOCKET DEADLINE_S``
+Usage: ``python3 cellinit.py SOCKET IDLE_DEADLINE_S``
 
 It connects to the harness's unix socket SOCKET (in a folder the harness bind-mounts),
 says hello (its interpreter's absolute path, for the probe steps), and then serves one
@@ -14,6 +14,8 @@ with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code"}`
 - ``ps``: every process in the container but this one.
 - ``end``: freeze then kill every process but this one, until none is left.
 - ``limits``: how often the cgroup's memory and pids limits were hit (v1 and v2).
+- ``arm``: the cell begins: its wall-clock limit ``wall_s`` starts now. Until then (a
+  container started ahead, waiting for its cell) IDLE_DEADLINE_S applies.
 
 Being PID 1 of the container's pid namespace, it reaps every orphan, so the processes
 alive in the container are exactly the cell's, and the kernel ignores signals that
@@ -201,6 +203,9 @@ class Init:
             return {"ok": True, "ended": self.end_all()}
         if op == "limits":
             return {"ok": True, "limits": limits()}
+        if op == "arm":
+            self.deadline = time.monotonic() + float(req["wall_s"])
+            return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def serve(self) -> int:
@@ -239,7 +244,7 @@ class Init:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: cellinit.py SOCKET DEADLINE_S", file=sys.stderr)
+        print("usage: cellinit.py SOCKET IDLE_DEADLINE_S", file=sys.stderr)
         return 2
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

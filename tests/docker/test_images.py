@@ -39,16 +39,16 @@ def test_unchanged_candidate_is_never_rebuilt(tmp_path: Path, client: docker.Doc
     (folder / "marker.txt").write_text(f"{tmp_path}\n")  # inputs no earlier run has built
     said: list[str] = []
     cand = load_candidate(folder)
-    first = DockerRunner(client, said.append).image_for(cand)
+    first = DockerRunner(client, said.append, ahead=False).image_for(cand)
     assert any("building the image of cache-probe" in s for s in said)
     said.clear()
-    second = DockerRunner(client, said.append).image_for(load_candidate(folder))
+    second = DockerRunner(client, said.append, ahead=False).image_for(load_candidate(folder))
     assert second == first and not any("building" in s for s in said)
     (folder / "candidate.toml").write_text((folder / "candidate.toml").read_text()
                                            + 'description = "the manifest is not an input"\n')
-    assert DockerRunner(client, said.append).image_for(load_candidate(folder)) == first
+    assert DockerRunner(client, said.append, ahead=False).image_for(load_candidate(folder)) == first
     (folder / "marker.txt").write_text("changed\n")
-    third = DockerRunner(client, said.append).image_for(load_candidate(folder))
+    third = DockerRunner(client, said.append, ahead=False).image_for(load_candidate(folder))
     assert third != first and any("building" in s for s in said)
     client.images.remove(first[0], force=True)
     client.images.remove(third[0], force=True)

@@ -114,15 +114,15 @@ def test_writes_only_where_allowed(tmp_path: Path, docker_runner: DockerRunner) 
 
 
 def test_pids_limit_is_recorded(tmp_path: Path, client: docker.DockerClient) -> None:
-    runner = DockerRunner(client, print, Limits(pids=48))
-    cell = api.run_cell(runner, hostile(tmp_path, "forkbomb"), clean_run(), 1)
+    with DockerRunner(client, print, Limits(pids=48)) as runner:
+        cell = api.run_cell(runner, hostile(tmp_path, "forkbomb"), clean_run(), 1)
     assert not cell.infra_error
     assert cell.extra["sandbox"]["limits_hit"].get("pids_limit_hits", 0) >= 1, cell.extra["sandbox"]
 
 
 def test_memory_limit_is_recorded(tmp_path: Path, client: docker.DockerClient) -> None:
-    runner = DockerRunner(client, print, Limits(memory_mb=128))
-    cell = api.run_cell(runner, hostile(tmp_path, "memory"), clean_run(), 1)
+    with DockerRunner(client, print, Limits(memory_mb=128)) as runner:
+        cell = api.run_cell(runner, hostile(tmp_path, "memory"), clean_run(), 1)
     assert not cell.infra_error
     hit = cell.extra["sandbox"]["limits_hit"]
     assert hit.get("memory_oom_kills", 0) >= 1, hit
@@ -131,8 +131,8 @@ def test_memory_limit_is_recorded(tmp_path: Path, client: docker.DockerClient) -
 
 
 def test_wall_clock_limit_is_enforced_inside(tmp_path: Path, client: docker.DockerClient) -> None:
-    runner = DockerRunner(client, print, Limits(wall_s=3))
-    cell = api.run_cell(runner, hostile(tmp_path, "hang"), clean_run(), 1)
+    with DockerRunner(client, print, Limits(wall_s=3)) as runner:
+        cell = api.run_cell(runner, hostile(tmp_path, "hang"), clean_run(), 1)
     assert "wall-clock limit of 3 s" in cell.infra_error
     assert cell.duration_s < 30
 

@@ -103,7 +103,7 @@ def test_failing_or_hanging_daemon_is_an_infra_error_after_retries(
     server, url = fake
     monkeypatch.setenv("DOCKER_HOST", url)
     client = connect(timeout=1)
-    runner = DockerRunner(client, print)
+    runner = DockerRunner(client, print, ahead=False)
     assert runner.base_id == "sha256:" + "0" * 64  # the base image "exists" on the fake
     cand = resolve_candidates(["reference"], ROOT)[0]
     monkeypatch.setattr(images, "candidate_image",
