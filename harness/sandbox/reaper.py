@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -69,21 +70,33 @@ def reap() -> list[tuple[int, int]]:
         done.append((pid, status))
 
 
-def end_subtree() -> None:
-    """Freeze then kill every descendant, until the subtree is empty."""
-    me = os.getpid()
-    for _ in range(500):
-        pids = descendants(me)
+def freeze_and_kill(pids_now: Callable[[], list[int]], reap_some: Callable[[], object]) -> int:
+    """SIGSTOP then SIGKILL every process pids_now() names, until it names none.
+
+    Freezing first stops a process from forking while its siblings die. Returns how
+    many processes were ended."""
+    seen: set[int] = set()
+    for _ in range(1000):
+        pids = pids_now()
         if not pids:
-            return
+            break
+        seen.update(pids)
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in pids:
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
-        time.sleep(0.005)
-        reap()
+        time.sleep(0.002)
+        reap_some()
+    reap_some()
+    return len(seen)
+
+
+def end_subtree() -> None:
+    """Freeze then kill every descendant, until the subtree is empty."""
+    me = os.getpid()
+    freeze_and_kill(lambda: descendants(me), reap)
 
 
 def say(line: str) -> None:
