@@ -15,6 +15,7 @@ with identical files share one image.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -60,9 +61,21 @@ def _exists(client: docker.DockerClient, ref: str) -> str | None:
 
 
 def bootstrap(client: docker.DockerClient, say: Say, *, force: bool = False) -> str:
-    """The base image's id, building it first if it is missing (or force)."""
+    """The base image's id, building it first if it is missing (or force).
+
+    Two harness runs starting together build it once: the second waits on a lock and
+    then finds the image."""
     if not force and (found := _exists(client, BASE_IMAGE)):
         return found
+    lock_path = Path(tempfile.gettempdir()) / "harness-bootstrap.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and (found := _exists(client, BASE_IMAGE)):
+            return found
+        return _build_base(client, say)
+
+
+def _build_base(client: docker.DockerClient, say: Say) -> str:
     if shutil.which("debootstrap") is None:
         raise UsageError("building the base image needs debootstrap, which is not installed:"
                          " apt-get install debootstrap (or use --runner local)")
