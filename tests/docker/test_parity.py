@@ -1,8 +1,15 @@
 """Verdict parity: the Docker and the local runner agree on every check.
 
 Scenarios and checks only see the Runner interface, so the same candidate must get the
-same outcome on every check under both runners: the reference on every scenario, and
-each broken fixture engine on the scenario aimed at its defect.
+same outcome on every check under both runners: the reference on every scenario (every
+check passes under both), and each broken fixture engine on the scenario aimed at its
+defect (the aimed checks fail under both).
+
+A broken engine's other checks may depend on where a seeded fault lands (a kill "after
+0.7 s" lands at a different event on every run, on either runner), so one run each
+cannot tell a runner's doing from the engine's. Where they differ, both runners run the
+cell twice more: parity holds when each runner is seen to give the other's outcome too;
+a difference that stays on one side in all three runs fails the test.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import pytest
 
 from harness import api
 from harness.manifest import resolve_candidates
-from harness.model import Candidate, CellResult, Outcome, Scenario
+from harness.model import Candidate, CellResult, Scenario
 from harness.runners.docker import DockerRunner
 from harness.runners.local import LocalRunner
 from tests.fixtures.defects import AIMED, broken
@@ -32,26 +39,45 @@ def named(name: str) -> Scenario:
     return next(s for s in api.all_scenarios() if s.name == name)
 
 
-def agree(cand: Candidate, scenario: Scenario, docker_runner: DockerRunner) -> dict[str, str]:
+def both(cand: Candidate, scenario: Scenario,
+         docker_runner: DockerRunner) -> tuple[CellResult, CellResult]:
     local = api.run_cell(LocalRunner(), cand, scenario, SEED)
     dock = api.run_cell(docker_runner, cand, scenario, SEED)
     assert dock.runner == "docker" and dock.extra["sandbox"]["image"].startswith("sha256:")
-    assert outcomes(dock) == outcomes(local), [
-        (r.check, r.outcome.value, [e.to_json() for e in r.evidence]) for r in
-        (*local.results, *dock.results) if r.outcome is not Outcome.PASS]
-    return outcomes(dock)
+    return local, dock
+
+
+def agree(cand: Candidate, scenario: Scenario, docker_runner: DockerRunner,
+          reruns: int = 2) -> tuple[dict[str, str], dict[str, str]]:
+    """Both runners' outcomes of the first run; fails on a difference that stays."""
+    local, dock = both(cand, scenario, docker_runner)
+    first = outcomes(local), outcomes(dock)
+    differ = {c for c in first[0] if first[0][c] != first[1][c]}
+    seen = {c: ({first[0][c]}, {first[1][c]}) for c in differ}
+    for _ in range(reruns if differ else 0):
+        more = both(cand, scenario, docker_runner)
+        for c in differ:
+            seen[c][0].add(outcomes(more[0])[c])
+            seen[c][1].add(outcomes(more[1])[c])
+    stays = {c: {"local": sorted(seen[c][0]), "docker": sorted(seen[c][1])}
+             for c in differ if not seen[c][0] & seen[c][1]}
+    assert stays == {}, (stays, [(r.check, r.outcome.value, [e.to_json() for e in r.evidence])
+                                 for r in (*local.results, *dock.results)
+                                 if r.check in stays])
+    return first
 
 
 @pytest.mark.parametrize("scenario", [s.name for s in api.all_scenarios()])
 def test_reference_passes_everything_under_both(scenario: str, docker_runner: DockerRunner) -> None:
     cand = resolve_candidates(["reference"], ROOT)[0]
-    got = agree(cand, named(scenario), docker_runner)
-    assert set(got.values()) == {"pass"}
+    local, dock = agree(cand, named(scenario), docker_runner, reruns=0)
+    assert set(local.values()) == set(dock.values()) == {"pass"}, (local, dock)
 
 
 @pytest.mark.parametrize("name", sorted(AIMED))
 def test_each_defect_gets_the_same_verdicts(tmp_path: Path, name: str,
                                             docker_runner: DockerRunner) -> None:
     scenario_name, checks = AIMED[name]
-    got = agree(broken(tmp_path, name), named(scenario_name), docker_runner)
-    assert all(got[c] == "fail" for c in checks), got
+    local, dock = agree(broken(tmp_path, name), named(scenario_name), docker_runner)
+    for check in checks:
+        assert local[check] == dock[check] == "fail", (check, local, dock)
