@@ -186,14 +186,17 @@ class DockerCell(Cell):
             ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024)],
         )
 
-        def create() -> Any:
-            try:
-                return runner.client.containers.run(image, **kwargs)
-            except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # a half-made container from a failed try
-                    runner.client.containers.get(name).remove(force=True)
-                raise
+        tries = itertools.count()
 
+        def create() -> Any:
+            if next(tries):  # a failed try may have made the container but not started it
+                try:
+                    runner.client.api.remove_container(name, force=True)
+                except docker.errors.NotFound:
+                    pass
+            return runner.client.containers.run(image, **kwargs)
+
+        container = None
         try:
             container = daemon_call(f"start the container of cell {label}", create)
             listener.settimeout(CONNECT_TIMEOUT_S)
@@ -201,11 +204,15 @@ class DockerCell(Cell):
                 conn, _ = listener.accept()
             except TimeoutError:
                 logs = self._logs(container)
-                self._remove(container)
                 raise InfraError(f"the init of cell {label} did not connect within"
                                  f" {CONNECT_TIMEOUT_S:.0f} s; container log: {logs}") from None
-        except BaseException:
+        except BaseException:  # also Ctrl-C while the container starts
             listener.close()
+            if container is not None:
+                try:
+                    self._remove(container)
+                except InfraError:
+                    pass  # collected by the next run
             shutil.rmtree(self.base, ignore_errors=True)
             raise
         listener.close()

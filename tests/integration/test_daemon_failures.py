@@ -32,6 +32,7 @@ class FakeDaemon(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, create: str) -> None:
         self.create = create  # "fail" (HTTP 500) or "hang"
         self.creates = 0
+        self.deletes = 0
         super().__init__(path, Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -75,6 +76,10 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.reply(404, {"message": f"fake daemon: no {path}"})
 
+    def do_DELETE(self) -> None:
+        self.server.deletes += 1
+        self.reply(404, {"message": "fake daemon: no such container"})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
@@ -111,6 +116,7 @@ def test_failing_or_hanging_daemon_is_an_infra_error_after_retries(
     scenario = next(s for s in api.all_scenarios() if s.name == "retry-exhausted")
     cell = api.run_cell(runner, cand, scenario, 1)
     assert server.creates == 3  # creating a container is safe to retry
+    assert server.deletes == 2  # each retry first removes what a failed try may have made
     want = "did not answer" if server.create == "hang" else "out of luck"
     assert want in cell.infra_error and "Docker daemon" in cell.infra_error
     assert {r.outcome for r in cell.results} == {Outcome.INFRA_ERROR}
