@@ -93,7 +93,7 @@ class DockerEngineProcess(EngineProcess):
 
 class DockerCell(Cell):
     def __init__(self, runner: DockerRunner, candidate: Candidate, image: str, image_id: str,
-                 label: str) -> None:
+                 label: str, client: docker.DockerClient | None = None) -> None:
         self.candidate = candidate
         self.image_id = image_id
         self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-")).resolve()
@@ -122,7 +122,7 @@ class DockerCell(Cell):
         for rel in (layout.WORK, layout.AUDIT_DIR):
             self.hand_over(rel)
         self._chown(self.io)
-        self._client = runner.client
+        self._client = client or runner.client  # the client of the thread that makes it
         self.container = self._start(runner, image, label)
         self._timer: threading.Timer | None = None
 
@@ -191,10 +191,10 @@ class DockerCell(Cell):
         def create() -> Any:
             if next(tries):  # a failed try may have made the container but not started it
                 try:
-                    runner.client.api.remove_container(name, force=True)
+                    self._client.api.remove_container(name, force=True)
                 except docker.errors.NotFound:
                     pass
-            return runner.client.containers.run(image, **kwargs)
+            return self._client.containers.run(image, **kwargs)
 
         container = None
         try:
@@ -410,9 +410,10 @@ class DockerRunner(Runner):
                                                                   self.base_id, self.say)
         return self._images[candidate.path]
 
-    def _new_cell(self, candidate: Candidate, tag: str, image_id: str, label: str) -> DockerCell:
+    def _new_cell(self, candidate: Candidate, tag: str, image_id: str, label: str,
+                  client: docker.DockerClient | None = None) -> DockerCell:
         try:
-            return DockerCell(self, candidate, tag, image_id, label)
+            return DockerCell(self, candidate, tag, image_id, label, client)
         except OSError as exc:
             raise InfraError(f"cannot set up the cell {label}: {exc}") from None
 
@@ -436,8 +437,10 @@ class DockerRunner(Runner):
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-ahead")
-            self._ahead_runner = _AheadView(self)
-        self._next = (tag, self._pool.submit(self._ahead_runner.cell, candidate, tag, image_id))
+            # a docker-py client is not made to be shared between threads
+            self._ahead_client = connect(timeout=self.client.api.timeout)
+        self._next = (tag, self._pool.submit(self._new_cell, candidate, tag, image_id, "ahead",
+                                             self._ahead_client))
 
     def open_cell(self, candidate: Candidate, label: str) -> Cell:
         tag, image_id = self.image_for(candidate)
@@ -464,25 +467,3 @@ class DockerRunner(Runner):
 
     def describe(self) -> dict[str, str]:
         return {"runner": self.name, "base_image": images.BASE_IMAGE, "base_image_id": self.base_id}
-
-
-class _AheadView:
-    """What a cell started ahead sees of its runner: the same settings, its own client
-    (a docker-py client is not made to be shared between threads)."""
-
-    def __init__(self, runner: DockerRunner) -> None:
-        self.runner = runner
-        self.client = connect(timeout=runner.client.api.timeout)
-        self.limits = runner.limits
-        self.owner = runner.owner
-        self.run_id = runner.run_id
-        self.uid = runner.uid
-
-    def next_cell(self) -> int:
-        return self.runner.next_cell()
-
-    def cell(self, candidate: Candidate, tag: str, image_id: str) -> DockerCell:
-        try:
-            return DockerCell(self, candidate, tag, image_id, "ahead")  # type: ignore[arg-type]
-        except OSError as exc:
-            raise InfraError(f"cannot set up a cell ahead: {exc}") from None
