@@ -39,21 +39,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.sandbox.reaper import freeze_and_kill
+    from harness.sandbox.reaper import freeze_and_kill, stat_fields
 else:  # in the container only /harness is there: import the reaper beside us
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
-    from reaper import freeze_and_kill
+    from reaper import freeze_and_kill, stat_fields
 
 PR_SET_DUMPABLE = 4
-
-
-def stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    return data[data.rfind(")") + 2 :].split()
 
 
 def others() -> list[int]:

@@ -36,19 +36,22 @@ def set_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return data[data.rfind(")") + 2 :].split()
+
+
 def descendants(root: int) -> list[int]:
     """Every live process below root, from a scan of /proc."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = data[data.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(name))
+        if name.isdigit() and (fields := stat_fields(int(name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(name))
     found: list[int] = []
     todo = [root]
     while todo:
