@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ManifestError, UsageError
-from harness.model import CAPABILITIES, Candidate, DockerSpec, Origin
+from harness.model import CAPABILITIES, Candidate, DockerSpec, Finding, MutantSpec, Origin
 
 MANIFEST = "candidate.toml"
 
@@ -24,7 +24,7 @@ def _str(data: dict[str, Any], key: str, path: Path, default: str | None = None)
     return value
 
 
-def load_candidate(folder: Path) -> Candidate:
+def load_candidate(folder: Path, depth: int = 0) -> Candidate:
     path = folder / MANIFEST
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -42,9 +42,6 @@ def load_candidate(folder: Path) -> Candidate:
     if unknown:
         raise ManifestError(f"{path}: unknown capabilities in 'claims': {', '.join(unknown)}"
                             f" (known: {', '.join(CAPABILITIES)})")
-    origin = data.get("origin", {})
-    if not isinstance(origin, dict):
-        raise ManifestError(f"{path}: '[origin]' must be a table")
     return Candidate(
         docker=_docker(data, folder, path),
         name=_str(data, "name", path),
@@ -53,8 +50,62 @@ def load_candidate(folder: Path) -> Candidate:
         entrypoint=tuple(entry),
         claims=frozenset(claims),
         path=folder.resolve(),
-        origin=Origin(**{k: str(origin.get(k, "")) for k in Origin.__slots__}),
+        origin=_origin(data, path),
+        extends=_extends(data, folder, path, depth),
+        mutant=_mutant(data, path),
     )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) and x for x in value)
+
+
+def _origin(data: dict[str, Any], path: Path) -> Origin:
+    origin = data.get("origin", {})
+    if not isinstance(origin, dict):
+        raise ManifestError(f"{path}: '[origin]' must be a table")
+    findings = origin.get("findings", [])
+    if not (isinstance(findings, list) and all(isinstance(f, dict) for f in findings)):
+        raise ManifestError(f"{path}: 'origin.findings' must be an array of tables")
+    found = []
+    for i, f in enumerate(findings):
+        where = f"{path}: origin.findings[{i}]"
+        if not (isinstance(f.get("defect"), str) and isinstance(f.get("review"), str)
+                and _strings(f.get("checks"))):
+            raise ManifestError(f"{where} needs 'defect' and 'review' (strings) and 'checks'"
+                                " (a list of check names)")
+        found.append(Finding(f["defect"], f["review"], tuple(f["checks"])))
+    fields = {k: str(origin.get(k, "")) for k in ("model", "prompt_version", "date", "notes")}
+    return Origin(**fields, findings=tuple(found))
+
+
+def _extends(data: dict[str, Any], folder: Path, path: Path, depth: int) -> tuple[Path, ...]:
+    """The folders this candidate's files lie over, base first (followed through theirs)."""
+    rel = data.get("extends")
+    if rel is None:
+        return ()
+    if not isinstance(rel, str) or not rel.strip():
+        raise ManifestError(f"{path}: 'extends' must be a path to a candidate folder")
+    target = (folder / rel).resolve()
+    if not (target / MANIFEST).is_file():
+        raise ManifestError(f"{path}: 'extends' = {rel!r} is not a candidate folder"
+                            f" (no {MANIFEST} in {target})")
+    if depth >= 4:
+        raise ManifestError(f"{path}: 'extends' goes more than 4 folders deep (a cycle?)")
+    base = load_candidate(target, depth + 1)
+    return (*base.extends, base.path)
+
+
+def _mutant(data: dict[str, Any], path: Path) -> MutantSpec | None:
+    table = data.get("mutant")
+    if table is None:
+        return None
+    if not (isinstance(table, dict) and isinstance(table.get("defect"), str)
+            and isinstance(table.get("scenario"), str) and _strings(table.get("checks"))
+            and table["checks"]):
+        raise ManifestError(f"{path}: '[mutant]' needs 'defect' and 'scenario' (strings) and"
+                            " 'checks' (a non-empty list of the check names that must catch it)")
+    return MutantSpec(table["defect"], table["scenario"], tuple(table["checks"]))
 
 
 def _docker(data: dict[str, Any], folder: Path, path: Path) -> DockerSpec:

@@ -45,11 +45,21 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """A reviewer's finding that a reconstructed engine carries, and the checks showing it."""
+
+    defect: str
+    review: str
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Origin:
     model: str = ""
     prompt_version: str = ""
     date: str = ""
     notes: str = ""
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,15 @@ class DockerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MutantSpec:
+    """A single-defect variant of the reference: what it breaks and what must catch it."""
+
+    defect: str
+    scenario: str
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     name: str
     language: str
@@ -71,6 +90,8 @@ class Candidate:
     path: Path
     origin: Origin = Origin()
     docker: DockerSpec = DockerSpec()
+    extends: tuple[Path, ...] = ()  # folders whose files lie under this one's, base first
+    mutant: MutantSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

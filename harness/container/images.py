@@ -32,8 +32,8 @@ import docker.errors
 
 from harness.container.client import MANAGED, daemon_call
 from harness.errors import CandidateSetupError, InfraError, UsageError
-from harness.manifest import MANIFEST
 from harness.model import Candidate
+from harness.tree import candidate_files
 
 Say = Callable[[str], None]
 
@@ -48,7 +48,6 @@ BASE_IMAGE = f"{BASE_REPO}:{BASE_TAG}"
 CANDIDATE_REPO = "harness/candidate"
 TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
         "usr/share/info", "usr/share/locale")
-IGNORED = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", MANIFEST}
 
 
 def _exists(client: docker.DockerClient, ref: str) -> str | None:
@@ -117,23 +116,12 @@ def _build_base(client: docker.DockerClient, say: Say) -> str:
     return found
 
 
-def _files(folder: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED)
-        for name in sorted(filenames):
-            if name not in IGNORED and not name.endswith(".pyc"):
-                found.append(Path(dirpath) / name)
-    return found
-
-
 def inputs_digest(c: Candidate, base_id: str) -> str:
     """sha256 over everything the image is made of, so equal inputs mean an equal image."""
     h = hashlib.sha256()
     spec = c.docker
     h.update(f"{RECIPE}\0{base_id}\0{spec.image}\0{spec.dockerfile}\0{spec.workdir}\0".encode())
-    for path in _files(c.path):
-        rel = path.relative_to(c.path).as_posix()
+    for rel, path in candidate_files(c):
         mode = path.lstat().st_mode
         h.update(f"{rel}\0{mode & 0o111:o}\0".encode())
         h.update(os.readlink(path).encode() if stat.S_ISLNK(mode) else path.read_bytes())
@@ -145,8 +133,8 @@ def _context(c: Candidate, base_ref: str) -> io.BytesIO:
     """A build context tar: the candidate's files under candidate/, and our Dockerfile."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path in _files(c.path):
-            info = tar.gettarinfo(str(path), arcname=f"candidate/{path.relative_to(c.path).as_posix()}")
+        for rel, path in candidate_files(c):
+            info = tar.gettarinfo(str(path), arcname=f"candidate/{rel}")
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             info.mode = 0o755 if info.mode & 0o111 or info.isdir() else 0o644  # readable by the sandbox user

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import layout, owner, procfs
+from harness import layout, owner, procfs, tree
 from harness.errors import InfraError
 from harness.model import Candidate
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
@@ -109,6 +109,9 @@ class LocalCell(Cell):
         for sub in ("probe", "io", "home", "tmp"):
             (self.private / sub).mkdir(parents=True)
         shutil.copy2(PROBE, self.private / "probe" / "probe.py")
+        # A candidate that extends another runs from the merged tree, as in its image.
+        self.workdir = (tree.materialize(candidate, self.private / "candidate")
+                        if candidate.extends else candidate.path)
         self.probe = str(self.private / "probe" / "probe.py")
 
     def _env(self) -> dict[str, str]:
@@ -124,7 +127,7 @@ class LocalCell(Cell):
         argv = [sys.executable, "-S", str(REAPER), str(out), str(err), "--",
                 *engine_argv(self.candidate, args)]
         try:
-            reaper = subprocess.Popen(argv, cwd=self.candidate.path, env=self._env(),
+            reaper = subprocess.Popen(argv, cwd=self.workdir, env=self._env(),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       bufsize=0, start_new_session=True)
         except OSError as exc:
