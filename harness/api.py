@@ -114,6 +114,7 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
         return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
     except CandidateSetupError as exc:
         return setup_failed_cell(c, scenario, seed, runner.name, repro, str(exc), start)
+    ctx = None
     try:
         ctx = new_ctx(cell, scenario, seed)
         PROCEDURES[scenario.procedure](ctx)
@@ -128,6 +129,8 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
     except InfraError as exc:
         return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
     finally:
+        if ctx is not None:
+            ctx.watcher.close()  # its inotify descriptor, also when the procedure broke
         try:
             cell.close()
         except InfraError:

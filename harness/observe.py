@@ -79,6 +79,7 @@ class Observation:
     alive_after: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    written_in_place: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> writes
 
     @property
     def workflow(self) -> Mapping[str, Any]:

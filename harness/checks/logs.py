@@ -124,3 +124,32 @@ def attempts_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evide
                                 f"ENGINE_ATTEMPT={rec.get('attempt_env')}, STEP_STARTED"
                                 f" attempt={match[0].get('attempt')}", f"step {rec['step']}"))
     return out[:5]
+
+
+@check("log.durable_before_acted", "durable_log", Severity.MAJOR)
+def durable_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """A step's STEP_STARTED follows the STEP_SUCCEEDED of every step it depends on.
+
+    The log is written in the order the engine writes it, and STEP_STARTED follows the
+    spawn. So a STEP_STARTED before a dependency's STEP_SUCCEEDED proves that the engine
+    started the step (it acted on the success) before the success was in the log.
+    Types are matched ignoring case and underscores: misnamed types are log.schema's
+    finding, and the order can still be judged."""
+    deps = {s["id"]: tuple(s.get("depends_on", ())) for s in obs.workflow["steps"]}
+    succeeded: set[str] = set()
+    out = []
+    for ln in parse_log(obs.final_log).lines:
+        line, e = ln.number, ln.event or {}
+        kind = str(e.get("type", "")).replace("_", "").upper()
+        if kind == "STEPSUCCEEDED":
+            succeeded.add(str(e.get("step")))
+        elif kind == "STEPSTARTED":
+            missing = [d for d in deps.get(str(e.get("step")), ()) if d not in succeeded]
+            if missing:
+                out.append(Evidence(
+                    f"STEP_STARTED of {e.get('step')!r} after STEP_SUCCEEDED of"
+                    f" {', '.join(map(repr, deps[str(e.get('step'))]))}",
+                    f"line {line} starts it before any STEP_SUCCEEDED of"
+                    f" {', '.join(map(repr, missing))}",
+                    f"{LOG_PATH}:{line}", excerpt(obs.final_log, line)))
+    return out[:6]

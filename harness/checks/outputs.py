@@ -66,6 +66,20 @@ def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     return out
 
 
+@check("outputs.atomic", "exactly_once_outputs", Severity.MAJOR)
+def atomic(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
+    """outputs/ID appears whole: made by a link or a rename, never written in place.
+
+    Judged from the kernel's inotify events on outputs/: a write to a file under its step
+    id means a reader could have seen it partial (empty at creation, then growing)."""
+    ids = {s["id"] for s in obs.workflow["steps"]}
+    return [Evidence(f"outputs/{name} made whole by a link or a rename",
+                     f"written in place: the kernel reported writes to outputs/{name}"
+                     " after the name appeared",
+                     f"STATE_DIR/outputs/{name}")
+            for name, n in sorted(obs.written_in_place.items()) if name in ids and n][:6]
+
+
 @check("outputs.no_temp", "exactly_once_outputs", Severity.MINOR)
 def no_temp(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """outputs/ holds only files named after steps: no temporary files left there."""

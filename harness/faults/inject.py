@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.layout import AUDIT, LOG, OUTPUTS, STATE
+from harness import inotify
+from harness.errors import InfraError
+from harness.layout import AUDIT, LOG, OUTPUTS, STATE, WORK
 from harness.observe import Invocation, Publication, parse_audit
 from harness.runners.base import Cell, EngineProcess
 
@@ -64,6 +66,42 @@ class Watcher:
         self.publications: list[Publication] = []
         self._seen_files: dict[str, tuple[int, int]] = {}
         self._audit_len = 0
+        # Writes to outputs/ID after it appeared under that name, from the kernel's
+        # event queue: polling alone misses a partial file it did not happen to see.
+        self.written_in_place: dict[str, int] = {}
+        self._ino = inotify.Inotify()
+        self._outputs_watched = False
+        self._ino.watch(str(cell.root / WORK), inotify.IN_CREATE)
+        self._watch_state()
+
+    def _watch_state(self) -> None:
+        if self._ino.watch(str(self.cell.root / STATE), inotify.IN_CREATE):
+            self._watch_outputs()
+
+    def _watch_outputs(self) -> None:
+        mask = inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MODIFY
+        if self._ino.watch(str(self.cell.root / OUTPUTS), mask):
+            self._outputs_watched = True
+
+    def _drain(self) -> None:
+        if self._ino.fd is None:
+            return
+        state, outputs = str(self.cell.root / STATE), str(self.cell.root / OUTPUTS)
+        for ev in self._ino.read():
+            if ev.is_dir and ev.folder == str(self.cell.root / WORK) and ev.name == "state":
+                self._watch_state()
+            elif ev.is_dir and ev.folder == state and ev.name == "outputs":
+                self._watch_outputs()
+            elif ev.folder == outputs and ev.mask & inotify.IN_MODIFY:
+                self.written_in_place[ev.name] = self.written_in_place.get(ev.name, 0) + 1
+        if self._ino.overflowed:
+            raise InfraError("the kernel's inotify queue overflowed while watching outputs/;"
+                             " the cell cannot be judged")
+        if not self._outputs_watched:
+            self._watch_outputs()
+
+    def close(self) -> None:
+        self._ino.close()
 
     def audit(self) -> tuple[dict[str, Any], ...]:
         return parse_audit(read(self.cell, AUDIT) or b"")
@@ -82,6 +120,7 @@ class Watcher:
             for pid, _ in pending:
                 if pid not in alive:
                     self.deaths[pid] = now
+        self._drain()
         self._scan_outputs()
 
     def _scan_outputs(self) -> None:

@@ -86,11 +86,14 @@ def new_ctx(cell: Cell, scenario: Scenario, seed: int) -> Ctx:
 
 
 def observe(ctx: Ctx) -> Observation:
+    ctx.watcher.tick()  # the last writes, before the watch closes
+    ctx.watcher.close()
     return Observation(
         scenario=ctx.scenario, seed=ctx.seed, workflow_bytes=ctx.workflow,
         invocations=tuple(ctx.invocations), audit=ctx.watcher.audit(),
         final_log=read(ctx.cell, LOG) or b"", outputs=outputs_of(ctx.cell),
         publications=tuple(ctx.watcher.publications), deaths=dict(ctx.watcher.deaths),
+        written_in_place=dict(ctx.watcher.written_in_place),
         alive_after=dict(ctx.alive_after), variants=tuple(ctx.variants), facts=dict(ctx.facts),
     )
 
