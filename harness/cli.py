@@ -178,3 +178,7 @@ def bootstrap_cmd(force: bool) -> None:
     client = connect()
     found = images.bootstrap(client, _say, force=force)
     out.print(f"{images.BASE_IMAGE} {found}", highlight=False)
+
+
+# Commands kept in modules of their own register themselves on `main` when imported.
+from harness import cli_mutants  # noqa: E402,F401

@@ -23,7 +23,7 @@ from harness.manifest import resolve_candidates
 from harness.model import Candidate, CellResult, Scenario
 from harness.runners.docker import DockerRunner
 from harness.runners.local import LocalRunner
-from tests.fixtures.defects import AIMED, broken
+from tests.fixtures.defects import ALL_AIMED, broken
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,10 +74,10 @@ def test_reference_passes_everything_under_both(scenario: str, docker_runner: Do
     assert set(local.values()) == set(dock.values()) == {"pass"}, (local, dock)
 
 
-@pytest.mark.parametrize("name", sorted(AIMED))
+@pytest.mark.parametrize("name", sorted(ALL_AIMED))
 def test_each_defect_gets_the_same_verdicts(tmp_path: Path, name: str,
                                             docker_runner: DockerRunner) -> None:
-    scenario_name, checks = AIMED[name]
+    scenario_name, checks = ALL_AIMED[name]
     local, dock = agree(broken(tmp_path, name), named(scenario_name), docker_runner)
     for check in checks:
         assert local[check] == dock[check] == "fail", (check, local, dock)

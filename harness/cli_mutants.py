@@ -1,0 +1,73 @@
+"""`harness mutants`: run the mutant suite and report the mutation score.
+
+Kept apart from harness/cli.py so that the score command's module stays small; it is
+registered on the same click group. The exit code gates CI: 0 when every judged mutant
+was caught by the checks aimed at it, 1 when one survived.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from harness import api, mutants
+from harness.cli import SCENARIOS_OPT, _say, err, friendly, main, out
+from harness.report.results import write_atomic
+from harness.runners.docker import Limits
+
+
+def _progress(r: mutants.MutantResult) -> None:
+    mark = ("[green]caught[/]" if r.caught else "[yellow]UNJUDGED[/]" if not r.judged
+            else "[red]SURVIVED[/]")
+    err.print(f"  {mark} {r.name} ({r.scenario}: {', '.join(f'{k}={o}' for k, o in r.outcomes)})",
+              highlight=False)
+
+
+@main.command("mutants")
+@click.argument("names", nargs=-1)
+@click.option("--runner", default="auto", show_default=True,
+              type=click.Choice(["auto", "local", "docker"]))
+@click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Output folder [default: reports/latest].")
+@SCENARIOS_OPT
+@friendly
+def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, out_dir: Path | None,
+                scenarios_dir: Path | None) -> None:
+    """Run each mutant (candidates/mutants/NAME; none named: all) in its scenario."""
+    found = mutants.discover(api.ROOT, names)
+    scenarios = api.all_scenarios(scenarios_dir)
+    mutants.validate(found, scenarios)
+    run, why = api.choose_runner(runner, say=_say, limits=Limits())
+    err.print(f"[bold]{why}[/]", highlight=False)
+    try:
+        results = mutants.run(found, scenarios, lambda c, s: api.run_cell(run, c, s, seed),
+                              progress=_progress)
+    finally:
+        run.close()
+    summary = mutants.mutation_score(results)
+    table = Table("mutant", "scenario", "aimed checks", "caught", "also failed",
+                  title="mutants")
+    for r in results:
+        table.add_row(r.name, r.scenario, ", ".join(f"{k}: {o}" for k, o in r.outcomes),
+                      "yes" if r.caught else ("n/a" if not r.judged else "NO"),
+                      ", ".join(r.also_failed[:3]) + (" ..." if len(r.also_failed) > 3 else ""))
+    out.print(table)
+    score = summary["score"]
+    out.print(f"mutation score: {summary['caught']}/{summary['judged']} caught"
+              + (f" ({score:.0%})" if score is not None else "")
+              + (f"; {len(summary['unjudged'])} unjudged (infra errors): "
+                 f"{', '.join(summary['unjudged'])}" if summary["unjudged"] else ""),
+              highlight=False)
+    target = (out_dir or api.ROOT / "reports" / "latest").resolve() / "mutants.json"
+    doc = {"seed": seed, "runner": run.describe(), **summary,
+           "results": [r.to_json() for r in results]}
+    write_atomic(target, (json.dumps(doc, indent=2) + "\n").encode())
+    err.print(f"wrote {target}", highlight=False)
+    if summary["survivors"]:
+        err.print(f"[red]survived:[/] {', '.join(summary['survivors'])}")
+        sys.exit(1)
