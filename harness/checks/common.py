@@ -34,6 +34,12 @@ def text(raw: bytes, limit: int = 600) -> str:
     return s if len(s) <= limit else s[: limit // 2] + " ... " + s[-limit // 2 :]
 
 
+def stderr_text(raw: bytes, limit: int = 300) -> str:
+    """An engine's stderr for evidence: its end, where a traceback names the exception."""
+    s = raw.decode("utf-8", "replace").strip()
+    return s if len(s) <= limit else "... " + s[-limit:]
+
+
 def events(raw: bytes | None) -> list[Mapping[str, Any]]:
     return parse_log(raw or b"").events
 
@@ -48,7 +54,7 @@ def step_ids(obs: Observation) -> list[str]:
 
 def exit_evidence(inv: Invocation, expected: str, where: str = "") -> Evidence:
     seen = "no exit within the harness bound" if inv.returncode is None else f"exit {inv.returncode}"
-    return Evidence(expected=expected, seen=f"{seen}; stderr: {text(inv.stderr, 300) or '(empty)'}",
+    return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv.stderr) or '(empty)'}",
                     where=where or inv.describe(), excerpt=excerpt(inv.log_after))
 
 

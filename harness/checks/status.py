@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, excerpt, text
+from harness.checks.common import events, excerpt, stderr_text, text
 from harness.model import Evidence, Severity
 from harness.observe import Invocation, Observation
 
@@ -53,7 +53,7 @@ def parse_status(inv: Invocation) -> tuple[dict[str, Any] | None, str]:
 def status_differences(inv: Invocation, log: bytes) -> list[str]:
     """How a status invocation's answer differs from the contract's status of `log`."""
     if inv.returncode != 0:
-        return [f"exit {inv.returncode} (stderr: {text(inv.stderr, 200) or 'empty'})"]
+        return [f"exit {inv.returncode} (stderr: {stderr_text(inv.stderr) or 'empty'})"]
     doc, problem = parse_status(inv)
     if doc is None:
         return [problem]
@@ -83,9 +83,10 @@ def matches(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
             if entry.get("attempts") != runs:
                 diffs.append(f"steps.{step}.attempts: the probes recorded {runs} runs,"
                              f" status says {entry.get('attempts')}")
-    if diffs:
+    if diffs:  # a status that failed outright failed reading: show the log from its start
+        at = 1 if inv.returncode != 0 else None
         return [Evidence("status equal to the state the log implies", "; ".join(diffs[:4]),
-                         inv.describe(), excerpt(obs.final_log))]
+                         inv.describe(), excerpt(obs.final_log, at))]
     return []
 
 

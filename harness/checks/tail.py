@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import excerpt, text
+from harness.checks.common import excerpt, stderr_text
 from harness.checks.status import status_differences
 from harness.eventlog import parse_log, seq_problems
 from harness.model import Evidence, Severity
@@ -50,7 +50,7 @@ def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evi
 
 def _run_problems(v: Variant, inv: Any) -> list[str]:
     if inv.returncode != 0:
-        return [f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}"]
+        return [f"exit {inv.returncode}; stderr: {stderr_text(inv.stderr) or '(empty)'}"]
     after: bytes = inv.log_after or b""
     parsed = parse_log(after)
     problems = []
@@ -97,7 +97,7 @@ def _refusals(obs: Observation, index: int, expected: str) -> list[Evidence]:
         inv = v.invocations[index]
         problems = []
         if inv.returncode != 3:
-            problems.append(f"exit {inv.returncode}; stderr: {text(inv.stderr, 200) or '(empty)'}")
+            problems.append(f"exit {inv.returncode}; stderr: {stderr_text(inv.stderr) or '(empty)'}")
         if inv.log_after != v.facts["damaged"]:
             problems.append("the log changed")
         if index == 1 and v.facts["new_audit"]:
