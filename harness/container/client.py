@@ -77,6 +77,27 @@ def owner_of(labels: dict[str, str]) -> Owner | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """A container as the daemon's list call shows it (no per-container inspect)."""
+    id: str
+    name: str
+    state: str
+    labels: dict[str, str]
+
+
+def list_labelled(client: docker.DockerClient, label: str) -> list[Listed]:
+    """Containers (running or not) that carry label ("key" or "key=value").
+
+    One list call and no inspect: `client.containers.list` inspects each container it
+    lists, and fails with NotFound when one is removed in between (by another harness
+    run, or by the run that owns it), which is an ordinary event here."""
+    rows = daemon_call("list containers", lambda: client.api.containers(
+        all=True, filters={"label": label}))
+    return [Listed(r["Id"], (r.get("Names") or ["/?"])[0].lstrip("/"), r.get("State", ""),
+                   r.get("Labels") or {}) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
 class Collected:
     removed: tuple[str, ...]
     kept: tuple[str, ...]  # owned by a harness that still runs
@@ -86,24 +107,21 @@ def collect(client: docker.DockerClient, *, everything: bool = False) -> Collect
     """Remove harness containers (and their cell folders) whose owner is gone.
 
     With everything=True, remove every harness container, also of live harnesses."""
-    containers = daemon_call("list containers", lambda: client.containers.list(
-        all=True, filters={"label": f"{MANAGED}=1"}))
     removed, kept = [], []
-    for c in containers:
-        labels = c.labels or {}
-        owner = owner_of(labels)
+    for c in list_labelled(client, f"{MANAGED}=1"):
+        owner = owner_of(c.labels)
         if not everything and owner is not None and owner.alive():
             kept.append(c.name)
             continue
         try:
-            c.remove(force=True)
+            client.api.remove_container(c.id, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: removal already in progress
                 raise InfraError(f"cannot remove container {c.name}: {exc.explanation}") from None
         removed.append(c.name)
-        cell_dir = labels.get("harness.cell_dir", "")
+        cell_dir = c.labels.get("harness.cell_dir", "")
         if cell_dir and Path(cell_dir).name.startswith(CELL_PREFIX):
             shutil.rmtree(cell_dir, ignore_errors=True)
     return Collected(tuple(removed), tuple(kept))

@@ -9,32 +9,46 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
+
+from harness.container.client import Listed, list_labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def owned_by(client: docker.DockerClient, pid: int) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"harness.owner.pid={pid}"})
+def owned_by(client: docker.DockerClient, pid: int) -> list[Listed]:
+    return list_labelled(client, f"harness.owner.pid={pid}")
 
 
 def cell_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("harness-docker-*"))
 
 
-def score(tmp_path: Path, scenario: str) -> subprocess.Popen[bytes]:
+@contextmanager
+def score(tmp_path: Path, scenario: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A `harness score` run in the background; killed and reaped however the test ends."""
     cells = tmp_path / "cells"
     cells.mkdir(exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "score", "reference", "--runner", "docker",
-         "--scenario", scenario, "--out", str(tmp_path / "out")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "TMPDIR": str(cells)})
+    with subprocess.Popen(
+            [sys.executable, "-m", "harness", "score", "reference", "--runner", "docker",
+             "--scenario", scenario, "--out", str(tmp_path / "out")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "TMPDIR": str(cells)}) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # leaving the with closes the pipes and reaps it
+
+
+def status(client: docker.DockerClient, cid: str) -> str:
+    return str(client.api.inspect_container(cid)["State"]["Status"])
 
 
 def wait_for_container(client: docker.DockerClient, proc: subprocess.Popen[bytes]) -> None:
@@ -47,18 +61,18 @@ def wait_for_container(client: docker.DockerClient, proc: subprocess.Popen[bytes
 
 
 def test_normal_run_leaves_nothing(tmp_path: Path, client: docker.DockerClient) -> None:
-    proc = score(tmp_path, "retry-exhausted")
-    out, err = proc.communicate(timeout=300)
+    with score(tmp_path, "retry-exhausted") as proc:
+        _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert owned_by(client, proc.pid) == []
     assert cell_dirs(tmp_path / "cells") == []
 
 
 def test_ctrl_c_leaves_nothing(tmp_path: Path, client: docker.DockerClient) -> None:
-    proc = score(tmp_path, "retry-backoff")
-    wait_for_container(client, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    with score(tmp_path, "retry-backoff") as proc:
+        wait_for_container(client, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
     assert owned_by(client, proc.pid) == []
@@ -66,22 +80,20 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path, client: docker.DockerClient) -> N
 
 
 def test_kill_9_then_the_next_run_collects(tmp_path: Path, client: docker.DockerClient) -> None:
-    proc = score(tmp_path, "retry-backoff")
-    wait_for_container(client, proc)
-    proc.kill()
-    proc.communicate()
+    with score(tmp_path, "retry-backoff") as proc:
+        wait_for_container(client, proc)
+        proc.kill()
+        proc.communicate()
     left = owned_by(client, proc.pid)
     assert left, "the container should still exist: nothing removed it yet"
     deadline = time.monotonic() + 30
     for c in left:  # the init saw the harness go, ended every process, and exited
-        c.reload()
-        while c.status != "exited":
-            assert time.monotonic() < deadline, c.status
+        while (state := status(client, c.id)) != "exited":
+            assert time.monotonic() < deadline, state
             time.sleep(0.1)
-            c.reload()
     assert cell_dirs(tmp_path / "cells")
-    nxt = score(tmp_path, "retry-exhausted")
-    _, err = nxt.communicate(timeout=300)
+    with score(tmp_path, "retry-exhausted") as nxt:
+        _, err = nxt.communicate(timeout=300)
     assert nxt.returncode == 0, err
     assert b"left by harness runs that were killed" in err
     assert owned_by(client, proc.pid) == []
