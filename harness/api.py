@@ -21,14 +21,17 @@ from harness.container.client import connect
 from harness.errors import CandidateSetupError, InfraError, RunnerUnavailableError, UsageError
 from harness.faults import logfaults
 from harness.faults.procedures import PROCEDURES, new_ctx, observe
+from harness.intent import Intent, Language, find_signals, load_signals
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
 from harness.observe import Invocation, Observation
+from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Runner
 from harness.runners.docker import DockerRunner, Limits
 from harness.runners.local import LocalRunner
 from harness.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
+SCORING = ROOT / "scenarios" / "scoring"  # signals.toml and profiles.toml
 Progress = Callable[[CellResult], None]
 
 
@@ -36,6 +39,16 @@ def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> lis
     load_all()
     return load_scenarios(folder or ROOT / "scenarios", PROCEDURES, REGISTRY, pattern,
                           validators=logfaults.VALIDATORS)
+
+
+def scoring_data(folder: Path | None = None) -> tuple[Profiles, dict[str, Language]]:
+    """The scoring profiles and the design signals, from scenarios/scoring/ by default."""
+    folder = folder or SCORING
+    return load_profiles(folder / "profiles.toml"), load_signals(folder / "signals.toml")
+
+
+def intents(candidates: Sequence[Candidate], languages: dict[str, Language]) -> dict[str, Intent]:
+    return {c.name: find_signals(c, languages) for c in candidates}
 
 
 def choose_runner(name: str, say: Callable[[str], None] = print,

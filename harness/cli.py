@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -27,7 +28,7 @@ from harness.report.results import build, write_results
 from harness.runners.docker import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
 err = Console(stderr=True)
 
 
@@ -102,23 +103,29 @@ def _progress(cell: CellResult) -> None:
 @click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
-@click.option("--fail-under", default=None, type=float, help="Exit 1 if any score is lower.")
+@click.option("--profile", default=None,
+              help="Scoring profile of the headline score [default: the profiles file's default].")
+@click.option("--fail-under", default=None, type=float,
+              help="Exit 1 if any headline score is lower.")
 @click.option("--cell-timeout", default=600.0, show_default=True, type=click.FloatRange(min=1),
               help="Wall-clock limit of one cell in seconds (Docker runner).")
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              out_dir: Path | None, fail_under: float | None, cell_timeout: float,
-              scenarios_dir: Path | None) -> None:
+              out_dir: Path | None, profile: str | None, fail_under: float | None,
+              cell_timeout: float, scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all)."""
     chosen = resolve_candidates(list(candidates), api.ROOT)
+    profiles, languages = api.scoring_data()
+    headline = profiles.get(profile or profiles.default).name  # an unknown name: exit 2 now
     scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
     run, why = api.choose_runner(runner, say=_say, limits=Limits(wall_s=cell_timeout))
     err.print(f"[bold]{why}[/]", highlight=False)
     err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
     result = api.score(chosen, scenarios, run, seed, progress=_progress)
     doc = build(chosen, result.cells, seed=seed, runner={**result.runner, "why": why},
-                scenarios=[s.name for s in scenarios])
+                scenarios=[s.name for s in scenarios], intents=api.intents(chosen, languages),
+                profiles=profiles, headline=headline)
     target = (out_dir or api.ROOT / "reports" / "latest").resolve()
     write_results(target / "results.json", doc)
     print_table(doc)
@@ -126,20 +133,40 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
     low = [n for n, c in doc["candidates"].items()
            if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
     if low:
-        err.print(f"[red]below --fail-under {fail_under}:[/] {', '.join(low)}")
+        err.print(f"[red]below --fail-under {fail_under} ({headline}):[/] {', '.join(low)}")
         sys.exit(1)
 
 
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
 def print_table(doc: dict[str, Any]) -> None:
-    table = Table("candidate", "score", "pass", "fail", "infra", "failed checks", title="scores")
-    for name, c in sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0)):
+    """The scores as a table that fits 80 columns, then each candidate's failed checks."""
+    headline = doc["headline_profile"]
+    names = [headline, *(p for p in doc["profiles"] if p != headline)]
+    table = Table(box=box.SIMPLE_HEAD, title="scores (* headline profile; ! capped by a failed"
+                  " fatal check of a claimed core capability)")
+    table.add_column("candidate", no_wrap=True)
+    for p in names:
+        table.add_column(p.replace("-", "-\n") + (" *" if p == headline else ""),
+                         justify="right", no_wrap=True)
+    table.add_column("exec", justify="right", no_wrap=True)
+    table.add_column("intent", justify="right", no_wrap=True)
+    table.add_column("pass/\nfail/\ninfra", justify="right", no_wrap=True)
+    ranked = sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0))
+    for name, c in ranked:
+        t = c["tally"]
+        table.add_row(name, *(_num(c["profiles"][p]["score"]) + (" !" if c["profiles"][p]["capped"]
+                                                                 else "") for p in names),
+                      _num(c["execution_score"]), _num(c["intent_score"]),
+                      f"{t['pass']}/{t['fail']}/{t['infra_error']}")
+    out.print(table)
+    for name, c in ranked:
         failed = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
                          if x["outcome"] == "fail"})
-        shown = ", ".join(failed[:6]) + (f" (+{len(failed) - 6})" if len(failed) > 6 else "")
-        score = "n/a" if c["score"] is None else f"{c['score']:.2f}"
-        t = c["tally"]
-        table.add_row(name, score, str(t["pass"]), str(t["fail"]), str(t["infra_error"]), shown)
-    out.print(table)
+        if failed:
+            out.print(f"{name} failed: {', '.join(failed)}", highlight=False, soft_wrap=True)
 
 
 @main.command("gc")
@@ -181,4 +208,4 @@ def bootstrap_cmd(force: bool) -> None:
 
 
 # Commands kept in modules of their own register themselves on `main` when imported.
-from harness import cli_mutants  # noqa: E402,F401
+from harness import cli_intent, cli_mutants  # noqa: E402,F401

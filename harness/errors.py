@@ -49,3 +49,9 @@ class CandidateSetupError(HarnessError):
     Unlike `InfraError` this is the candidate's failure: its cells' checks fail."""
 
     exit_code = 1
+
+
+class ScoringDataError(HarnessError):
+    """A scoring data file (signals, profiles) is malformed; names the file and the key."""
+
+    exit_code = 2

@@ -1,9 +1,13 @@
 """Scoring: pure functions from check results to numbers.
 
-Execution score = 10 x the severity-weighted fraction of checks passed (fatal 3, major 2,
-minor 1). Checks that could not run because the harness or the machine broke
-(`infra_error`) are left out of both the numerator and the denominator: they are never
-counted against a candidate.
+Execution score = 10 x the severity-weighted share of the suite's checks (fatal 3, major
+2, minor 1) that the candidate passed. A check is a property of the contract, and many
+scenarios apply the same one (log.seq_contiguous runs after every kind of fault): it
+counts once, and holds only if it held in every scenario where it was judged. So a
+property broken anywhere is broken, and adding a scenario that re-applies the usual
+invariants does not shift every score. Checks that could not run because the harness or
+the machine broke (`infra_error`) are left out of both the numerator and the
+denominator: they are never counted against a candidate.
 """
 
 from __future__ import annotations
@@ -15,17 +19,30 @@ from harness.model import CheckResult, Outcome, Severity
 WEIGHTS = {Severity.FATAL: 3, Severity.MAJOR: 2, Severity.MINOR: 1}
 
 
+def verdicts(results: Iterable[CheckResult]) -> dict[str, tuple[Severity, Outcome]]:
+    """Each check once: FAIL if it failed anywhere, else PASS if it passed anywhere, else
+    INFRA_ERROR (it could never be judged)."""
+    found: dict[str, tuple[Severity, Outcome]] = {}
+    rank = {Outcome.INFRA_ERROR: 0, Outcome.PASS: 1, Outcome.FAIL: 2}
+    for r in results:
+        old = found.get(r.check)
+        if old is None or rank[r.outcome] > rank[old[1]]:
+            found[r.check] = (r.severity, r.outcome)
+    return found
+
+
 def execution_score(results: Iterable[CheckResult]) -> float | None:
     """The score, or None when no check could be judged at all."""
-    counted = [r for r in results if r.outcome is not Outcome.INFRA_ERROR]
-    total = sum(WEIGHTS[r.severity] for r in counted)
+    counted = [v for v in verdicts(results).values() if v[1] is not Outcome.INFRA_ERROR]
+    total = sum(WEIGHTS[sev] for sev, _ in counted)
     if total == 0:
         return None
-    passed = sum(WEIGHTS[r.severity] for r in counted if r.outcome is Outcome.PASS)
+    passed = sum(WEIGHTS[sev] for sev, outcome in counted if outcome is Outcome.PASS)
     return round(10.0 * passed / total, 2)
 
 
 def tally(results: Iterable[CheckResult]) -> dict[str, int]:
+    """Scenario x check outcomes, counted one by one (what the table's pass/fail shows)."""
     counts = {o.value: 0 for o in Outcome}
     for r in results:
         counts[r.outcome.value] += 1

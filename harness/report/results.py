@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.intent import Intent, matrix
 from harness.model import Candidate, CellResult, CheckResult
+from harness.profiles import Profiles, score_all
 from harness.scoring import execution_score, tally
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings
 
 
 def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
@@ -29,14 +31,29 @@ def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
             "seed": cell.seed, "runner": cell.runner, "reproduce": cell.reproduce}
 
 
-def candidate_json(c: Candidate, cells: Sequence[CellResult]) -> dict[str, Any]:
-    results = [r for cell in cells for r in cell.results]
-    score = execution_score(results)
+def candidate_json(c: Candidate, cells: Sequence[CellResult], intent: Intent,
+                   profiles: Profiles, headline: str) -> dict[str, Any]:
+    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
+    results = [r for _, r in pairs]
+    execution = execution_score(results)
+    scores = score_all(profiles, execution, intent.score, pairs, c.claims)
+    cells_by_cap = matrix(c.claims, intent, pairs)
     return {
         "name": c.name, "language": c.language, "description": c.description,
         "path": str(c.path), "claims": sorted(c.claims),
-        "origin": {k: getattr(c.origin, k) for k in c.origin.__slots__},
-        "score": score, "execution_score": score, "tally": tally(results),
+        "origin": {k: getattr(c.origin, k) for k in c.origin.__slots__ if k != "findings"},
+        "findings": [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
+                     for f in c.origin.findings],
+        "score": scores[headline].score, "headline_profile": headline,
+        "execution_score": execution, "intent_score": intent.score,
+        "profiles": {p.name: scores[p.name].to_json(p) for p in profiles.profiles},
+        "intent": {"language_known": intent.language_known,
+                   "signals": {cap: [h.to_json() for h in intent.signals(cap)]
+                               for cap in sorted({h.capability for h in intent.hits})}},
+        "matrix": {m.capability: {"state": m.state.value, "claimed": m.claimed,
+                                  "intent": m.intent, "passed": list(m.passed),
+                                  "failed": list(m.failed)} for m in cells_by_cap},
+        "tally": tally(results),
         "checks": [check_json(cell, r) for cell in cells for r in cell.results],
         "cells": [{"scenario": cell.scenario, "seed": cell.seed, "runner": cell.runner,
                    "duration_s": round(cell.duration_s, 3), "reproduce": cell.reproduce,
@@ -45,13 +62,19 @@ def candidate_json(c: Candidate, cells: Sequence[CellResult]) -> dict[str, Any]:
 
 
 def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
-          runner: dict[str, str], scenarios: Sequence[str]) -> dict[str, Any]:
+          runner: dict[str, str], scenarios: Sequence[str], intents: dict[str, Intent],
+          profiles: Profiles, headline: str) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seed": seed, "runner": runner, "scenarios": list(scenarios),
-        "candidates": {c.name: candidate_json(c, [x for x in cells if x.candidate == c.name])
+        "headline_profile": headline,
+        "profiles": {p.name: {"intent_weight": p.intent_weight, "fatal_cap": p.fatal_cap,
+                              "description": p.description} for p in profiles.profiles},
+        "core_capabilities": sorted(profiles.core),
+        "candidates": {c.name: candidate_json(c, [x for x in cells if x.candidate == c.name],
+                                              intents[c.name], profiles, headline)
                        for c in candidates},
     }
 

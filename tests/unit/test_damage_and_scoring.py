@@ -39,8 +39,8 @@ def test_corrupt_needs_two_lines() -> None:
         corrupt(LOG.split(b"\n")[0] + b"\n", random.Random(1), "cut_short")
 
 
-def r(sev: Severity, outcome: Outcome) -> CheckResult:
-    return CheckResult("c", "durable_log", sev, outcome)
+def r(sev: Severity, outcome: Outcome, check: str = "") -> CheckResult:
+    return CheckResult(check or f"c.{sev.name}.{outcome.value}", "durable_log", sev, outcome)
 
 
 def test_score_weights_severity_and_leaves_out_infra_errors() -> None:
@@ -48,6 +48,15 @@ def test_score_weights_severity_and_leaves_out_infra_errors() -> None:
                r(Severity.MINOR, Outcome.PASS), r(Severity.FATAL, Outcome.INFRA_ERROR)]
     assert execution_score(results) == pytest.approx(10 * 4 / 6, abs=0.01)
     assert execution_score([r(Severity.MAJOR, Outcome.INFRA_ERROR)]) is None
+
+
+def test_a_check_counts_once_and_fails_if_it_failed_in_any_scenario() -> None:
+    seq = [r(Severity.FATAL, o, "log.seq") for o in (Outcome.PASS, Outcome.FAIL, Outcome.PASS)]
+    other = [r(Severity.FATAL, Outcome.PASS, "log.other")]
+    assert execution_score(seq + other) == 5.0  # not 10 x 9/12: seq is broken, once
+    assert execution_score(seq * 5 + other) == 5.0  # more scenarios, same property
+    judged_once = [r(Severity.MAJOR, Outcome.INFRA_ERROR, "x"), r(Severity.MAJOR, Outcome.PASS, "x")]
+    assert execution_score(judged_once) == 10.0  # an infra error elsewhere is not a failure
 
 
 def test_expected_status_follows_the_clarifications() -> None:

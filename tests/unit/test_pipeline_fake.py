@@ -49,11 +49,21 @@ def test_invalid_workflow_fails_a_lenient_engine_with_evidence() -> None:
 
 def test_results_json_keeps_its_stable_keys() -> None:
     cell = api.run_cell(FakeRunner(lenient), CAND, scenario("invalid-workflow"), seed=1)
+    profiles, languages = api.scoring_data()
     doc = json.loads(json.dumps(build([CAND], [cell], seed=1, runner={"runner": "fake"},
-                                      scenarios=["invalid-workflow"])))
+                                      scenarios=["invalid-workflow"],
+                                      intents=api.intents([CAND], languages),
+                                      profiles=profiles, headline="design-first")))
     entry = doc["candidates"]["fake"]
-    assert doc["schema_version"] == 1
-    assert entry["score"] == entry["execution_score"] == 0.0
+    assert doc["schema_version"] == 2 and doc["headline_profile"] == "design-first"
+    assert entry["execution_score"] == 0.0
+    assert entry["score"] == entry["profiles"]["design-first"]["score"]
+    assert set(entry["profiles"]) == set(doc["profiles"]) >= {"execution-first", "balanced",
+                                                              "design-first"}
+    assert set(entry["profiles"]["balanced"]) >= {"score", "intent_weight", "fatal_cap",
+                                                  "capped", "caps"}
+    assert len(entry["matrix"]) == 13 and isinstance(entry["intent_score"], float)
+    assert entry["matrix"]["input_validation"]["state"] in ("claimed_refuted", "unclaimed_missing")
     check = entry["checks"][0]
     assert set(check) >= {"scenario", "check", "capability", "severity", "outcome", "evidence",
                           "reproduce"}

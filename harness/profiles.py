@@ -1,0 +1,135 @@
+"""Scoring profiles as data: how execution and design intent combine, and the fatal caps.
+
+Profiles live in scenarios/scoring/profiles.toml. Each weighs the intent score against
+the execution score, and caps a candidate that failed a FATAL check of a core capability
+it claims (a workflow engine whose log does not survive is not a working engine,
+whatever its design). The computation is pure: check results in, scores out.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ScoringDataError, UsageError
+from harness.model import CAPABILITIES, CheckResult, Outcome, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    intent_weight: float
+    fatal_cap: float
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profiles:
+    profiles: tuple[Profile, ...]
+    default: str
+    core: frozenset[str]
+
+    def get(self, name: str) -> Profile:
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        raise UsageError(f"--profile {name}: no such profile (known: {', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.profiles]
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """Why a profile's fatal cap applies: a FATAL check of a claimed core capability failed."""
+
+    capability: str
+    check: str
+    scenario: str
+
+    @property
+    def reason(self) -> str:
+        return (f"{self.check} (fatal) failed in {self.scenario}: {self.capability} is a core"
+                " capability the candidate claims")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileScore:
+    profile: str
+    score: float | None
+    raw: float | None
+    caps: tuple[Cap, ...]
+
+    def to_json(self, p: Profile) -> dict[str, Any]:
+        return {"score": self.score, "raw": self.raw, "intent_weight": p.intent_weight,
+                "fatal_cap": p.fatal_cap, "capped": bool(self.caps),
+                "caps": [{"capability": c.capability, "check": c.check, "scenario": c.scenario,
+                          "reason": c.reason} for c in self.caps]}
+
+
+def _number(where: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ScoringDataError(f"{where}: must be a number from {low} to {high}")
+    return float(value)
+
+
+def load_profiles(path: Path) -> Profiles:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScoringDataError(f"{path}: cannot be read as TOML: {exc}") from None
+    table = data.get("profiles")
+    if not isinstance(table, dict) or not table:
+        raise ScoringDataError(f"{path}: needs a [profiles.NAME] table per profile")
+    found = []
+    for name, p in table.items():
+        where = f"{path}: profiles.{name}"
+        if not isinstance(p, dict):
+            raise ScoringDataError(f"{where}: must be a table")
+        unknown = set(p) - {"intent_weight", "fatal_cap", "description"}
+        if unknown:
+            raise ScoringDataError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        description = p.get("description", "")
+        if not isinstance(description, str):
+            raise ScoringDataError(f"{where}.description: must be a string")
+        found.append(Profile(name, _number(f"{where}.intent_weight", p.get("intent_weight"), 0, 1),
+                             _number(f"{where}.fatal_cap", p.get("fatal_cap"), 0, 10), description))
+    default = data.get("default")
+    if default not in table:
+        raise ScoringDataError(f"{path}: 'default' must name one of the profiles"
+                               f" ({', '.join(table)}), got {default!r}")
+    core = data.get("core", [])
+    if not (isinstance(core, list) and all(c in CAPABILITIES for c in core)):
+        raise ScoringDataError(f"{path}: 'core' must be a list of capabilities"
+                               f" ({', '.join(CAPABILITIES)})")
+    return Profiles(tuple(found), str(default), frozenset(core))
+
+
+def fatal_caps(results: Iterable[tuple[str, CheckResult]], claims: frozenset[str],
+               core: frozenset[str]) -> tuple[Cap, ...]:
+    """Every failed FATAL check of a core capability the candidate claims, once each."""
+    caps = {Cap(r.capability, r.check, scenario) for scenario, r in results
+            if r.outcome is Outcome.FAIL and r.severity is Severity.FATAL
+            and r.capability in core and r.capability in claims}
+    return tuple(sorted(caps, key=lambda c: (c.capability, c.check, c.scenario)))
+
+
+def profile_score(p: Profile, execution: float | None, intent: float,
+                  caps: tuple[Cap, ...]) -> ProfileScore:
+    """raw = (1-w)*execution + w*intent; a cap scales raw into [0, fatal_cap], keeping order."""
+    if execution is None:  # nothing could be judged: no score, rather than a made-up one
+        return ProfileScore(p.name, None, None, caps)
+    raw = (1 - p.intent_weight) * execution + p.intent_weight * intent
+    score = raw * p.fatal_cap / 10 if caps else raw
+    return ProfileScore(p.name, round(score, 2), round(raw, 2), caps)
+
+
+def score_all(profiles: Profiles, execution: float | None, intent: float,
+              results: Iterable[tuple[str, CheckResult]],
+              claims: frozenset[str]) -> Mapping[str, ProfileScore]:
+    caps = fatal_caps(results, claims, profiles.core)
+    return {p.name: profile_score(p, execution, intent, caps) for p in profiles.profiles}
