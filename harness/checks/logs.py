@@ -136,20 +136,28 @@ def durable_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Ev
     Types are matched ignoring case and underscores: misnamed types are log.schema's
     finding, and the order can still be judged."""
     deps = {s["id"]: tuple(s.get("depends_on", ())) for s in obs.workflow["steps"]}
+    lines = [(ln.number, ln.event or {}) for ln in parse_log(obs.final_log).lines]
+
+    def kind(e: Mapping[str, Any]) -> str:
+        return str(e.get("type", "")).replace("_", "").upper()
+
+    last_success = {str(e.get("step")): i for i, (_, e) in enumerate(lines)
+                    if kind(e) == "STEPSUCCEEDED"}
     succeeded: set[str] = set()
     out = []
-    for ln in parse_log(obs.final_log).lines:
-        line, e = ln.number, ln.event or {}
-        kind = str(e.get("type", "")).replace("_", "").upper()
-        if kind == "STEPSUCCEEDED":
+    for i, (line, e) in enumerate(lines):
+        if kind(e) == "STEPSUCCEEDED":
             succeeded.add(str(e.get("step")))
-        elif kind == "STEPSTARTED":
-            missing = [d for d in deps.get(str(e.get("step")), ()) if d not in succeeded]
-            if missing:
+        elif kind(e) == "STEPSTARTED":
+            # Only a success written later proves the order; one the log lacks altogether
+            # was lost or never written, which log.append_only and the status checks judge.
+            early = [d for d in deps.get(str(e.get("step")), ())
+                     if d not in succeeded and last_success.get(d, -1) > i]
+            if early:
                 out.append(Evidence(
                     f"STEP_STARTED of {e.get('step')!r} after STEP_SUCCEEDED of"
                     f" {', '.join(map(repr, deps[str(e.get('step'))]))}",
-                    f"line {line} starts it before any STEP_SUCCEEDED of"
-                    f" {', '.join(map(repr, missing))}",
+                    f"line {line} starts it before the STEP_SUCCEEDED of"
+                    f" {', '.join(map(repr, early))}, written later",
                     f"{LOG_PATH}:{line}", excerpt(obs.final_log, line)))
     return out[:6]
