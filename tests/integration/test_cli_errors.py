@@ -100,3 +100,10 @@ def test_auto_without_a_daemon_says_it_falls_back_to_local(tmp_path: Path) -> No
     assert p.returncode == 0, p.stderr
     assert "local runner: no Docker daemon answers" in p.stderr
     assert '"runner": "local"' in (tmp_path / "results.json").read_text()
+
+
+def test_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    p = harness("score", "reference", "--runner", "local", "--profile", "vibes",
+                "--out", str(tmp_path / "out"))
+    assert_clean_error(p, "--profile vibes", "execution-first", "design-first")
+    assert not (tmp_path / "out").exists()

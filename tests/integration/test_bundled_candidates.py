@@ -1,0 +1,116 @@
+"""The bundled candidates scored end to end through the CLI, as `make score` does.
+
+One run of `harness score model-a model-b reference` (local runner) backs every test:
+the reference passes every check and scores 10 under every profile; every defect the
+review names in model-a and model-b fails the checks its manifest names, with evidence a
+reader of the review recognises; and the profiles rank them as the two reviewers did.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.manifest import load_candidate
+from harness.model import CAPABILITIES
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bundled")
+    p = subprocess.run([sys.executable, "-m", "harness", "score", "model-a", "model-b",
+                        "reference", "--runner", "local", "--seed", "11", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Traceback" not in p.stderr
+    result: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return result
+
+
+def failed(c: dict[str, Any], check: str) -> list[dict[str, Any]]:
+    return [x for x in c["checks"] if x["check"] == check and x["outcome"] == "fail"]
+
+
+def test_the_reference_passes_everything_and_scores_ten_under_every_profile(
+        doc: dict[str, Any]) -> None:
+    ref = doc["candidates"]["reference"]
+    not_passed = [(x["scenario"], x["check"], x["outcome"], x["evidence"], x["detail"])
+                  for x in ref["checks"] if x["outcome"] != "pass"]
+    assert not_passed == []
+    assert ref["execution_score"] == ref["intent_score"] == 10.0
+    assert {p: v["score"] for p, v in ref["profiles"].items()} == {
+        p: 10.0 for p in doc["profiles"]}
+    assert {m["state"] for m in ref["matrix"].values()} == {"claimed_verified"}
+
+
+@pytest.mark.parametrize("name", ["model-a", "model-b"])
+def test_every_finding_fails_the_checks_its_manifest_names(doc: dict[str, Any],
+                                                           name: str) -> None:
+    c = doc["candidates"][name]
+    findings = load_candidate(ROOT / "candidates" / name).origin.findings
+    assert len(findings) == {"model-a": 4, "model-b": 3}[name]
+    assert c["findings"] == [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
+                             for f in findings]
+    for f in findings:
+        for check in f.checks:
+            hits = failed(c, check)
+            assert hits, (name, f.defect, check)
+            assert all(x["evidence"] and x["reproduce"].startswith("harness score") for x in hits)
+
+
+def evidence_text(c: dict[str, Any], check: str) -> str:
+    return json.dumps([x["evidence"] for x in failed(c, check)])
+
+
+def test_the_defects_are_recognisable_from_the_evidence(doc: dict[str, Any]) -> None:
+    a, b = doc["candidates"]["model-a"], doc["candidates"]["model-b"]
+    # model-a: status dies on line 1 of a log model-a wrote itself.
+    assert "Unknown event type: WORKFLOWSTARTED" in evidence_text(a, "status.matches")
+    assert "WORKFLOWSTARTED" in evidence_text(a, "log.schema")
+    assert "seq" in evidence_text(a, "log.seq_contiguous")
+    assert "written later" in evidence_text(a, "log.durable_before_acted")
+    # the append bug, in both: the first run's lines are gone after a resume.
+    for c in (a, b):
+        assert failed(c, "log.append_only") and evidence_text(c, "log.append_only")
+    # model-b: a sleeping scheduler, and groups left alive.
+    assert failed(b, "retry.progress_during_backoff")
+    assert failed(b, "procs.timeout_group_ended") and failed(b, "procs.signal_groups_ended")
+    # ... while what each does well passes.
+    for check in ("procs.timeout_group_ended", "procs.signal_groups_ended",
+                  "retry.progress_during_backoff", "dag.dependency_order"):
+        assert not failed(a, check), check
+    for check in ("status.matches", "log.schema", "log.durable_before_acted", "corrupt.run_refuses",
+                  "dag.dependency_order"):
+        assert not any(x["scenario"] == "clean-run" for x in failed(b, check)), check
+
+
+def test_the_matrix_sets_claims_beside_execution(doc: dict[str, Any]) -> None:
+    a, b = doc["candidates"]["model-a"]["matrix"], doc["candidates"]["model-b"]["matrix"]
+    assert set(a) == set(b) == set(CAPABILITIES)
+    assert a["replay_status"]["state"] == "claimed_refuted"
+    assert a["process_groups"]["state"] == "claimed_verified" and a["process_groups"]["intent"]
+    assert b["process_groups"]["state"] == "claimed_refuted" and not b["process_groups"]["intent"]
+    assert b["nonblocking_backoff"]["state"] == "unclaimed_missing"
+    assert a["nonblocking_backoff"]["state"] == "claimed_verified"
+
+
+def test_the_profiles_rank_as_the_two_reviewers_did(doc: dict[str, Any]) -> None:
+    c = doc["candidates"]
+    score = {(n, p): c[n]["profiles"][p]["score"] for n in c for p in doc["profiles"]}
+    assert doc["headline_profile"] == "execution-first"
+    assert score["model-b", "execution-first"] > score["model-a", "execution-first"]
+    assert score["model-a", "execution-first"] < 6 and score["model-b", "execution-first"] < 6
+    assert score["model-a", "design-first"] > score["model-b", "design-first"]
+    for n in ("model-a", "model-b"):
+        caps = c[n]["profiles"]["execution-first"]["caps"]
+        assert caps and all("core capability" in cap["reason"] for cap in caps)
+        assert {cap["capability"] for cap in caps} <= {"durable_log", "crash_recovery",
+                                                       "replay_status"}
