@@ -80,6 +80,7 @@ class Observation:
     variants: tuple[Variant, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     written_in_place: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> writes
+    appearances: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> times made
 
     @property
     def workflow(self) -> Mapping[str, Any]:

@@ -52,16 +52,27 @@ def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("outputs.once", "exactly_once_outputs", Severity.FATAL)
 def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A step's output is published once: its file never changes inode or size once seen."""
+    """A step's output is published once: outputs/ID appears once and never changes.
+
+    Two witnesses: the kernel's inotify events (each creation, link or rename of a name
+    into outputs/ is one appearance, however fast a republish follows the first), and
+    polling, which sees a file's inode or size change."""
     seen: dict[str, list[tuple[int, int]]] = {}
     for pub in obs.publications:
         seen.setdefault(pub.name, []).append((pub.inode, pub.size))
+    ids = {s["id"] for s in obs.workflow["steps"]}
     out = []
-    for name, versions in sorted(seen.items()):
+    for name in sorted(set(seen) | set(obs.appearances)):
+        versions, made = seen.get(name, []), obs.appearances.get(name, 0)
         if len(versions) > 1:
             shown = ", ".join(f"inode {i} size {s}" for i, s in versions[:4])
             out.append(Evidence(f"outputs/{name} published once, whole",
                                 f"{len(versions)} versions seen: {shown}",
+                                f"STATE_DIR/outputs/{name}"))
+        elif made > 1 and name in ids:
+            out.append(Evidence(f"outputs/{name} published once, whole",
+                                f"it was put in place {made} times: the kernel reported each"
+                                " creation or rename of that name into outputs/",
                                 f"STATE_DIR/outputs/{name}"))
     return out
 

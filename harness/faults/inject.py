@@ -69,6 +69,9 @@ class Watcher:
         # Writes to outputs/ID after it appeared under that name, from the kernel's
         # event queue: polling alone misses a partial file it did not happen to see.
         self.written_in_place: dict[str, int] = {}
+        # Times a name appeared in outputs/ (created, linked or renamed into place): the
+        # kernel reports each one, so a republish is seen however quickly it follows.
+        self.appearances: dict[str, int] = {}
         self._ino = inotify.Inotify()
         self._outputs_watched = False
         self._ino.watch(str(cell.root / WORK), inotify.IN_CREATE)
@@ -94,6 +97,9 @@ class Watcher:
                 self._watch_outputs()
             elif ev.folder == outputs and ev.mask & inotify.IN_MODIFY:
                 self.written_in_place[ev.name] = self.written_in_place.get(ev.name, 0) + 1
+            elif (ev.folder == outputs and not ev.is_dir
+                  and ev.mask & (inotify.IN_CREATE | inotify.IN_MOVED_TO)):
+                self.appearances[ev.name] = self.appearances.get(ev.name, 0) + 1
         if self._ino.overflowed:
             raise InfraError("the kernel's inotify queue overflowed while watching outputs/;"
                              " the cell cannot be judged")

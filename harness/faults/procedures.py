@@ -94,6 +94,7 @@ def observe(ctx: Ctx) -> Observation:
         final_log=read(ctx.cell, LOG) or b"", outputs=outputs_of(ctx.cell),
         publications=tuple(ctx.watcher.publications), deaths=dict(ctx.watcher.deaths),
         written_in_place=dict(ctx.watcher.written_in_place),
+        appearances=dict(ctx.watcher.appearances),
         alive_after=dict(ctx.alive_after), variants=tuple(ctx.variants), facts=dict(ctx.facts),
     )
 
