@@ -24,7 +24,9 @@ from harness import api
 from harness.errors import HarnessError
 from harness.manifest import resolve_candidates
 from harness.model import CellResult, Outcome
+from harness.report import doc as results_doc
 from harness.report.results import build, write_results
+from harness.report.write import write_report
 from harness.runners.docker import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,14 +109,19 @@ def _progress(cell: CellResult) -> None:
               help="Scoring profile of the headline score [default: the profiles file's default].")
 @click.option("--fail-under", default=None, type=float,
               help="Exit 1 if any headline score is lower.")
+@click.option("--baseline", default=None, type=click.Path(path_type=Path),
+              help="An earlier results.json: the report shows regressions and fixes.")
 @click.option("--cell-timeout", default=600.0, show_default=True, type=click.FloatRange(min=1),
               help="Wall-clock limit of one cell in seconds (Docker runner).")
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
               out_dir: Path | None, profile: str | None, fail_under: float | None,
-              cell_timeout: float, scenarios_dir: Path | None) -> None:
-    """Score CANDIDATES (names under candidates/ or paths; none: all)."""
+              baseline: Path | None, cell_timeout: float, scenarios_dir: Path | None) -> None:
+    """Score CANDIDATES (names under candidates/ or paths; none: all).
+
+    Writes results.json, index.html, results.csv and junit.xml to the output folder."""
+    base = results_doc.load(baseline) if baseline is not None else None  # before any run
     chosen = resolve_candidates(list(candidates), api.ROOT)
     profiles, languages = api.scoring_data()
     headline = profiles.get(profile or profiles.default).name  # an unknown name: exit 2 now
@@ -128,8 +135,10 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
                 profiles=profiles, headline=headline)
     target = (out_dir or api.ROOT / "reports" / "latest").resolve()
     write_results(target / "results.json", doc)
+    written = write_report(doc, target, base, str(baseline) if baseline else "")
     print_table(doc)
-    err.print(f"wrote {target / 'results.json'}", highlight=False)
+    err.print(f"wrote {target / 'results.json'}, {written.html.name}, {written.csv.name},"
+              f" {written.junit.name}", highlight=False)
     low = [n for n, c in doc["candidates"].items()
            if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
     if low:
@@ -208,4 +217,4 @@ def bootstrap_cmd(force: bool) -> None:
 
 
 # Commands kept in modules of their own register themselves on `main` when imported.
-from harness import cli_intent, cli_mutants  # noqa: E402,F401
+from harness import cli_intent, cli_mutants, cli_report  # noqa: E402,F401

@@ -55,3 +55,9 @@ class ScoringDataError(HarnessError):
     """A scoring data file (signals, profiles) is malformed; names the file and the key."""
 
     exit_code = 2
+
+
+class ReportInputError(HarnessError):
+    """A results.json given to `harness report` is missing, malformed or of another schema."""
+
+    exit_code = 2

@@ -107,3 +107,31 @@ def test_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> None
                 "--out", str(tmp_path / "out"))
     assert_clean_error(p, "--profile vibes", "execution-first", "design-first")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, ["no such file"]),
+    ("{oops", ["not JSON"]),
+    ('{"schema_version": 1, "candidates": {}}', ["schema_version 1", "reads 2"]),
+    ('{"schema_version": 2, "seed": 1, "runner": {}, "scenarios": [], "headline_profile": "x",'
+     ' "profiles": {}, "candidates": {"a": {"name": "a"}}}', ["candidates.a: missing"]),
+])
+def test_report_of_a_bad_results_file(tmp_path: Path, content: str | None,
+                                      words: list[str]) -> None:
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    p = harness("report", str(path), "--out", str(tmp_path / "out"))
+    assert_clean_error(p, str(path), *words)
+    assert not (tmp_path / "out").exists()
+    if content is not None:
+        assert path.read_text() == content  # the user's file is only read
+
+
+def test_score_refuses_a_bad_baseline_before_running(tmp_path: Path) -> None:
+    bad = tmp_path / "old.json"
+    bad.write_text("[]")
+    p = harness("score", "reference", "--runner", "local", "--baseline", str(bad),
+                "--out", str(tmp_path / "out"))
+    assert_clean_error(p, str(bad), "expected an object")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,42 @@
+"""results.csv: one row per check result (candidate x scenario x check), for notebooks.
+
+Built with pandas so the columns and their types are the ones `pandas.read_csv` gives
+back. Candidate-level scores are repeated on each row, so a single groupby answers most
+questions; the first piece of evidence is flattened into columns, the rest counted.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
+           "runner", "score", "headline_profile", "execution_score", "intent_score",
+           "expected", "seen", "where", "evidence_count", "reproduce"]
+
+
+def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name, cand in doc["candidates"].items():
+        for chk in cand["checks"]:
+            ev = chk["evidence"][0] if chk["evidence"] else {}
+            rows.append({
+                "candidate": name, "scenario": chk["scenario"], "check": chk["check"],
+                "capability": chk["capability"], "severity": chk["severity"],
+                "outcome": chk["outcome"], "seed": chk.get("seed", doc["seed"]),
+                "runner": chk.get("runner", ""), "score": cand.get("score"),
+                "headline_profile": doc["headline_profile"],
+                "execution_score": cand.get("execution_score"),
+                "intent_score": cand.get("intent_score"), "expected": ev.get("expected", ""),
+                "seen": ev.get("seen", ""), "where": ev.get("where", ""),
+                "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def to_bytes(doc: Mapping[str, Any]) -> bytes:
+    buf = io.StringIO()
+    frame(doc).to_csv(buf, index=False)
+    return buf.getvalue().encode()

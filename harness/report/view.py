@@ -1,0 +1,409 @@
+"""The report's view model: everything the HTML templates show, prepared as plain data.
+
+Templates only lay this out: every decision (what counts as failing, which line of an
+excerpt is the offending one, where a matrix cell links to, what a timeline looks
+like) is made here, in code that tests can reach. Strings stay raw; the templates
+escape them (autoescaping is on), so nothing a candidate wrote can become markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.model import CAPABILITIES
+from harness.report import timeline as tl
+from harness.report.baseline import Diff
+
+SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
+STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
+    "claimed_verified": ("\u2713", "claimed and verified"),
+    "claimed_refuted": ("\u2717", "claimed and refuted: it says it does what it does not"),
+    "unclaimed_verified": ("+", "not claimed, but verified"),
+    "unclaimed_missing": ("\u2013", "not claimed and missing"),
+    "claimed_untested": ("?", "claimed, but no check of it could be judged"),
+    "unclaimed_untested": ("\u00b7", "not claimed and not judged"),
+}
+EXCERPT_WIDTH = 180  # characters of a log line shown in an excerpt
+SIGNALS_SHOWN = 3  # per capability; the rest are counted
+NUMBERED = re.compile(r"^[ >]\s*\d+ \| ")
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    text: str
+    value: float  # for sorting; -1 when there is no score
+    capped: bool = False
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    text: str
+    href: str
+    cls: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderRow:
+    name: str
+    href: str
+    language: str
+    scores: tuple[Score, ...]  # one per profile, in the report's profile order
+    execution: Score
+    intent: Score
+    passed: int
+    failed: int
+    infra: int
+    failing: tuple[Link, ...]  # failed checks, each to its evidence
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixCell:
+    state: str
+    symbol: str
+    href: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRow:
+    name: str
+    href: str
+    cells: tuple[MatrixCell, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExcerptLine:
+    text: str
+    hot: bool  # the line the check points at
+    heading: bool  # "before:" / "after:" and other labels
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    expected: str
+    seen: str
+    where: str
+    excerpt: tuple[ExcerptLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    anchor: str
+    check: str
+    capability: str
+    severity: str
+    scenario: str
+    outcome: str
+    detail: str
+    evidence: tuple[EvidenceView, ...]
+    reproduce: str
+    findings: tuple[str, ...]  # the review's findings this check stands for
+    timeline_href: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckGroup:
+    """One failed check: its first failure in full (evidence and excerpt), and the other
+    scenarios it failed in as one line each (their full evidence is in results.json and
+    junit.xml), so a check that failed in eight scenarios does not fill the page."""
+
+    first: CheckView
+    others: tuple[CheckView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    where: str  # file:line
+    text: str
+    means: str
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityView:
+    anchor: str
+    capability: str
+    state: str
+    symbol: str
+    legend: str
+    claimed: bool
+    signals: tuple[Signal, ...]
+    more_signals: int  # found but not shown (harness intent --all-signals lists them)
+    failed: tuple[Link, ...]
+    passed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CellView:
+    anchor: str
+    scenario: str
+    seed: int
+    runner: str
+    reproduce: str
+    duration: str
+    infra_error: str
+    failed: tuple[Link, ...]
+    picture: tl.Timeline
+    limits_hit: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    defect: str
+    review: str
+    checks: tuple[Link, ...]
+    shown: bool  # at least one of its checks failed
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileScore:
+    profile: str
+    score: Score
+    raw: str
+    caps: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateView:
+    name: str
+    anchor: str
+    description: str
+    language: str
+    path: str
+    origin: tuple[tuple[str, str], ...]
+    profiles: tuple[ProfileScore, ...]
+    execution: Score
+    intent: Score
+    findings: tuple[FindingView, ...]
+    failing: tuple[CheckView, ...]
+    groups: tuple[CheckGroup, ...]  # failing, one group per check
+    infra: tuple[CheckView, ...]
+    capabilities: tuple[CapabilityView, ...]
+    cells: tuple[CellView, ...]
+    passed: tuple[str, ...]
+    tally: str
+    cap_reasons: tuple[str, ...]  # why scores are capped, once for every profile
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    candidate: str
+    href: str
+    check: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineView:
+    name: str
+    created: str
+    profile: str
+    regressions: tuple[ChangeRow, ...]
+    fixes: tuple[ChangeRow, ...]
+    other: tuple[tuple[str, ChangeRow], ...]  # (kind, row): infra, new, dropped
+    scores: tuple[tuple[str, str, str, str, str], ...]  # name, href, before, after, delta
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInfo:
+    name: str
+    intent_weight: str
+    fatal_cap: str
+    description: str
+    headline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    created: str
+    harness_version: str
+    seed: str
+    runner: str
+    scenarios: tuple[str, ...]
+    profiles: tuple[ProfileInfo, ...]
+    headline: str
+    core: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    leaderboard: tuple[LeaderRow, ...]
+    matrix: tuple[MatrixRow, ...]
+    states: tuple[tuple[str, str, str], ...]  # state, symbol, legend
+    candidates: tuple[CandidateView, ...]
+    baseline: BaselineView | None
+    infra_total: int
+
+
+def fmt(x: Any) -> str:
+    return "\u2014" if not isinstance(x, int | float) or isinstance(x, bool) else f"{x:.2f}"
+
+
+def score(x: Any, capped: bool = False, title: str = "") -> Score:
+    ok = isinstance(x, int | float) and not isinstance(x, bool)
+    return Score(fmt(x), float(x) if ok else -1.0, capped, title)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+
+
+def excerpt_lines(text: str) -> tuple[ExcerptLine, ...]:
+    """Lines of an excerpt, each cut to EXCERPT_WIDTH (results.json keeps them whole)."""
+    return tuple(ExcerptLine(clip(line), line.startswith(">"), not NUMBERED.match(line))
+                 for line in text.split("\n")) if text else ()
+
+
+def clip(line: str) -> str:
+    return line if len(line) <= EXCERPT_WIDTH else line[:EXCERPT_WIDTH - 1] + "\u2026"
+
+
+def evidence(ev: Sequence[Mapping[str, Any]]) -> tuple[EvidenceView, ...]:
+    return tuple(EvidenceView(str(e.get("expected", "")), str(e.get("seen", "")),
+                              str(e.get("where", "")), excerpt_lines(str(e.get("excerpt", ""))))
+                 for e in ev)
+
+
+def limits_text(cell: Mapping[str, Any]) -> str:
+    hit = (cell.get("sandbox") or {}).get("limits_hit") or {}
+    return ", ".join(f"{k}={v}" for k, v in hit.items()) if isinstance(hit, dict) else ""
+
+
+def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
+    by_check: dict[str, list[CheckView]] = {}
+    for c in failing:
+        by_check.setdefault(c.check, []).append(c)
+    return tuple(CheckGroup(views[0], tuple(views[1:])) for views in by_check.values())
+
+
+def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
+                   core: set[str]) -> CandidateView:
+    anchor = f"c{idx}-{slug(str(cand['name']))}"
+    findings_of: dict[str, list[str]] = {}
+    for f in cand.get("findings", []):
+        for chk in f.get("checks", []):
+            findings_of.setdefault(str(chk), []).append(str(f.get("defect", "")))
+    cell_anchor = {str(c["scenario"]): f"{anchor}-run-{slug(str(c['scenario']))}"
+                   for c in cand["cells"]}
+
+    def view(n: int, chk: Mapping[str, Any]) -> CheckView:
+        return CheckView(f"{anchor}-chk-{n}", str(chk["check"]), str(chk["capability"]),
+                         str(chk["severity"]), str(chk["scenario"]), str(chk["outcome"]),
+                         str(chk.get("detail", "")), evidence(chk["evidence"]),
+                         str(chk["reproduce"]), tuple(findings_of.get(str(chk["check"]), ())),
+                         "#" + cell_anchor.get(str(chk["scenario"]), anchor))
+
+    checks = [view(n, c) for n, c in enumerate(cand["checks"])]
+    failing = sorted((c for c in checks if c.outcome == "fail"),
+                     key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.capability, c.check,
+                                    c.scenario))
+    first_fail: dict[str, str] = {}
+    for c in failing:
+        first_fail.setdefault(c.check, "#" + c.anchor)
+    infra = tuple(c for c in checks if c.outcome == "infra_error")
+    passed = tuple(sorted({c.check for c in checks if c.outcome == "pass"} - set(first_fail)))
+
+    caps = []
+    matrix = cand.get("matrix", {})
+    signals = (cand.get("intent") or {}).get("signals", {})
+    for cap in CAPABILITIES:
+        m = matrix.get(cap, {})
+        state = str(m.get("state", "unclaimed_untested"))
+        symbol, legend = STATES.get(state, ("?", state))
+        fails = {c.check: "#" + c.anchor for c in failing if c.capability == cap}
+        caps.append(CapabilityView(
+            f"{anchor}-cap-{cap}", cap, state, symbol, legend, bool(m.get("claimed")),
+            tuple(Signal(f"{s.get('file')}:{s.get('line')}", str(s.get("text", "")),
+                         str(s.get("means", ""))) for s in signals.get(cap, [])[:SIGNALS_SHOWN]),
+            max(0, len(signals.get(cap, [])) - SIGNALS_SHOWN),
+            tuple(Link(k, v) for k, v in fails.items()),
+            tuple(sorted({c.check for c in checks if c.capability == cap and c.outcome == "pass"}
+                         - set(fails)))))
+
+    cells = []
+    for c in cand["cells"]:
+        sc = str(c["scenario"])
+        cells.append(CellView(
+            cell_anchor[sc], sc, int(c["seed"]), str(c["runner"]), str(c["reproduce"]),
+            f"{c.get('duration_s', 0):.1f} s", str(c.get("infra_error") or ""),
+            tuple(Link(x.check, "#" + x.anchor) for x in failing if x.scenario == sc),
+            tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c)))
+
+    profiles = []
+    for p in order:
+        ps = cand["profiles"][p]
+        reasons = tuple(str(x.get("reason", "")) for x in ps.get("caps", []))
+        profiles.append(ProfileScore(p, score(ps.get("score"), bool(ps.get("capped")),
+                                              "; ".join(reasons)), fmt(ps.get("raw")), reasons))
+    origin = tuple((k, str(v)) for k, v in (cand.get("origin") or {}).items() if v)
+    findings = tuple(
+        FindingView(str(f.get("defect", "")), str(f.get("review", "")),
+                    tuple(Link(str(k), first_fail.get(str(k), ""), "fail" if k in first_fail
+                               else "pass") for k in f.get("checks", [])),
+                    any(k in first_fail for k in f.get("checks", [])))
+        for f in cand.get("findings", []))
+    t = cand.get("tally", {})
+    return CandidateView(
+        str(cand["name"]), anchor, str(cand.get("description", "")),
+        str(cand.get("language", "")), str(cand.get("path", "")), origin, tuple(profiles),
+        score(cand.get("execution_score")), score(cand.get("intent_score")), findings,
+        tuple(failing), groups(failing), infra, tuple(caps), tuple(cells), passed,
+        f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('infra_error', 0)}"
+        " infrastructure errors (scenario \u00d7 check)",
+        tuple(dict.fromkeys(r for p in profiles for r in p.caps)))
+
+
+def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
+    t = cand.get("tally", {})
+    first: dict[str, str] = {}
+    for c in cv.failing:
+        first.setdefault(c.check, "#" + c.anchor)
+    return LeaderRow(cv.name, "#" + cv.anchor, cv.language, tuple(p.score for p in cv.profiles),
+                     cv.execution, cv.intent, int(t.get("pass", 0)), int(t.get("fail", 0)),
+                     int(t.get("infra_error", 0)),
+                     tuple(Link(k, v, "fail") for k, v in first.items()))
+
+
+def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) -> BaselineView:
+    def row(c: Any) -> ChangeRow:
+        return ChangeRow(c.candidate, hrefs.get(c.candidate, ""), c.check, c.before or "\u2014",
+                         c.after or "\u2014")
+
+    return BaselineView(
+        name, created, d.profile, tuple(row(c) for c in d.of_kind("regression")),
+        tuple(row(c) for c in d.of_kind("fix")),
+        tuple((c.kind, row(c)) for c in d.changes if c.kind in ("infra", "new", "dropped")),
+        tuple((s.candidate, hrefs.get(s.candidate, ""), fmt(s.before), fmt(s.after),
+               "\u2014" if s.delta is None else f"{s.delta:+.2f}") for s in d.scores),
+        d.added, d.removed)
+
+
+def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str = "",
+          baseline_created: str = "") -> Report:
+    order = list(doc["profiles"])
+    headline = str(doc["headline_profile"])
+    core = {str(c) for c in doc.get("core_capabilities", [])}
+    cands = list(doc["candidates"].values())
+    views = [candidate_view(i, c, order, core) for i, c in enumerate(cands)]
+    board = sorted((leader_row(v, c) for v, c in zip(views, cands, strict=True)),
+                   key=lambda r: (-r.scores[order.index(headline)].value, r.name))
+    matrix = tuple(MatrixRow(v.name, "#" + v.anchor,
+                             tuple(MatrixCell(cap.state, cap.symbol, "#" + cap.anchor,
+                                              f"{v.name} / {cap.capability}: {cap.legend}")
+                                   for cap in v.capabilities)) for v in views)
+    profiles = tuple(ProfileInfo(p, fmt(i.get("intent_weight")), fmt(i.get("fatal_cap")),
+                                 str(i.get("description", "")), p == headline)
+                     for p, i in doc["profiles"].items())
+    runner = doc.get("runner", {})
+    hrefs = {v.name: "#" + v.anchor for v in views}
+    return Report(
+        str(doc.get("created", "")), str(doc.get("harness_version", "")), str(doc["seed"]),
+        str(runner.get("why") or runner.get("runner", "")) if isinstance(runner, dict) else "",
+        tuple(str(s) for s in doc["scenarios"]), profiles, headline, tuple(sorted(core)),
+        CAPABILITIES, tuple(board), matrix,
+        tuple((s, sym, legend) for s, (sym, legend) in STATES.items()), tuple(views),
+        baseline_view(diff, baseline_name, baseline_created, hrefs) if diff else None,
+        sum(len(v.infra) for v in views))
