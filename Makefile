@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: score image test test-fast lint typecheck bench clean
+.PHONY: score image browser test test-fast lint typecheck bench bench-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,9 +27,20 @@ image: $(STAMP)
 	  apt-get install -y -q debootstrap >/dev/null; }
 	$(BIN)/harness image bootstrap
 
-## test: install, then run the whole test suite (unit, integration, docker)
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+## browser: Debian's chromium, which the report's tests render the HTML report in
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium, to test the HTML report in a real browser"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q chromium >/dev/null; } \
+	  || echo "could not install chromium: the browser tests will be skipped"; }
+
+## test: install, then run the whole test suite (unit, integration, docker, browser):
+## two workers, then the few tests that must run alone
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 ## test-fast: unit tests only
 test-fast: $(STAMP)
@@ -44,6 +55,10 @@ typecheck: lint
 ## bench: the full scenario set on the reference with the local runner
 bench: $(STAMP)
 	$(BIN)/python bench/bench_suite.py
+
+## bench-report: the HTML report's size and render time at 20 candidates (needs a results.json)
+bench-report: $(STAMP) browser
+	$(BIN)/python bench/bench_report.py $(or $(RESULTS),reports/latest/results.json)
 
 clean:
 	rm -rf $(VENV) reports/latest .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,3 +17,27 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def bundled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of `harness score model-a model-b reference` (local runner, seed
+    11), run through the CLI as a user runs it: results.json and the report files beside
+    it. The bundled-candidate and the browser tests share it.
+
+    It is made once per test run, also with pytest-xdist: the workers share a folder, and
+    a lock on it makes the first one score while the others wait for its result."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "bundled"
+    with open(shared / "bundled.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "results.json").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            p = subprocess.run([sys.executable, "-m", "harness", "score", "model-a", "model-b",
+                                "reference", "--runner", "local", "--seed", "11", "--out",
+                                str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+            if p.returncode != 0 or "Traceback" in p.stderr:
+                shutil.rmtree(out, ignore_errors=True)
+                pytest.fail(f"harness score failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    return out

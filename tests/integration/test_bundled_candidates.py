@@ -9,8 +9,6 @@ reader of the review recognises; and the profiles rank them as the two reviewers
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bundled")
-    p = subprocess.run([sys.executable, "-m", "harness", "score", "model-a", "model-b",
-                        "reference", "--runner", "local", "--seed", "11", "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1500)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "Traceback" not in p.stderr
-    result: dict[str, Any] = json.loads((out / "results.json").read_text())
+def doc(bundled_run: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((bundled_run / "results.json").read_text())
     return result
 
 
@@ -114,3 +106,26 @@ def test_the_profiles_rank_as_the_two_reviewers_did(doc: dict[str, Any]) -> None
         assert caps and all("core capability" in cap["reason"] for cap in caps)
         assert {cap["capability"] for cap in caps} <= {"durable_log", "crash_recovery",
                                                        "replay_status"}
+
+
+def test_score_writes_the_report_csv_and_junit_beside_results(bundled_run: Path,
+                                                              doc: dict[str, Any]) -> None:
+    import io
+    import xml.etree.ElementTree as ET
+
+    import pandas as pd
+    import xmlschema
+
+    data = (bundled_run / "junit.xml").read_bytes()
+    xmlschema.XMLSchema(str(ROOT / "tests" / "data" / "junit-10.xsd")).validate(io.BytesIO(data))
+    suites = {s.get("name"): s for s in ET.fromstring(data).iter("testsuite")}
+    for name, c in doc["candidates"].items():
+        failed_checks = {x["check"] for x in c["checks"] if x["outcome"] == "fail"}
+        names = {tc.get("name") for tc in suites[name].findall("testcase") if tc.find("failure")
+                 is not None}
+        assert names == failed_checks
+    rows = pd.read_csv(bundled_run / "results.csv")
+    assert len(rows) == sum(len(c["checks"]) for c in doc["candidates"].values())
+    page = (bundled_run / "index.html").read_text()
+    for name in doc["candidates"]:
+        assert f">{name}</a>" in page
