@@ -18,7 +18,9 @@ import pytest
 
 from harness.container.client import Listed, list_labelled
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# serial: other harness runs on this machine rightly collect a killed run's containers,
+# so these tests run alone (make test runs the serial tests after the parallel ones).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.serial]
 ROOT = Path(__file__).resolve().parents[2]
 
 
