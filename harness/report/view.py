@@ -272,6 +272,21 @@ def limits_text(cell: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in hit.items()) if isinstance(hit, dict) else ""
 
 
+def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why the scores are capped, one line per failed fatal check with its scenarios (the
+    same failures cap every profile, so they are said once)."""
+    scenarios: dict[tuple[str, str], list[str]] = {}
+    for ps in cand["profiles"].values():
+        for cap in ps.get("caps", []):
+            key = (str(cap.get("check", "")), str(cap.get("capability", "")))
+            where = scenarios.setdefault(key, [])
+            if str(cap.get("scenario", "")) not in where:
+                where.append(str(cap.get("scenario", "")))
+    return tuple(f"{check} (fatal) failed in {', '.join(where)}: {capability} is a core"
+                 " capability the candidate claims" for (check, capability), where in
+                 scenarios.items())
+
+
 def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
     by_check: dict[str, list[CheckView]] = {}
     for c in failing:
@@ -353,7 +368,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
         tuple(failing), groups(failing), infra, tuple(caps), tuple(cells), passed,
         f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('infra_error', 0)}"
         " infrastructure errors (scenario \u00d7 check)",
-        tuple(dict.fromkeys(r for p in profiles for r in p.caps)))
+        cap_reasons(cand))
 
 
 def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:

@@ -205,3 +205,12 @@ def test_a_broken_check_entry_is_named(tmp_path: Path, doc: dict[str, Any]) -> N
     path.write_text(json.dumps(d))
     with pytest.raises(ReportInputError, match=r"candidates\.good\.checks\[1\]: missing evidence"):
         results_doc.load(path)
+
+
+def test_cap_reasons_are_said_once_per_check_with_their_scenarios() -> None:
+    caps = [{"capability": "durable_log", "check": "log.append_only", "scenario": s,
+             "reason": "..."} for s in ("crash-loop", "torn-tail")]
+    cand = {"profiles": {"a": {"caps": caps}, "b": {"caps": caps[:1]}}}
+    assert view.cap_reasons(cand) == (
+        "log.append_only (fatal) failed in crash-loop, torn-tail: durable_log is a core"
+        " capability the candidate claims",)
