@@ -32,8 +32,9 @@ TICK_S = 0.005
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """When to strike: `events` complete log lines, `seconds` after start, or the
-    `starts`-th probe start of `step` (any step when empty); then `delay` seconds more."""
+    """When to strike: `events` complete log lines, `seconds` after start, the
+    `starts`-th probe start of `step` (any step when empty), or once `outputs/STEP` is
+    published (`outputs`); then `delay` seconds more."""
 
     kind: str
     value: float
@@ -45,6 +46,7 @@ class Trigger:
             "events": f"the log holds {int(self.value)} complete events",
             "seconds": f"{self.value:.3f} s",
             "starts": f"{int(self.value)} probe start(s)" + (f" of {self.step}" if self.step else ""),
+            "outputs": f"outputs/{self.step} is published",
         }[self.kind]
         return f"after {what}" + (f" + {self.delay:.3f} s" if self.delay else "")
 
@@ -161,6 +163,8 @@ def _met(trigger: Trigger, cell: Cell, elapsed: float) -> bool:
         n = sum(1 for r in recs if r.get("kind") == "start"
                 and (not trigger.step or r.get("step") == trigger.step))
         return n >= trigger.value
+    if trigger.kind == "outputs":
+        return os.path.lexists(cell.root / OUTPUTS / trigger.step)
     raise ValueError(f"unknown trigger kind {trigger.kind!r}")
 
 

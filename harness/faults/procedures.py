@@ -119,11 +119,18 @@ def kill_trigger(ctx: Ctx, events_now: int) -> Trigger:
 
 
 def crash_loop(ctx: Ctx) -> None:
-    """SIGKILL the engine at K seeded moments, then run until it finishes."""
+    """SIGKILL the engine at K seeded moments, then run until it finishes.
+
+    With `kill_after_output = "ID"`, the first kill comes just after outputs/ID is
+    published, whatever the machine's speed: every later run then resumes over a log
+    with a published output, which is what a republishing engine gets wrong."""
     kills = int(ctx.params.get("kills", 4))
+    after_output = str(ctx.params.get("kill_after_output", ""))
     for k in range(1, kills + 1):
         events_now = (read(ctx.cell, LOG) or b"").count(b"\n")
-        inv = ctx.call(ctx.run_args(), f"run {k}", trigger=kill_trigger(ctx, events_now))
+        trigger = (Trigger("outputs", 1, step=after_output, delay=0.05) if k == 1 and after_output
+                   else kill_trigger(ctx, events_now))
+        inv = ctx.call(ctx.run_args(), f"run {k}", trigger=trigger)
         if inv.fault_at is None:  # it finished before the moment came
             break
     ctx.run_to_completion(len(ctx.invocations) + 1, int(ctx.params.get("max_runs", 6)))
