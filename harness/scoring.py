@@ -19,16 +19,23 @@ from harness.model import CheckResult, Outcome, Severity
 WEIGHTS = {Severity.FATAL: 3, Severity.MAJOR: 2, Severity.MINOR: 1}
 
 
+RANK = {Outcome.INFRA_ERROR: 0, Outcome.PASS: 1, Outcome.FAIL: 2}
+
+
+def verdict(outcomes: Iterable[Outcome]) -> Outcome:
+    """One check's outcomes across scenarios, as one: FAIL if it failed anywhere, else PASS
+    if it passed anywhere, else INFRA_ERROR (it could never be judged)."""
+    return max(outcomes, key=RANK.__getitem__, default=Outcome.INFRA_ERROR)
+
+
 def verdicts(results: Iterable[CheckResult]) -> dict[str, tuple[Severity, Outcome]]:
-    """Each check once: FAIL if it failed anywhere, else PASS if it passed anywhere, else
-    INFRA_ERROR (it could never be judged)."""
-    found: dict[str, tuple[Severity, Outcome]] = {}
-    rank = {Outcome.INFRA_ERROR: 0, Outcome.PASS: 1, Outcome.FAIL: 2}
+    """Each check once, with its `verdict` over the scenarios that ran it."""
+    severity: dict[str, Severity] = {}
+    outcomes: dict[str, list[Outcome]] = {}
     for r in results:
-        old = found.get(r.check)
-        if old is None or rank[r.outcome] > rank[old[1]]:
-            found[r.check] = (r.severity, r.outcome)
-    return found
+        severity.setdefault(r.check, r.severity)
+        outcomes.setdefault(r.check, []).append(r.outcome)
+    return {c: (severity[c], verdict(o)) for c, o in outcomes.items()}
 
 
 def execution_score(results: Iterable[CheckResult]) -> float | None:

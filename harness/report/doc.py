@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ReportInputError
+from harness.model import Outcome
 from harness.report.results import SCHEMA_VERSION
+from harness.scoring import verdict
 
 CANDIDATE_KEYS = ("name", "score", "execution_score", "intent_score", "profiles", "matrix",
                   "checks", "cells", "tally", "intent", "findings", "claims")
+OUTCOMES = {o.value for o in Outcome}
 CHECK_KEYS = ("scenario", "check", "capability", "severity", "outcome", "evidence", "reproduce")
 
 
@@ -50,6 +53,9 @@ def validate(doc: object, name: str) -> dict[str, Any]:
         for i, chk in enumerate(cand["checks"]):
             _need(f"{where}.checks[{i}]", chk, CHECK_KEYS)
             _need(f"{where}.checks[{i}].evidence", chk["evidence"], (), list)
+            if chk["outcome"] not in OUTCOMES:
+                raise ReportInputError(f"{where}.checks[{i}].outcome: {chk['outcome']!r} is not"
+                                       f" one of {', '.join(sorted(OUTCOMES))}")
         for i, cell in enumerate(cand["cells"]):
             _need(f"{where}.cells[{i}]", cell, ("scenario", "seed", "runner", "reproduce"))
         for p in doc["profiles"]:
@@ -75,10 +81,9 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def verdicts(checks: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """check -> "fail" if it failed in any scenario, else "pass" if it passed in one, else
-    "infra_error": the same once-per-check view the execution score takes."""
-    seen: dict[str, set[str]] = {}
+    """check -> its `scoring.verdict` over the scenarios in results.json ("fail", "pass"
+    or "infra_error"): the same once-per-check view the execution score takes."""
+    outcomes: dict[str, list[Outcome]] = {}
     for chk in checks:
-        seen.setdefault(str(chk["check"]), set()).add(str(chk["outcome"]))
-    return {c: "fail" if "fail" in o else "pass" if "pass" in o else "infra_error"
-            for c, o in seen.items()}
+        outcomes.setdefault(str(chk["check"]), []).append(Outcome(chk["outcome"]))
+    return {c: verdict(o).value for c, o in outcomes.items()}

@@ -214,3 +214,12 @@ def test_cap_reasons_are_said_once_per_check_with_their_scenarios() -> None:
     assert view.cap_reasons(cand) == (
         "log.append_only (fatal) failed in crash-loop, torn-tail: durable_log is a core"
         " capability the candidate claims",)
+
+
+def test_an_unknown_outcome_is_named(tmp_path: Path, doc: dict[str, Any]) -> None:
+    d = copy.deepcopy(doc)
+    d["candidates"]["good"]["checks"][0]["outcome"] = "maybe"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ReportInputError, match=r"checks\[0\]\.outcome: 'maybe' is not one of"):
+        results_doc.load(path)
