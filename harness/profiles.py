@@ -9,7 +9,7 @@ whatever its design). The computation is pure: check results in, scores out.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,13 @@ class Cap:
 
     @property
     def reason(self) -> str:
-        return (f"{self.check} (fatal) failed in {self.scenario}: {self.capability} is a core"
-                " capability the candidate claims")
+        return cap_reason(self.check, self.capability, (self.scenario,))
+
+
+def cap_reason(check: str, capability: str, scenarios: Sequence[str]) -> str:
+    """Why a failed fatal check caps a score (in one scenario or several)."""
+    return (f"{check} (fatal) failed in {', '.join(scenarios)}: {capability} is a core"
+            " capability the candidate claims")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.model import CAPABILITIES
+from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
 
@@ -282,9 +283,8 @@ def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
             where = scenarios.setdefault(key, [])
             if str(cap.get("scenario", "")) not in where:
                 where.append(str(cap.get("scenario", "")))
-    return tuple(f"{check} (fatal) failed in {', '.join(where)}: {capability} is a core"
-                 " capability the candidate claims" for (check, capability), where in
-                 scenarios.items())
+    return tuple(cap_reason(check, capability, where)
+                 for (check, capability), where in scenarios.items())
 
 
 def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
@@ -294,8 +294,7 @@ def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
     return tuple(CheckGroup(views[0], tuple(views[1:])) for views in by_check.values())
 
 
-def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
-                   core: set[str]) -> CandidateView:
+def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> CandidateView:
     anchor = f"c{idx}-{slug(str(cand['name']))}"
     findings_of: dict[str, list[str]] = {}
     for f in cand.get("findings", []):
@@ -315,9 +314,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
     failing = sorted((c for c in checks if c.outcome == "fail"),
                      key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.capability, c.check,
                                     c.scenario))
-    first_fail: dict[str, str] = {}
-    for c in failing:
-        first_fail.setdefault(c.check, "#" + c.anchor)
+    grouped = groups(failing)
+    first_fail = {g.first.check: "#" + g.first.anchor for g in grouped}
     infra = tuple(c for c in checks if c.outcome == "infra_error")
     passed = tuple(sorted({c.check for c in checks if c.outcome == "pass"} - set(first_fail)))
 
@@ -328,7 +326,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
         m = matrix.get(cap, {})
         state = str(m.get("state", "unclaimed_untested"))
         symbol, legend = STATES.get(state, ("?", state))
-        fails = {c.check: "#" + c.anchor for c in failing if c.capability == cap}
+        fails = {g.first.check: "#" + g.first.anchor for g in grouped
+                 if g.first.capability == cap}
         caps.append(CapabilityView(
             f"{anchor}-cap-{cap}", cap, state, symbol, legend, bool(m.get("claimed")),
             tuple(Signal(f"{s.get('file')}:{s.get('line')}", str(s.get("text", "")),
@@ -365,7 +364,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
         str(cand["name"]), anchor, str(cand.get("description", "")),
         str(cand.get("language", "")), str(cand.get("path", "")), origin, tuple(profiles),
         score(cand.get("execution_score")), score(cand.get("intent_score")), findings,
-        tuple(failing), groups(failing), infra, tuple(caps), tuple(cells), passed,
+        tuple(failing), grouped, infra, tuple(caps), tuple(cells), passed,
         f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('infra_error', 0)}"
         " infrastructure errors (scenario \u00d7 check)",
         cap_reasons(cand))
@@ -373,13 +372,10 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str],
 
 def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
     t = cand.get("tally", {})
-    first: dict[str, str] = {}
-    for c in cv.failing:
-        first.setdefault(c.check, "#" + c.anchor)
     return LeaderRow(cv.name, "#" + cv.anchor, cv.language, tuple(p.score for p in cv.profiles),
                      cv.execution, cv.intent, int(t.get("pass", 0)), int(t.get("fail", 0)),
                      int(t.get("infra_error", 0)),
-                     tuple(Link(k, v, "fail") for k, v in first.items()))
+                     tuple(Link(g.first.check, "#" + g.first.anchor, "fail") for g in cv.groups))
 
 
 def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) -> BaselineView:
@@ -402,7 +398,7 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
     headline = str(doc["headline_profile"])
     core = {str(c) for c in doc.get("core_capabilities", [])}
     cands = list(doc["candidates"].values())
-    views = [candidate_view(i, c, order, core) for i, c in enumerate(cands)]
+    views = [candidate_view(i, c, order) for i, c in enumerate(cands)]
     board = sorted((leader_row(v, c) for v, c in zip(views, cands, strict=True)),
                    key=lambda r: (-r.scores[order.index(headline)].value, r.name))
     matrix = tuple(MatrixRow(v.name, "#" + v.anchor,
