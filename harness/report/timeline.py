@@ -143,6 +143,9 @@ def build(timeline: Mapping[str, Any] | None, duration_s: float | None = None) -
     inv_spans = [(float(i["start"]), _num(i.get("end")) or span) for i in invs]
     inv_rows = _pack(inv_spans)
     n_inv_rows = max(inv_rows, default=-1) + 1
+    order = list(dict.fromkeys(str(r.get("step")) for r in sorted(runs, key=lambda r: float(r["start"]))))
+    steps_top = y + LANE * n_inv_rows + (4 if n_inv_rows else 0)
+    bottom = steps_top + LANE * len(order)  # markers run down across every lane
     for r in range(n_inv_rows):
         lanes.append(Lane(y + LANE * r + 13, "engine" if r == 0 else "", True))
     first_run = next((i["label"] for i in invs if str(i.get("label", "")).startswith("run")), None)
@@ -158,19 +161,14 @@ def build(timeline: Mapping[str, Any] | None, duration_s: float | None = None) -
                         f"{label}: {start:.2f}-{end:.2f} s, {code}{fault}"))
         if label.startswith("run") and label != first_run:
             resumes += 1
-            markers.append(Marker(x(start), TOP, 0.0, "resume", "resume",
+            markers.append(Marker(x(start), TOP, bottom, "resume", "resume",
                                   f"{label} starts at {start:.2f} s: a resume over the same log"))
         fault_at = _num(inv.get("fault_at"))
         if fault_at is not None:
             kills += 1
-            markers.append(Marker(x(fault_at), TOP, 0.0, "fault", "kill",
+            markers.append(Marker(x(fault_at), TOP, bottom, "fault", "kill",
                                   f"{label}: {inv.get('fault', 'fault')} at {fault_at:.2f} s"))
-    y += LANE * n_inv_rows + (4 if n_inv_rows else 0)
-
-    order: list[str] = []
-    for r in sorted(runs, key=lambda r: float(r["start"])):
-        if str(r.get("step")) not in order:
-            order.append(str(r.get("step")))
+    y = steps_top
     for n, stepname in enumerate(order):
         lanes.append(Lane(y + LANE * n + 13, stepname, n % 2 == 1))
         for r in (r for r in runs if str(r.get("step")) == stepname):
@@ -186,8 +184,6 @@ def build(timeline: Mapping[str, Any] | None, duration_s: float | None = None) -
             bars.append(Bar(x(start), y + LANE * n + (LANE - BAR) / 2, width(start, end), BAR, cls,
                             _fits(label, width(start, end)),
                             f"{stepname} #{r.get('run')}: {start:.2f}-{end:.2f} s, {what}"))
-    bottom = y + LANE * len(order)
-    markers = [Marker(m.x, m.y1, bottom, m.cls, m.label, m.title) for m in markers]
     ticks = []
     t = 0.0
     while t <= span + step / 2:
