@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -22,6 +21,7 @@ from typing import Any
 
 from harness.errors import ScoringDataError
 from harness.model import CAPABILITIES, Candidate, CheckResult, Outcome
+from harness.tomlfile import read_toml
 from harness.tree import candidate_files
 
 MAX_FILE_BYTES = 2_000_000  # a generated engine's source file is far smaller; data is skipped
@@ -122,10 +122,7 @@ def _language(path: Path, name: str, table: object) -> Language:
 
 def load_signals(path: Path) -> dict[str, Language]:
     """Every language's signals from the TOML file, keyed by lower-cased language name."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScoringDataError(f"{path}: cannot be read as TOML: {exc}") from None
+    data = read_toml(path, ScoringDataError)
     languages = data.get("languages")
     if not isinstance(languages, dict) or not languages:
         raise ScoringDataError(f"{path}: needs a [languages.NAME] table per language")

@@ -7,12 +7,12 @@ the key, never a traceback, and nothing in the folder is written.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ManifestError, UsageError
 from harness.model import CAPABILITIES, Candidate, DockerSpec, Finding, MutantSpec, Origin
+from harness.tomlfile import read_toml
 
 MANIFEST = "candidate.toml"
 
@@ -26,12 +26,7 @@ def _str(data: dict[str, Any], key: str, path: Path, default: str | None = None)
 
 def load_candidate(folder: Path, depth: int = 0) -> Candidate:
     path = folder / MANIFEST
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{folder}: no {MANIFEST} in this folder") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot be read as TOML: {exc}") from None
+    data = read_toml(path, ManifestError, missing=f"{folder}: no {MANIFEST} in this folder")
     entry = data.get("entrypoint")
     if not (isinstance(entry, list) and entry and all(isinstance(x, str) and x for x in entry)):
         raise ManifestError(f"{path}: 'entrypoint' must be a non-empty list of strings")

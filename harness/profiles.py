@@ -8,7 +8,6 @@ whatever its design). The computation is pure: check results in, scores out.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from harness.errors import ScoringDataError, UsageError
 from harness.model import CAPABILITIES, CheckResult, Outcome, Severity
+from harness.tomlfile import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +83,7 @@ def _number(where: str, value: object, low: float, high: float) -> float:
 
 
 def load_profiles(path: Path) -> Profiles:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScoringDataError(f"{path}: cannot be read as TOML: {exc}") from None
+    data = read_toml(path, ScoringDataError)
     table = data.get("profiles")
     if not isinstance(table, dict) or not table:
         raise ScoringDataError(f"{path}: needs a [profiles.NAME] table per profile")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
 from harness.model import CheckSpec, Scenario
+from harness.tomlfile import read_toml
 from harness.workflow import workflow_problems
 
 
@@ -39,10 +39,7 @@ Validators = Mapping[str, Callable[[dict[str, Any]], list[str]]]
 
 def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
                   validators: Validators | None = None) -> Scenario:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read as TOML: {exc}") from None
+    data = read_toml(path, ScenarioError)
     for key in ("name", "description", "procedure"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ScenarioError(f"{path}: '{key}' must be a non-empty string")

@@ -1,0 +1,24 @@
+"""Reading the harness's TOML inputs (manifests, scenarios, scoring data) with one error rule.
+
+A file that cannot be read or parsed raises the caller's own error class, naming the
+file and what is wrong, so each loader's errors keep their exit code and wording.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+def read_toml(path: Path, error: type[HarnessError], *, missing: str = "") -> dict[str, Any]:
+    """The document in path; `error(missing)` when the file does not exist and missing is
+    given, else `error("PATH: cannot be read as TOML: WHY")`."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(missing or f"{path}: cannot be read as TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{path}: cannot be read as TOML: {exc}") from None
