@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness import procfs
+
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -281,23 +283,10 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def _running_in_group(pgid: int) -> bool:
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except (OSError, ValueError):  # not a process, or gone since listdir
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
 def _wait_group_gone(pgid: int, deadline: float) -> None:
     if not os.path.isdir("/proc"):
         return
-    while _running_in_group(pgid) and time.monotonic() < deadline:
+    while procfs.live_in_groups({pgid}) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
