@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,9 @@ from harness.model import Evidence
 from harness.observe import Invocation, Observation
 
 EXCERPT_LINES = 3
+# How a line of an excerpt looks ("> 12 | text" for the line pointed at), for readers of
+# excerpts such as the HTML report; other lines ("before:") are headings.
+EXCERPT_LINE = re.compile(r"^[ >]\s*\d+ \| ")
 
 
 def excerpt(raw: bytes | None, line: int | None = None, limit: int = 1600) -> str:

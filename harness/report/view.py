@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checks.common import EXCERPT_LINE
 from harness.model import CAPABILITIES
 from harness.profiles import cap_reason
 from harness.report import timeline as tl
@@ -29,7 +30,6 @@ STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
 }
 EXCERPT_WIDTH = 180  # characters of a log line shown in an excerpt
 SIGNALS_SHOWN = 3  # per capability; the rest are counted
-NUMBERED = re.compile(r"^[ >]\s*\d+ \| ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +254,7 @@ def slug(text: str) -> str:
 
 def excerpt_lines(text: str) -> tuple[ExcerptLine, ...]:
     """Lines of an excerpt, each cut to EXCERPT_WIDTH (results.json keeps them whole)."""
-    return tuple(ExcerptLine(clip(line), line.startswith(">"), not NUMBERED.match(line))
+    return tuple(ExcerptLine(clip(line), line.startswith(">"), not EXCERPT_LINE.match(line))
                  for line in text.split("\n")) if text else ()
 
 
