@@ -27,11 +27,14 @@ from harness.runners.base import EngineProcess
 from harness.safefs import LOG_CAP
 from harness.workflow import text_problems
 
-# A sane engine's event lines are far shorter: every offset of such a line is tried. A
-# longer last line gets a seeded sample of TORN_SAMPLE offsets, first and last included,
-# so an 8 MB line cannot make millions of invocations.
+# A sane engine's log is small and its lines far shorter than TORN_ALL_MAX: its last line
+# is torn at every byte. Each variant keeps a whole damaged log, so a longer line, or a
+# log so big that all its variants would hold over TORN_BYTES, gets a seeded sample of
+# offsets instead (first and last included): an 8 MB line or log cannot make millions
+# of invocations, nor hold gigabytes.
 TORN_ALL_MAX = 4096
 TORN_SAMPLE = 16
+TORN_BYTES = 64 << 20
 
 
 def _crash_base(ctx: Ctx) -> bytes | None:
@@ -62,31 +65,33 @@ def _offsets(ctx: Ctx, length: int) -> list[int]:
     return sorted({1, length, *inner})
 
 
-def _long_line_offsets(ctx: Ctx, length: int) -> tuple[list[int], set[int]]:
-    """For a last line over TORN_ALL_MAX bytes: the sampled offsets status runs at, and
-    those of them run also runs at."""
-    status_at = sorted({1, length, *ctx.rng.sample(range(2, length), TORN_SAMPLE - 2)})
-    ctx.facts["offsets_sampled"] = (f"the last line is {length} bytes, over {TORN_ALL_MAX}:"
-                                    f" status ran at {len(status_at)} seeded offsets, not all")
+def _sampled_offsets(ctx: Ctx, length: int, size: int) -> tuple[list[int], set[int]]:
+    """For a last line or log too big to tear at every byte: a seeded sample of offsets
+    for status, and those of them that run also runs at."""
+    n = min(length, TORN_SAMPLE, max(2, TORN_BYTES // max(1, size)))
+    status_at = sorted({1, length, *ctx.rng.sample(range(2, length), max(0, n - 2))})
+    ctx.facts["offsets_sampled"] = (f"the last line is {length} bytes and the log {size}:"
+                                    f" status ran at {len(status_at)} seeded offsets, not"
+                                    f" at every one")
     want = ctx.params.get("run_offsets", "all")
     if want == "all" or int(want) >= len(status_at):
         return status_at, set(status_at)
-    inner = ctx.rng.sample(status_at[1:-1], max(0, min(int(want), len(status_at)) - 2))
+    inner = ctx.rng.sample(status_at[1:-1], max(0, int(want) - 2))
     return status_at, {1, length, *inner}
 
 
 def torn_tail(ctx: Ctx) -> None:
-    """Cut the last line at every byte offset (a seeded sample of them for a line over
-    TORN_ALL_MAX bytes): status ignores it, run cuts it and finishes."""
+    """Cut the last line at every byte offset (a seeded sample of them for a line or a
+    log too big, see TORN_BYTES): status ignores it, run cuts it and finishes."""
     base = _crash_base(ctx)
     if base is None:
         return
     snap = snapshot(ctx.cell, ctx.files, "base")
     length = last_line_length(base)
-    if length <= TORN_ALL_MAX:
+    if length <= TORN_ALL_MAX and length * len(base) <= TORN_BYTES:
         status_at, run_at = list(range(1, length + 1)), set(_offsets(ctx, length))
     else:
-        status_at, run_at = _long_line_offsets(ctx, length)
+        status_at, run_at = _sampled_offsets(ctx, length, len(base))
     ctx.facts["offsets"] = length
     ctx.facts["run_offsets"] = sorted(run_at)
     for keep in status_at:
