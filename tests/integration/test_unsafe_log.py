@@ -49,6 +49,8 @@ def test_an_unsafe_log_is_named_never_followed(tmp_path: Path, root: Path, mode:
         assert result["outcome"] == "fail" and want in seen, (scenario, seen)
         if mode == "symlink":
             assert f"work/state/outputs/one is a symlink to {decoy}" in seen
+    tail = next(c for c in checks if c["check"] == "tail.run_recovers")
+    assert tail["outcome"] == "fail" and want in tail["evidence"][0]["seen"]
     for name in REPORTS:
         data = (out / name).read_bytes()
         assert b"DECOY-SECRET" not in data and b"daemon:x:1:1" not in data, name

@@ -18,6 +18,7 @@ import pytest
 from harness import api, layout
 from harness.checks import run_check
 from harness.faults import logfaults
+from harness.faults.inject import Watcher, read_log
 from harness.faults.procedures import new_ctx, observe, run_procedure
 from harness.model import Candidate, CellResult, Outcome
 from harness.observe import Observation
@@ -137,3 +138,37 @@ def test_a_log_over_its_cap_is_named_and_not_damaged() -> None:
     seen = [e.seen for e in by_check(cell)["files.regular"].evidence]  # type: ignore[attr-defined]
     assert any(f"over the {LOG_CAP >> 20} MiB cap" in s for s in seen), seen
     assert not obs.variants and len(obs.final_log) == LOG_CAP
+
+
+def test_a_linked_state_dir_is_not_watched_through(tmp_path: Path) -> None:
+    """inotify would follow the link to the host folder and report its file names."""
+    host = tmp_path / "host"
+    (host / "outputs").mkdir(parents=True)
+    c = FakeRunner(writes_log(b"")).open_cell(CAND, "watch")
+    try:
+        os.symlink(host, c.root / layout.STATE)
+        watcher = Watcher(c)
+        (host / "outputs" / "one").write_bytes(b"host file")
+        (host / "events.jsonl").write_bytes(SECRET)
+        watcher.tick()
+        watcher.close()
+        assert watcher.appearances == {} and watcher.publications == []
+        assert watcher.files.hazards == (f"{layout.STATE} is a symlink to {host}",)
+        assert read_log(watcher.files) is None
+    finally:
+        c.close()
+    assert (host / "events.jsonl").read_bytes() == SECRET
+
+
+def test_a_real_state_dir_made_later_is_watched(tmp_path: Path) -> None:
+    c = FakeRunner(writes_log(b"")).open_cell(CAND, "watch")
+    try:
+        watcher = Watcher(c)
+        (c.root / layout.OUTPUTS).mkdir(parents=True)
+        watcher.tick()
+        (c.root / layout.OUTPUTS / "one").write_bytes(b"1")
+        watcher.tick()
+        watcher.close()
+        assert watcher.appearances == {"one": 1} and watcher.files.hazards == ()
+    finally:
+        c.close()
