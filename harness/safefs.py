@@ -34,6 +34,7 @@ LOG_CAP = 8 << 20  # events.jsonl
 OUTPUT_CAP = 8 << 20  # each file in outputs/
 AUDIT_CAP = 16 << 20  # the probe's audit, which the candidate can write too
 MAX_DEPTH = 64  # directory levels a copy or an ownership walk descends
+MAX_HAZARDS = 50  # sentences kept per cell; a candidate can make new ones every tick
 
 SYS_OPENAT2 = 437  # the same on x86_64 and aarch64 (aarch64 uses the generic table)
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -186,22 +187,31 @@ class CellFiles:
     """Every host-side access to the files under one cell root, and the problems met.
 
     Methods raise `Unsafe` for a file they refuse, except `read`, which notes the
-    problem and answers None as for a missing file. `hazards` holds every problem
-    noted, in order, each once."""
+    problem and answers None as for a missing file. `hazards` holds the problems noted,
+    in order, each once: a file over its cap once, with the latest size seen; past
+    MAX_HAZARDS, one sentence says that more were seen."""
 
     def __init__(self, root: Path, *, openat2: bool | None = None) -> None:
         self.root = root
         self.openat2 = _openat2_default() if openat2 is None else openat2
-        self._hazards: dict[str, None] = {}
+        self._hazards: dict[str, str] = {}  # key (the sentence, or the file for a cap) -> it
+        self._dropped = False
         # Equal contents share one object: a log unchanged across invocations is held once.
         self._interned: dict[bytes, bytes] = {}
 
     @property
     def hazards(self) -> tuple[str, ...]:
-        return tuple(self._hazards)
+        more = ("more unsafe files (or changes to them) were seen than are listed",)
+        return (*self._hazards.values(), *(more if self._dropped else ()))
 
-    def note(self, problem: str) -> None:
-        self._hazards.setdefault(problem, None)
+    def note(self, problem: str, key: str = "") -> None:
+        key = key or problem
+        if key in self._hazards:
+            self._hazards[key] = problem  # a growing file: its latest size
+        elif len(self._hazards) < MAX_HAZARDS:
+            self._hazards[key] = problem
+        else:
+            self._dropped = True
 
     def intern(self, data: bytes) -> bytes:
         return self._interned.setdefault(data, data)
@@ -278,6 +288,7 @@ class CellFiles:
     # -- reading -----------------------------------------------------------------------
 
     def _read(self, rel: str, cap: int) -> tuple[bytes | None, str]:
+        """The bytes, and a problem sentence if over the cap; raises Unsafe."""
         with self._rootfd() as rootfd:
             fd = self._open_file(rootfd, _split(rel), os.O_RDONLY)
         if fd is None:
@@ -296,7 +307,7 @@ class CellFiles:
             self.note(str(exc))
             return None
         if problem:
-            self.note(problem)
+            self.note(problem, key=f"over the cap: {rel}")
         return self.intern(data) if data is not None and intern else data
 
     def read_strict(self, rel: str, cap: int) -> bytes | None:

@@ -366,3 +366,16 @@ def test_resolvers_agree_and_never_follow(tmp_path_factory: pytest.TempPathFacto
         assert data is None and any("is a symlink to" in h for h in hazards)
     assert SECRET not in (data or b"") and all(SECRET.decode() not in h for h in hazards)
     assert decoy.read_bytes() == SECRET
+
+
+def test_hazards_stay_few_however_often_a_file_changes(cell: Path, decoy: Path) -> None:
+    fs = files(cell, True)
+    for n in range(3):  # a log growing past its cap: one sentence, the latest size
+        (cell / LOG).write_bytes(b"x" * (101 + n))
+        fs.read(LOG, 100)
+    assert fs.hazards == (f"{LOG} is 103 bytes, over the 100 bytes cap",)
+    for n in range(200):  # a new link target every tick
+        (cell / LOG).unlink()
+        os.symlink(f"{decoy}.{n}", cell / LOG)
+        fs.read(LOG, 100)
+    assert len(fs.hazards) == 51 and fs.hazards[-1].startswith("more unsafe files")
