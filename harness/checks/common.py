@@ -38,10 +38,31 @@ def text(raw: bytes, limit: int = 600) -> str:
     return s if len(s) <= limit else s[: limit // 2] + " ... " + s[-limit // 2 :]
 
 
-def stderr_text(raw: bytes, limit: int = 300) -> str:
-    """An engine's stderr for evidence: its end, where a traceback names the exception."""
+def stderr_text(raw: bytes | Invocation, limit: int = 300) -> str:
+    """An engine's stderr for evidence: its end, where a traceback names the exception.
+    Given the invocation, it also says what of the engine's output the runner dropped."""
+    if isinstance(raw, Invocation):
+        note = cut_note(raw)
+        tail = stderr_text(raw.stderr, limit)
+        return f"{tail or '(empty)'} ({note})" if note else tail
     s = raw.decode("utf-8", "replace").strip()
     return s if len(s) <= limit else "... " + s[-limit:]
+
+
+def size_text(n: int) -> str:
+    """A byte count as people read it: "4 MiB", "3.1 GiB", "512 bytes"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def cut_note(inv: Invocation) -> str:
+    """What the runner dropped of an invocation's stdout and stderr ('' when nothing)."""
+    return "; ".join(f"the engine wrote {size_text(cut.written)} to {name}; the harness kept"
+                     f" the first {size_text(cut.kept)}"
+                     for name, cut in (("stdout", inv.stdout_cut), ("stderr", inv.stderr_cut))
+                     if cut is not None)
 
 
 def events(raw: bytes | None) -> list[Mapping[str, Any]]:
@@ -58,7 +79,7 @@ def step_ids(obs: Observation) -> list[str]:
 
 def exit_evidence(inv: Invocation, expected: str, where: str = "") -> Evidence:
     seen = "no exit within the harness bound" if inv.returncode is None else f"exit {inv.returncode}"
-    return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv.stderr) or '(empty)'}",
+    return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv) or '(empty)'}",
                     where=where or inv.describe(), excerpt=excerpt(inv.log_after))
 
 
