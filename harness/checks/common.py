@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.eventlog import parse_log
+from harness.layout import STREAM_CAP
 from harness.model import Evidence
 from harness.observe import Invocation, Observation
 
@@ -59,10 +60,14 @@ def size_text(n: int) -> str:
 
 def cut_note(inv: Invocation) -> str:
     """What the runner dropped of an invocation's stdout and stderr ('' when nothing)."""
-    return "; ".join(f"the engine wrote {size_text(cut.written)} to {name}; the harness kept"
-                     f" the first {size_text(cut.kept)}"
-                     for name, cut in (("stdout", inv.stdout_cut), ("stderr", inv.stderr_cut))
-                     if cut is not None)
+    notes = []
+    for name, cut in (("stdout", inv.stdout_cut), ("stderr", inv.stderr_cut)):
+        if cut is not None:
+            kept = f"the first {size_text(cut.kept)}" if cut.kept else "none of it"
+            why = "" if cut.kept >= STREAM_CAP else " (the cell's space was full)"
+            notes.append(f"the engine wrote {size_text(cut.written)} to {name}; the harness"
+                         f" kept {kept}{why}")
+    return "; ".join(notes)
 
 
 def events(raw: bytes | None) -> list[Mapping[str, Any]]:

@@ -129,9 +129,8 @@ class Init:
 
     def pump(self, ready: list[int]) -> None:
         for s in self.streams:
-            if s.fd in ready:
+            if s.fd >= 0 and s.fd in ready:
                 s.pump(1 << 20)
-        self.streams = [s for s in self.streams if s.fd >= 0]
 
     def end_all(self) -> int:
         """SIGSTOP then SIGKILL every other process until none is left; how many there were."""
@@ -228,6 +227,7 @@ class Init:
                 self.send({"event": "deadline"})
                 self.end_all()
                 return 124
+            self.streams = [s for s in self.streams if s.fd >= 0]  # the rest reached EOF
             fds = [self.sock.fileno(), wake_r, *(s.fd for s in self.streams)]
             ready, _, _ = select.select(fds, [], [], min(left, 5.0))
             self.pump(ready)
