@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -215,3 +216,29 @@ def test_a_grandchild_holding_stdout_delays_nothing(tmp_path: Path, cells: Path)
         t0 = time.monotonic()
         cell.close()
     assert time.monotonic() - t0 < 10.0
+
+
+@ROOT_ONLY
+def test_without_root_a_cell_has_no_limit_and_says_so() -> None:
+    """The same call, made by an unprivileged user (a forked child that dropped root):
+    the mount is refused, nothing is mounted, and the cell's describe() says why."""
+    folder = Path(tempfile.mkdtemp(prefix="bounds-nonroot-"))
+    folder.chmod(0o777)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, try, report, and leave without pytest's clean-up
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(w, cellfs.limit(folder).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    said = os.read(r, 4096).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    try:
+        assert said == "no limit: not root"
+        assert not os.path.ismount(folder)
+    finally:
+        cellfs.remove(folder)
