@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 
 PR_SET_CHILD_SUBREAPER = 36
+# fcntl names it from Python 3.10 on; a candidate's image may have an older python3
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 def set_subreaper() -> None:
@@ -149,7 +151,7 @@ class Stream:
         """Read everything that is in the pipe at this moment: at most its capacity, so a
         writer that keeps writing cannot make this last."""
         if self.fd >= 0:
-            self.pump(fcntl.fcntl(self.fd, fcntl.F_GETPIPE_SZ))
+            self.pump(fcntl.fcntl(self.fd, F_GETPIPE_SZ))
 
     def _keep(self, data: memoryview) -> None:
         while len(data) and self.file >= 0:
@@ -177,7 +179,12 @@ def open_streams(out_path: str, err_path: str, cap: int) -> tuple[Stream, Stream
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        return Stream(out_r, out_path, cap), Stream(err_r, err_path, cap), out_w, err_w
+        out = Stream(out_r, out_path, cap)
+        try:
+            return out, Stream(err_r, err_path, cap), out_w, err_w
+        except OSError:
+            os.close(out.file)
+            raise
     except OSError:
         for fd in (out_r, out_w, err_r, err_w):
             os.close(fd)
