@@ -179,7 +179,7 @@ def cell_full_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str
     """The engine filled its cell's writable space, so the scenario could not go on (the
     harness could not write its next input or snapshot): its checks fail."""
     sandbox = cell.describe()
-    ev = (Evidence(f"the engine stays within its cell's writable space ({sandbox.get('disk')})",
+    ev = (Evidence(f"the engine keeps within the cap on its cell's writable space ({sandbox.get('disk')})",
                    f"the cell's file system was full when the harness wrote to it: {str(exc)[:300]}",
                    "the cell's folder"),)
     results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,

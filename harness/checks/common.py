@@ -62,11 +62,16 @@ def cut_note(inv: Invocation) -> str:
     """What the runner dropped of an invocation's stdout and stderr ('' when nothing)."""
     notes = []
     for name, cut in (("stdout", inv.stdout_cut), ("stderr", inv.stderr_cut)):
-        if cut is not None:
-            kept = f"the first {size_text(cut.kept)}" if cut.kept else "none of it"
-            why = "" if cut.kept >= STREAM_CAP else " (the cell's space was full)"
-            notes.append(f"the engine wrote {size_text(cut.written)} to {name}; the harness"
-                         f" kept {kept}{why}")
+        if cut is None:
+            continue
+        wrote = f"the engine wrote {size_text(cut.written)} to {name}; the harness"
+        if cut.kept >= STREAM_CAP:
+            notes.append(f"{wrote} kept the first {size_text(cut.kept)} (the cap) and dropped"
+                         " the rest")
+        else:  # the file could not grow: the engine filled its cell
+            kept = f"kept the first {size_text(cut.kept)} and dropped the rest" if cut.kept \
+                else "dropped it all"
+            notes.append(f"{wrote} {kept}, as the cell's space was full")
     return "; ".join(notes)
 
 

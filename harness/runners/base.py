@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import cellfs
 from harness.layout import STREAM_CAP
 from harness.model import Candidate
 from harness.observe import Cut
@@ -77,8 +78,9 @@ class Cell(abc.ABC):
         return {}
 
     def limits(self) -> dict[str, int]:
-        """Resource limits the cell's processes ran into so far (name -> count)."""
-        return {}
+        """Resource limits the cell's processes ran into so far (name -> count); on every
+        runner, a cell whose writable space is full (harness.cellfs) counts `disk_full`."""
+        return {"disk_full": 1} if cellfs.full(self.root) else {}
 
     @abc.abstractmethod
     def start(self, args: Sequence[str]) -> EngineProcess:

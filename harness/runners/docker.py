@@ -330,10 +330,11 @@ class DockerCell(Cell):
         return list(self.request({"op": "ps"})["procs"])
 
     def limits(self) -> dict[str, int]:
+        disk = super().limits()
         if self._sock is None:
-            return {}
+            return disk
         found = self.request({"op": "limits"})["limits"]
-        return {k: int(v) for k, v in found.items() if v}
+        return {**disk, **{k: int(v) for k, v in found.items() if v}}
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "docker", "image": self.image_id, "container": self.container.name,

@@ -136,7 +136,8 @@ def test_a_stdout_flood_is_cut_and_said(tmp_path: Path, cells: Path) -> None:
     with Sampler(cells) as seen:
         doc = score(tmp_path, cells, cand, "clean-run")
     out_mb, err_mb = greedy_engine.FLOOD_OUT_MB, greedy_engine.FLOOD_ERR_MB
-    note = f"the engine wrote {out_mb} MiB to stdout; the harness kept the first 4 MiB"
+    note = (f"the engine wrote {out_mb} MiB to stdout; the harness kept the first 4 MiB (the"
+            " cap) and dropped the rest")
     assert any(note in s for s in evidence_of(doc, "greedy-flood")), evidence_of(doc, "greedy-flood")
     assert seen.cell_size and set(seen.cell_size.values()) == {cellfs.SIZE_MB * MIB}
     # what the host held for the cell: the kept files, never the flood
@@ -161,6 +162,8 @@ def test_a_disk_filler_fills_only_its_cell(tmp_path: Path, cells: Path) -> None:
     assert isinstance(cands, dict)
     assert all(c["sandbox"]["disk"] == f"tmpfs {cellfs.SIZE_MB} MiB"
                for c in cands["greedy-fill"]["cells"])
+    clean = next(c for c in cands["greedy-fill"]["cells"] if c["scenario"] == "clean-run")
+    assert clean["sandbox"]["limits_hit"] == {"disk_full": 1}
     assert peak_rss_mb(doc) < 500
 
 

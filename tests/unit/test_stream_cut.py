@@ -31,14 +31,17 @@ def test_evidence_says_the_cut_beside_the_stderr() -> None:
     flood = inv(out=Cut(int(3.1 * GIB), STREAM_CAP))
     seen = exit_evidence(flood, "exit 0").seen
     assert seen == ("exit 3; stderr: boom (the engine wrote 3.1 GiB to stdout; the harness"
-                    " kept the first 4 MiB)")
+                    " kept the first 4 MiB (the cap) and dropped the rest)")
 
 
 def test_both_streams_and_a_full_cell_are_said() -> None:
     note = cut_note(inv(out=Cut(200 * MIB, STREAM_CAP), err=Cut(48, 0)))
-    assert note == ("the engine wrote 200 MiB to stdout; the harness kept the first 4 MiB;"
-                    " the engine wrote 48 bytes to stderr; the harness kept none of it"
-                    " (the cell's space was full)")
+    assert note == ("the engine wrote 200 MiB to stdout; the harness kept the first 4 MiB"
+                    " (the cap) and dropped the rest; the engine wrote 48 bytes to stderr;"
+                    " the harness dropped it all, as the cell's space was full")
+    assert cut_note(inv(err=Cut(3 * MIB, MIB))) == (
+        "the engine wrote 3 MiB to stderr; the harness kept the first 1 MiB and dropped the"
+        " rest, as the cell's space was full")
     assert stderr_text(inv(stderr=b"", err=Cut(48, 0))).startswith("(empty) (the engine wrote")
 
 
