@@ -179,6 +179,10 @@ def cell_full_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str
     """The engine filled its cell's writable space, so the scenario could not go on (the
     harness could not write its next input or snapshot): its checks fail."""
     sandbox = cell.describe()
+    try:
+        sandbox["limits_hit"] = cell.limits()
+    except InfraError:
+        pass  # the cell's verdict does not hang on its counters
     ev = (Evidence(f"the engine keeps within the cap on its cell's writable space ({sandbox.get('disk')})",
                    f"the cell's file system was full when the harness wrote to it: {str(exc)[:300]}",
                    "the cell's folder"),)

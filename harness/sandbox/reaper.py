@@ -116,8 +116,9 @@ def end_subtree() -> None:
 class Stream:
     """One engine output pipe: its first `cap` bytes go to a file, the rest is counted.
 
-    Reads never block (the read end is non-blocking). A write that fails (the cell's
-    space is full) keeps nothing more, but the stream is still drained and counted."""
+    Reads never block (the read end is non-blocking). Where the file cannot be made or
+    written (the engine filled its cell, blocks or inodes), nothing more is kept, but the
+    engine still runs and the stream is still drained and counted."""
 
     CHUNK = 65536
 
@@ -125,7 +126,10 @@ class Stream:
         os.set_blocking(fd, False)
         self.fd = fd  # the read end; -1 once the last writer closed it
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-        self.file = os.open(path, flags, 0o644)
+        try:
+            self.file = os.open(path, flags, 0o644)
+        except OSError:
+            self.file = -1
         self.cap = cap
         self.written = 0  # bytes the engine (and what it spawned) wrote to the pipe
         self.kept = 0  # of those, bytes in the file
@@ -178,17 +182,7 @@ def open_streams(out_path: str, err_path: str, cap: int) -> tuple[Stream, Stream
     """The two streams of one engine, and the write ends of their pipes for the engine."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        out = Stream(out_r, out_path, cap)
-        try:
-            return out, Stream(err_r, err_path, cap), out_w, err_w
-        except OSError:
-            os.close(out.file)
-            raise
-    except OSError:
-        for fd in (out_r, out_w, err_r, err_w):
-            os.close(fd)
-        raise
+    return Stream(out_r, out_path, cap), Stream(err_r, err_path, cap), out_w, err_w
 
 
 def say(line: str) -> None:

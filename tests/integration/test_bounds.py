@@ -183,6 +183,25 @@ def test_kept_output_is_exactly_the_cap(tmp_path: Path, cells: Path) -> None:
                           layout.STREAM_CAP)
 
 
+@ROOT_ONLY
+def test_a_cell_out_of_inodes_still_runs_the_next_invocation(tmp_path: Path, cells: Path) -> None:
+    """The engine's stream files cannot be made any more: the engine still runs, and its
+    output is counted as dropped."""
+    runner = LocalRunner(cells)
+    cell = runner.open_cell(greedy(tmp_path, "files", ["python3", "greedy_engine.py"]), "files")
+    try:
+        for _ in range(2):
+            proc = cell.start(["files", "run", "in/workflow.json", str(cell.root / layout.STATE)])
+            assert proc.wait(120) == 3
+        assert os.statvfs(cell.root).f_favail == 0 and cell.limits() == {"disk_full": 1}
+        proc = cell.start(["lastwords"])
+        assert proc.wait(30) == 3
+        assert proc.output() == (b"", b"")
+        assert proc.cuts() == (None, Cut(len(greedy_engine.LAST_WORDS), 0))
+    finally:
+        cell.close()
+
+
 def test_stderr_written_just_before_exit_is_never_lost(tmp_path: Path, cells: Path) -> None:
     words = greedy_engine.LAST_WORDS.decode().strip()
     cand = greedy(tmp_path, "lastwords", ["sh", "-c", f"echo '{words}' >&2; exit 3"])
