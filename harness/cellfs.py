@@ -25,7 +25,7 @@ SIZE_MB = 256
 INODES = 32768
 SOURCE = "harness-cell"  # the mount's source name in /proc/self/mountinfo
 MS_NOSUID, MS_NODEV = 2, 4
-MNT_DETACH = 2
+MNT_DETACH, UMOUNT_NOFOLLOW = 2, 8
 FULL_BELOW = 1 << 20  # bytes free under which a file system counts as full
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -53,7 +53,7 @@ def remove(folder: Path) -> None:
     for _ in range(8):  # a folder mounted over more than once is unmounted to the bottom
         if not os.path.ismount(folder):
             break
-        if _libc.umount2(os.fsencode(folder), MNT_DETACH) != 0:
+        if _libc.umount2(os.fsencode(folder), MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
             break  # not ours to unmount (not root): remove what we can
     shutil.rmtree(folder, ignore_errors=True)
 
