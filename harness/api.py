@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import cellfs
 from harness.checks import REGISTRY, load_all, run_check
 from harness.container import images
 from harness.container.client import connect
@@ -25,7 +26,7 @@ from harness.intent import Intent, Language, find_signals, load_signals
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
 from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
-from harness.runners.base import Runner
+from harness.runners.base import Cell, Runner
 from harness.runners.docker import DockerRunner, Limits
 from harness.runners.local import LocalRunner
 from harness.scenario import load_scenarios
@@ -141,6 +142,10 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
                           time.monotonic() - start, extra=extra)
     except InfraError as exc:
         return infra_cell(c, scenario, seed, runner.name, repro, str(exc), start)
+    except OSError as exc:  # a write of the harness's into the cell failed
+        if not cellfs.full(cell.root):
+            raise
+        return cell_full_cell(c, scenario, seed, runner.name, repro, cell, exc, start)
     finally:
         if ctx is not None:
             ctx.watcher.close()  # its inotify descriptor, also when the procedure broke
@@ -167,6 +172,25 @@ def setup_failed_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: 
                                 REGISTRY[spec.check].severity, Outcome.FAIL, evidence=ev)
                     for spec in s.checks)
     return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start)
+
+
+def cell_full_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, cell: Cell,
+                   exc: OSError, start: float) -> CellResult:
+    """The engine filled its cell's writable space, so the scenario could not go on (the
+    harness could not write its next input or snapshot): its checks fail."""
+    sandbox = cell.describe()
+    try:
+        sandbox["limits_hit"] = cell.limits()
+    except InfraError:
+        pass  # the cell's verdict does not hang on its counters
+    ev = (Evidence(f"the engine keeps within the cap on its cell's writable space ({sandbox.get('disk')})",
+                   f"the cell's file system was full when the harness wrote to it: {str(exc)[:300]}",
+                   "the cell's folder"),)
+    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
+                                REGISTRY[spec.check].severity, Outcome.FAIL, evidence=ev)
+                    for spec in s.checks)
+    return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start,
+                      extra={"sandbox": sandbox})
 
 
 @dataclass(frozen=True, slots=True)

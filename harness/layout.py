@@ -9,7 +9,8 @@ Every runner gives the engine the same three folders under its cell root:
 - ``audit/``: the probe's audit, written by the probe steps the engine runs.
 
 Harness-private files (engine stdout/stderr, snapshots of crash states) live outside
-the engine's view, in the cell's ``private`` folder.
+the engine's view, in the cell's ``private`` folder. Of each engine stream the runners
+keep the first `STREAM_CAP` bytes, and count the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ STATE = f"{WORK}/state"
 LOG = f"{STATE}/events.jsonl"
 OUTPUTS = f"{STATE}/outputs"
 AUDIT = f"{AUDIT_DIR}/audit.jsonl"
+
+STREAM_CAP = 4 << 20  # bytes of an engine's stdout, and of its stderr, that runners keep
 
 
 def input_file(name: str) -> str:

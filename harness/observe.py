@@ -23,6 +23,15 @@ from harness.model import Scenario
 
 
 @dataclass(frozen=True, slots=True)
+class Cut:
+    """An output stream the runner cut: the engine wrote `written` bytes to it, and the
+    runner kept the first `kept` (the cap, or less where the cell's space ran out)."""
+
+    written: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
     """One run of the candidate's entrypoint."""
 
@@ -37,6 +46,8 @@ class Invocation:
     fault_at: float | None = None
     log_before: bytes | None = None
     log_after: bytes | None = None
+    stdout_cut: Cut | None = None  # None: every byte the engine wrote was kept
+    stderr_cut: Cut | None = None
 
     @property
     def duration(self) -> float:

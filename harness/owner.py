@@ -4,19 +4,19 @@ A harness killed with SIGKILL runs no clean-up. Its processes end by themselves 
 reaper or the container's init sees the harness go), but its cell folders and stopped
 containers stay. Each is therefore marked with its owner: host, pid and the pid's start
 time, so that a reused pid is not taken for the owner. The next run, or `harness gc`,
-removes what belongs to owners that are gone.
+removes what belongs to owners that are gone, unmounting a cell's tmpfs
+(`harness.cellfs`) before it removes the folder.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import procfs
+from harness import cellfs, procfs
 
 OWNER_FILE = "owner"
 CELL_PREFIX = "harness-"
@@ -70,6 +70,6 @@ def sweep(base: Path | None = None) -> list[Path]:
         except OSError:
             continue  # not a marked cell folder: not ours to judge
         if owner is not None and not owner.alive():
-            shutil.rmtree(d, ignore_errors=True)
+            cellfs.remove(d)  # its tmpfs first, where it has one
             removed.append(d)
     return removed

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.eventlog import parse_log
+from harness.layout import STREAM_CAP
 from harness.model import Evidence
 from harness.observe import Invocation, Observation
 
@@ -38,10 +39,40 @@ def text(raw: bytes, limit: int = 600) -> str:
     return s if len(s) <= limit else s[: limit // 2] + " ... " + s[-limit // 2 :]
 
 
-def stderr_text(raw: bytes, limit: int = 300) -> str:
-    """An engine's stderr for evidence: its end, where a traceback names the exception."""
+def stderr_text(raw: bytes | Invocation, limit: int = 300) -> str:
+    """An engine's stderr for evidence: its end, where a traceback names the exception.
+    Given the invocation, it also says what of the engine's output the runner dropped."""
+    if isinstance(raw, Invocation):
+        note = cut_note(raw)
+        tail = stderr_text(raw.stderr, limit)
+        return f"{tail or '(empty)'} ({note})" if note else tail
     s = raw.decode("utf-8", "replace").strip()
     return s if len(s) <= limit else "... " + s[-limit:]
+
+
+def size_text(n: int) -> str:
+    """A byte count as people read it: "4 MiB", "3.1 GiB", "512 bytes"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def cut_note(inv: Invocation) -> str:
+    """What the runner dropped of an invocation's stdout and stderr ('' when nothing)."""
+    notes = []
+    for name, cut in (("stdout", inv.stdout_cut), ("stderr", inv.stderr_cut)):
+        if cut is None:
+            continue
+        wrote = f"the engine wrote {size_text(cut.written)} to {name}; the harness"
+        if cut.kept >= STREAM_CAP:
+            notes.append(f"{wrote} kept the first {size_text(cut.kept)} (the cap) and dropped"
+                         " the rest")
+        else:  # the file could not grow: the engine filled its cell
+            kept = f"kept the first {size_text(cut.kept)} and dropped the rest" if cut.kept \
+                else "dropped it all"
+            notes.append(f"{wrote} {kept}, as the cell's space was full")
+    return "; ".join(notes)
 
 
 def events(raw: bytes | None) -> list[Mapping[str, Any]]:
@@ -58,7 +89,7 @@ def step_ids(obs: Observation) -> list[str]:
 
 def exit_evidence(inv: Invocation, expected: str, where: str = "") -> Evidence:
     seen = "no exit within the harness bound" if inv.returncode is None else f"exit {inv.returncode}"
-    return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv.stderr) or '(empty)'}",
+    return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv) or '(empty)'}",
                     where=where or inv.describe(), excerpt=excerpt(inv.log_after))
 
 

@@ -23,7 +23,7 @@ def invalid_rejected(obs: Observation, params: Mapping[str, Any]) -> list[Eviden
         inv = v.invocations[0]
         if inv.returncode != 2 or not inv.stderr.strip():
             out.append(Evidence("exit 2 and a message on stderr",
-                                f"exit {inv.returncode}; stderr: {stderr_text(inv.stderr) or '(empty)'}",
+                                f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}",
                                 f"invalid workflow '{v.label}': {text(str(v.facts['text']).encode(), 160)}"))
     return out or ([] if _cases(obs) else [Evidence("malformed workflows", "none", "scenario")])
 

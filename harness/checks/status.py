@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, excerpt, stderr_text, text
+from harness.checks.common import cut_note, events, excerpt, stderr_text, text
 from harness.model import Evidence, Severity
 from harness.observe import Invocation, Observation
 
@@ -44,7 +44,8 @@ def parse_status(inv: Invocation) -> tuple[dict[str, Any] | None, str]:
     try:
         doc = json.loads(inv.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        return None, f"stdout is not one JSON object ({exc}): {text(inv.stdout, 200)!r}"
+        cut = f" ({cut_note(inv)})" if inv.stdout_cut else ""
+        return None, f"stdout is not one JSON object ({exc}): {text(inv.stdout, 200)!r}{cut}"
     if not isinstance(doc, dict):
         return None, f"stdout is JSON but not an object: {text(inv.stdout, 200)!r}"
     return doc, ""
@@ -53,7 +54,7 @@ def parse_status(inv: Invocation) -> tuple[dict[str, Any] | None, str]:
 def status_differences(inv: Invocation, log: bytes) -> list[str]:
     """How a status invocation's answer differs from the contract's status of `log`."""
     if inv.returncode != 0:
-        return [f"exit {inv.returncode} (stderr: {stderr_text(inv.stderr) or 'empty'})"]
+        return [f"exit {inv.returncode} (stderr: {stderr_text(inv) or 'empty'})"]
     doc, problem = parse_status(inv)
     if doc is None:
         return [problem]

@@ -53,7 +53,7 @@ def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evi
 
 def _run_problems(v: Variant, inv: Any) -> list[str]:
     if inv.returncode != 0:
-        return [f"exit {inv.returncode}; stderr: {stderr_text(inv.stderr) or '(empty)'}"]
+        return [f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}"]
     after: bytes = inv.log_after or b""
     parsed = parse_log(after)
     problems = []
@@ -100,7 +100,7 @@ def _refusals(obs: Observation, index: int, expected: str) -> list[Evidence]:
         inv = v.invocations[index]
         problems = []
         if inv.returncode != 3:
-            problems.append(f"exit {inv.returncode}; stderr: {stderr_text(inv.stderr) or '(empty)'}")
+            problems.append(f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}")
         if inv.log_after != v.facts["damaged"]:
             problems.append("the log changed")
         if index == 1 and v.facts["new_audit"]:

@@ -13,7 +13,6 @@ folders of owners that are gone; `harness gc` and every Docker run call it first
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from harness import cellfs
 from harness.errors import InfraError, RunnerUnavailableError
 from harness.owner import CELL_PREFIX, Owner
 
@@ -123,7 +123,7 @@ def collect(client: docker.DockerClient, *, everything: bool = False) -> Collect
         removed.append(c.name)
         cell_dir = c.labels.get("harness.cell_dir", "")
         if cell_dir and Path(cell_dir).name.startswith(CELL_PREFIX):
-            shutil.rmtree(cell_dir, ignore_errors=True)
+            cellfs.remove(Path(cell_dir))  # its tmpfs first, where it has one
     return Collected(tuple(removed), tuple(kept))
 
 

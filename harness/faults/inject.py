@@ -221,10 +221,12 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
     ended = time.monotonic()
     watcher.tick()
     out, err = proc.output()
+    out_cut, err_cut = proc.cuts()
     return Invocation(label=label, args=tuple(args), returncode=rc, started=proc.started,
                       ended=ended, stdout=out[-65536:], stderr=err[-65536:], fault=fault,
                       fault_at=fault_at, log_before=log_before,
-                      log_after=read_log(watcher.files, keep=True))
+                      log_after=read_log(watcher.files, keep=True),
+                      stdout_cut=out_cut, stderr_cut=err_cut)
 
 
 def outputs_of(files: CellFiles, ids: Collection[str]) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import resource
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,13 @@ def candidate_json(c: Candidate, cells: Sequence[CellResult], intent: Intent,
     }
 
 
+def harness_json() -> dict[str, Any]:
+    """Facts about the harness process itself: its peak memory so far (ru_maxrss is in
+    KiB on Linux), so that a candidate driving it to hold too much shows here."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_rss_mb": round(peak_kib / 1024, 1)}
+
+
 def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
           runner: dict[str, str], scenarios: Sequence[str], intents: dict[str, Intent],
           profiles: Profiles, headline: str) -> dict[str, Any]:
@@ -69,6 +77,7 @@ def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed:
         "harness_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seed": seed, "runner": runner, "scenarios": list(scenarios),
+        "harness": harness_json(),
         "headline_profile": headline,
         "profiles": {p.name: {"intent_weight": p.intent_weight, "fatal_cap": p.fatal_cap,
                               "description": p.description} for p in profiles.profiles},

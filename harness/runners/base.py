@@ -16,11 +16,16 @@ exits oddly is an ordinary observation.
 from __future__ import annotations
 
 import abc
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import cellfs
+from harness.layout import STREAM_CAP
 from harness.model import Candidate
+from harness.observe import Cut
 
 
 class EngineProcess(abc.ABC):
@@ -43,7 +48,11 @@ class EngineProcess(abc.ABC):
 
     @abc.abstractmethod
     def output(self) -> tuple[bytes, bytes]:
-        """stdout and stderr so far."""
+        """stdout and stderr so far: at most their first STREAM_CAP bytes each."""
+
+    def cuts(self) -> tuple[Cut | None, Cut | None]:
+        """How stdout and stderr were cut by the time the engine exited (None: not cut)."""
+        return None, None
 
 
 class Cell(abc.ABC):
@@ -69,8 +78,9 @@ class Cell(abc.ABC):
         return {}
 
     def limits(self) -> dict[str, int]:
-        """Resource limits the cell's processes ran into so far (name -> count)."""
-        return {}
+        """Resource limits the cell's processes ran into so far (name -> count); on every
+        runner, a cell whose writable space is full (harness.cellfs) counts `disk_full`."""
+        return {"disk_full": 1} if cellfs.full(self.root) else {}
 
     @abc.abstractmethod
     def start(self, args: Sequence[str]) -> EngineProcess:
@@ -112,3 +122,23 @@ class Runner(abc.ABC):
 
 def engine_argv(candidate: Candidate, args: Sequence[str]) -> list[str]:
     return [*candidate.entrypoint, *args]
+
+
+def read_stream(path: Path) -> bytes:
+    """The first STREAM_CAP bytes of an engine stream's file, never more; nothing if it is
+    missing or not a regular file (where the engine can reach the folder, it may have put
+    a link or a FIFO in its place: never follow one, never hang on one)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return f.read(STREAM_CAP)
+
+
+def stream_cut(sizes: Sequence[int | str]) -> Cut | None:
+    """A Cut from the [written, kept] pair that the reaper and the init report."""
+    written, kept = int(sizes[0]), int(sizes[1])
+    return Cut(written, kept) if written > kept else None

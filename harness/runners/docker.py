@@ -4,7 +4,10 @@ A cell is a host folder laid out as `harness.layout` says, bind-mounted into a f
 container: ``in/`` read-only, ``work/`` (the STATE_DIRs) and ``audit/`` writable, the
 probe and the init read-only under /harness, the engines' stdout and stderr files
 writable under /run/io. Everything else is the candidate's image, on a read-only root
-file system, plus a small private tmpfs at /tmp that goes with the container.
+file system, plus a small private tmpfs at /tmp that goes with the container. The
+host folder is itself a size-limited tmpfs where the harness runs as root
+(`harness.cellfs`), so nothing written through the mounts can fill the host. The init
+keeps the first `layout.STREAM_CAP` bytes of each engine stream, and counts the rest.
 
 PID 1 is ``harness/sandbox/cellinit.py``. The harness talks to it over a unix socket
 in a folder only the harness and the init share; the init accepts nothing else, since
@@ -31,7 +34,6 @@ import itertools
 import json
 import os
 import select
-import shutil
 import socket
 import tempfile
 import threading
@@ -45,12 +47,13 @@ from typing import Any
 import docker
 import docker.errors
 
-from harness import layout, owner, safefs
+from harness import cellfs, layout, owner, safefs
 from harness.container import images
 from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
 from harness.errors import InfraError
 from harness.model import Candidate
-from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
+from harness.observe import Cut
+from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
 
 SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
 REPLY_TIMEOUT_S = 30.0
@@ -68,6 +71,7 @@ class Limits:
     cpus: float = 2.0
     tmpfs_mb: int = 64
     wall_s: float = 600.0
+    disk_mb: int = cellfs.SIZE_MB  # the cell's folder on the host (harness.cellfs)
 
 
 class DockerEngineProcess(EngineProcess):
@@ -88,7 +92,10 @@ class DockerEngineProcess(EngineProcess):
             self._cell.request({"op": "signal", "pid": self.pid, "sig": int(sig)})
 
     def output(self) -> tuple[bytes, bytes]:
-        return self._out.read_bytes(), self._err.read_bytes()
+        return read_stream(self._out), read_stream(self._err)
+
+    def cuts(self) -> tuple[Cut | None, Cut | None]:
+        return self._cell.cuts.get(self.pid, (None, None))
 
 
 class DockerCell(Cell):
@@ -97,6 +104,7 @@ class DockerCell(Cell):
         self.candidate = candidate
         self.image_id = image_id
         self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-")).resolve()
+        self.disk = cellfs.limit(self.base, runner.limits.disk_mb)  # before anything is written
         owner.mark(self.base)
         self.root = self.base / "cell"
         self.private = self.base / "private"
@@ -111,17 +119,22 @@ class DockerCell(Cell):
         self._next_id = 0
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
+        self.cuts: dict[int, tuple[Cut | None, Cut | None]] = {}  # pid -> stdout, stderr
         self._ended = ""
         self._procs = 0
         self._limits = runner.limits
-        for sub in layout.ENGINE_DIRS:
-            (self.root / sub).mkdir(parents=True)
         self.io = self.base / "io"
-        for d in (self.ctl, self.io, self.private):
-            d.mkdir()
-        for rel in (layout.WORK, layout.AUDIT_DIR):
-            self.hand_over(rel)
-        self._chown(self.io)
+        try:
+            for sub in layout.ENGINE_DIRS:
+                (self.root / sub).mkdir(parents=True)
+            for d in (self.ctl, self.io, self.private):
+                d.mkdir()
+            for rel in (layout.WORK, layout.AUDIT_DIR):
+                self.hand_over(rel)
+            self._chown(self.io)
+        except BaseException:
+            cellfs.remove(self.base)
+            raise
         self._client = client or runner.client  # the client of the thread that makes it
         self.container = self._start(runner, image, label)
         self._timer: threading.Timer | None = None
@@ -209,7 +222,7 @@ class DockerCell(Cell):
                     self._remove(container)
                 except InfraError:
                     pass  # collected by the next run
-            shutil.rmtree(self.base, ignore_errors=True)
+            cellfs.remove(self.base)
             raise
         listener.close()
         sock_path.unlink()  # nothing else can ever connect
@@ -224,7 +237,7 @@ class DockerCell(Cell):
         except BaseException:
             self._close_sock("setup failed")
             self._remove(container)
-            shutil.rmtree(self.base, ignore_errors=True)
+            cellfs.remove(self.base)
             raise
         return container
 
@@ -249,6 +262,7 @@ class DockerCell(Cell):
             msg = json.loads(line)
             if msg.get("event") == "exit":
                 self._exits[int(msg["pid"])] = int(msg["code"])
+                self.cuts[int(msg["pid"])] = (stream_cut(msg["stdout"]), stream_cut(msg["stderr"]))
             elif msg.get("event") == "hello":
                 self.python = str(msg["python"])
                 self._hello = True
@@ -298,7 +312,8 @@ class DockerCell(Cell):
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": "/cell"}
         reply = self.request({"op": "spawn", "argv": engine_argv(self.candidate, args),
                               "cwd": self.candidate.docker.workdir, "env": env,
-                              "stdout": f"/run/io/{n}.out", "stderr": f"/run/io/{n}.err"})
+                              "stdout": f"/run/io/{n}.out", "stderr": f"/run/io/{n}.err",
+                              "cap": layout.STREAM_CAP})
         return DockerEngineProcess(self, int(reply["pid"]), out, err)
 
     def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:
@@ -311,13 +326,15 @@ class DockerCell(Cell):
         return list(self.request({"op": "ps"})["procs"])
 
     def limits(self) -> dict[str, int]:
+        disk = super().limits()
         if self._sock is None:
-            return {}
+            return disk
         found = self.request({"op": "limits"})["limits"]
-        return {k: int(v) for k, v in found.items() if v}
+        return {**disk, **{k: int(v) for k, v in found.items() if v}}
 
     def describe(self) -> dict[str, Any]:
-        return {"runner": "docker", "image": self.image_id, "container": self.container.name}
+        return {"runner": "docker", "image": self.image_id, "container": self.container.name,
+                "disk": self.disk}
 
     def end_all(self) -> None:
         self.request({"op": "end"})
@@ -343,8 +360,10 @@ class DockerCell(Cell):
             except InfraError:
                 pass
             self._close_sock("closed")
-        self._remove(self.container)
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            self._remove(self.container)
+        finally:  # the cell's tmpfs goes even when the daemon keeps the container
+            cellfs.remove(self.base)
 
     def _logs(self, container: Any) -> str:
         try:

@@ -3,8 +3,11 @@
 Each engine invocation runs under its own reaper (``harness/sandbox/reaper.py``), a
 child subreaper, so every process the candidate spawns stays in a subtree the harness
 can end, even when it leaves its process group or session. The reaper also ends that
-subtree when the harness dies, because its stdin closes. This gives no isolation from
-the host: it is for machines without Docker and for fast development loops.
+subtree when the harness dies, because its stdin closes. It keeps the first
+`layout.STREAM_CAP` bytes of the engine's stdout and stderr, and counts the rest. The
+cell's folder, with the engine's HOME and TMPDIR in it, is a size-limited tmpfs where
+the harness runs as root (`harness.cellfs`). This gives no other isolation from the
+host: it is for machines without Docker and for fast development loops.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import layout, owner, procfs, tree
+from harness import cellfs, layout, owner, procfs, tree
 from harness.errors import InfraError
 from harness.model import Candidate
-from harness.runners.base import Cell, EngineProcess, Runner, engine_argv
+from harness.observe import Cut
+from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
 
 SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
 REAPER = SANDBOX / "reaper.py"
@@ -35,6 +39,7 @@ class LocalEngineProcess(EngineProcess):
         self._reaper = reaper
         self._out, self._err = out, err
         self._returncode: int | None = None
+        self._cuts: tuple[Cut | None, Cut | None] = (None, None)
         self.started = time.monotonic()
         line = self._read_line(10.0)
         if line is None or not line.startswith("PID "):
@@ -61,8 +66,10 @@ class LocalEngineProcess(EngineProcess):
             line = self._read_line(deadline - time.monotonic())
             if line is None:
                 return None
-            if line.startswith("EXIT "):
-                self._returncode = int(line.split()[1])
+            if line.startswith("EXIT "):  # EXIT code, then [written, kept] of each stream
+                words = line.split()
+                self._returncode = int(words[1])
+                self._cuts = (stream_cut(words[2:4]), stream_cut(words[4:6]))
         return self._returncode
 
     def send_signal(self, sig: int) -> None:
@@ -73,7 +80,10 @@ class LocalEngineProcess(EngineProcess):
                 pass
 
     def output(self) -> tuple[bytes, bytes]:
-        return self._out.read_bytes(), self._err.read_bytes()
+        return read_stream(self._out), read_stream(self._err)
+
+    def cuts(self) -> tuple[Cut | None, Cut | None]:
+        return self._cuts
 
     def end(self) -> None:
         """End the engine and its whole subtree, then the reaper."""
@@ -98,6 +108,7 @@ class LocalCell(Cell):
     def __init__(self, candidate: Candidate, base: Path) -> None:
         self.candidate = candidate
         self.base = base
+        self.disk = cellfs.limit(base)  # before anything is written there
         owner.mark(base)
         self.root = base / "cell"
         self.private = base / "private"
@@ -124,8 +135,8 @@ class LocalCell(Cell):
     def start(self, args: Sequence[str]) -> EngineProcess:
         n = len(self._procs)
         out, err = self.private / "io" / f"{n}.out", self.private / "io" / f"{n}.err"
-        argv = [sys.executable, "-S", str(REAPER), str(out), str(err), "--",
-                *engine_argv(self.candidate, args)]
+        argv = [sys.executable, "-S", str(REAPER), str(layout.STREAM_CAP), str(out), str(err),
+                "--", *engine_argv(self.candidate, args)]
         try:
             reaper = subprocess.Popen(argv, cwd=self.workdir, env=self._env(),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -140,16 +151,18 @@ class LocalCell(Cell):
         return {pid for pid, start in procs if procfs.is_alive(pid, start)}
 
     def describe(self) -> dict[str, Any]:
-        return {"runner": "local"}
+        return {"runner": "local", "disk": self.disk}
 
     def end_all(self) -> None:
         for proc in self._procs:
             proc.end()
 
     def close(self) -> None:
-        self.end_all()
-        self._procs.clear()
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            self.end_all()
+        finally:  # its tmpfs goes even when a reaper failed to end its processes
+            self._procs.clear()
+            cellfs.remove(self.base)
 
 
 class LocalRunner(Runner):
@@ -164,4 +177,8 @@ class LocalRunner(Runner):
             root = Path(tempfile.mkdtemp(prefix=f"harness-{label}-", dir=self._base)).resolve()
         except OSError as exc:
             raise InfraError(f"cannot create a cell directory: {exc}") from exc
-        return LocalCell(candidate, root)
+        try:
+            return LocalCell(candidate, root)
+        except BaseException:
+            cellfs.remove(root)
+            raise

@@ -5,10 +5,15 @@ Usage: ``python3 cellinit.py SOCKET IDLE_DEADLINE_S``
 It connects to the harness's unix socket SOCKET (in a folder the harness bind-mounts),
 says hello (its interpreter's absolute path, for the probe steps), and then serves one
 JSON object per line. Requests carry an ``id`` and get a reply
-with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code"}``.
+with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code", "stdout",
+"stderr"}``, the last two ``[bytes written, bytes kept]``.
 
 - ``spawn``: fork and exec ``argv`` in ``cwd`` with ``env``, in a new session, stdout
-  and stderr to the named files; replies with the pid.
+  and stderr to pipes that the init drains: the first ``cap`` bytes of each go to the
+  named files, the rest is counted and dropped, so a flooding engine never blocks and
+  never fills anything. Before an engine's exit event, the init reads everything it
+  left in its pipes; a process that keeps them open is drained until the cell ends.
+  Replies with the pid.
 - ``signal``: deliver ``sig`` to an engine pid that has not been reaped yet.
 - ``alive``: which of ``procs`` ([pid, starttime] pairs) still run; zombies are dead.
 - ``ps``: every process in the container but this one.
@@ -39,10 +44,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.sandbox.reaper import freeze_and_kill, stat_fields
+    from harness.sandbox.reaper import Stream, freeze_and_kill, open_streams, stat_fields
 else:  # in the container only /harness is there: import the reaper beside us
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
-    from reaper import freeze_and_kill, stat_fields
+    from reaper import Stream, freeze_and_kill, open_streams, stat_fields
 
 PR_SET_DUMPABLE = 4
 
@@ -96,7 +101,8 @@ class Init:
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self.sock = sock
         self.deadline = deadline
-        self.engines: set[int] = set()  # spawned and not yet reaped
+        self.engines: dict[int, tuple[Stream, Stream]] = {}  # spawned, not yet reaped
+        self.streams: list[Stream] = []  # pipes some process may still write to
         self.inbuf = b""
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -115,18 +121,30 @@ class Init:
             if pid == 0:
                 return
             if pid in self.engines:
-                self.engines.discard(pid)
-                self.send({"event": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+                out, err = self.engines.pop(pid)
+                out.drain()  # what it wrote before it exited, before we say so
+                err.drain()
+                self.send({"event": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status),
+                           "stdout": out.sizes(), "stderr": err.sizes()})
+
+    def pump(self, ready: list[int]) -> None:
+        for s in self.streams:
+            if s.fd >= 0 and s.fd in ready:
+                s.pump(1 << 20)
 
     def end_all(self) -> int:
         """SIGSTOP then SIGKILL every other process until none is left; how many there were."""
-        return freeze_and_kill(
+        ended = freeze_and_kill(
             lambda: [p for p in others() if (f := stat_fields(p)) is not None and f[0] not in "ZX"],
             self.reap)
+        for s in self.streams:  # no writer is left: take what they wrote last
+            s.drain()
+            s.close()
+        self.streams = []
+        return ended
 
     def spawn(self, req: dict[str, Any]) -> dict[str, Any]:
-        out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        err = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        out_s, err_s, out, err = open_streams(req["stdout"], req["stderr"], int(req["cap"]))
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
@@ -152,8 +170,11 @@ class Init:
         os.close(err_r)
         if failure:
             os.waitpid(pid, 0)
+            out_s.close()
+            err_s.close()
             return {"ok": False, "error": failure.decode("utf-8", "replace")}
-        self.engines.add(pid)
+        self.engines[pid] = (out_s, err_s)
+        self.streams += [out_s, err_s]
         return {"ok": True, "pid": pid}
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +227,10 @@ class Init:
                 self.send({"event": "deadline"})
                 self.end_all()
                 return 124
-            ready, _, _ = select.select([self.sock.fileno(), wake_r], [], [], min(left, 5.0))
+            self.streams = [s for s in self.streams if s.fd >= 0]  # the rest reached EOF
+            fds = [self.sock.fileno(), wake_r, *(s.fd for s in self.streams)]
+            ready, _, _ = select.select(fds, [], [], min(left, 5.0))
+            self.pump(ready)
             if wake_r in ready:
                 os.read(wake_r, 4096)
             if self.sock.fileno() in ready:

@@ -32,6 +32,12 @@ def cell_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("harness-docker-*"))
 
 
+def cell_mounts(tmp: Path) -> list[str]:
+    """Mount points below tmp (each cell's tmpfs, where the harness runs as root)."""
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p.startswith(f"{tmp}/")]
+
+
 @contextmanager
 def score(tmp_path: Path, scenario: str) -> Iterator[subprocess.Popen[bytes]]:
     """A `harness score` run in the background; killed and reaped however the test ends."""
@@ -94,6 +100,8 @@ def test_kill_9_then_the_next_run_collects(tmp_path: Path, client: docker.Docker
             assert time.monotonic() < deadline, state
             time.sleep(0.1)
     assert cell_dirs(tmp_path / "cells")
+    if os.geteuid() == 0:  # kill -9 ran no clean-up: the cells' tmpfs are still mounted
+        assert sorted(cell_mounts(tmp_path / "cells")) == [str(d) for d in cell_dirs(tmp_path / "cells")]
     with score(tmp_path, "retry-exhausted") as nxt:
         _, err = nxt.communicate(timeout=300)
     assert nxt.returncode == 0, err
@@ -101,3 +109,4 @@ def test_kill_9_then_the_next_run_collects(tmp_path: Path, client: docker.Docker
     assert owned_by(client, proc.pid) == []
     assert owned_by(client, nxt.pid) == []
     assert cell_dirs(tmp_path / "cells") == []
+    assert cell_mounts(tmp_path / "cells") == []

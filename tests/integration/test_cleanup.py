@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from harness import owner
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,3 +79,29 @@ def test_kill_9_of_the_harness_leaves_nothing_running(tmp_path: Path) -> None:
     proc.kill()
     proc.communicate(timeout=10)
     assert wait_until_none(cells) == [], "a reaper must end its subtree when the harness dies"
+    owner.sweep(cells)  # what the next run does: its cell folder is a mount pytest cannot remove
+
+
+def cell_mounts(cells: Path) -> list[str]:
+    """Mount points in /proc/self/mountinfo below `cells` (a cell's tmpfs)."""
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p.startswith(f"{cells}/")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a cell's tmpfs needs root to mount")
+def test_the_next_run_unmounts_and_removes_a_killed_harness_cell(tmp_path: Path) -> None:
+    proc, cells = start_scoring(tmp_path)
+    wait_for_cell_processes(cells)
+    left = cell_mounts(cells)
+    assert len(left) == 1, "the cell runs on its own tmpfs"
+    proc.kill()
+    proc.communicate(timeout=10)
+    assert wait_until_none(cells) == []
+    assert cell_mounts(cells) == left and Path(left[0]).is_dir()  # kill -9 ran no clean-up
+    again = subprocess.run(
+        [sys.executable, "-m", "harness", "score", "reference", "--runner", "local",
+         "--scenario", "invalid-workflow", "--out", str(tmp_path / "again")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(cells)})
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert cell_mounts(cells) == []
+    assert list(cells.iterdir()) == []
