@@ -21,7 +21,7 @@ from harness.container import images
 from harness.container.client import connect
 from harness.errors import CandidateSetupError, InfraError, RunnerUnavailableError, UsageError
 from harness.faults import logfaults
-from harness.faults.procedures import PROCEDURES, new_ctx, observe
+from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
 from harness.intent import Intent, Language, find_signals, load_signals
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
 from harness.observe import Invocation, Observation
@@ -131,7 +131,7 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
     ctx = None
     try:
         ctx = new_ctx(cell, scenario, seed)
-        PROCEDURES[scenario.procedure](ctx)
+        run_procedure(ctx)
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
         engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])

@@ -21,6 +21,7 @@ IN_CREATE = 0x00000100
 IN_DELETE_SELF = 0x00000400
 IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
+IN_ONLYDIR = 0x01000000
 IN_ISDIR = 0x40000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
@@ -55,8 +56,9 @@ class Inotify:
         self._folders: dict[int, str] = {}
         self.overflowed = False
 
-    def watch(self, folder: str, mask: int) -> bool:
-        """Watch folder; False if it does not exist (any more)."""
+    def watch(self, folder: str, mask: int, label: str = "") -> bool:
+        """Watch folder; False if it does not exist (any more). Its events name it by
+        label when one is given (folder may be a /proc/self/fd path that is closed soon)."""
         assert self.fd is not None
         wd = _libc.inotify_add_watch(self.fd, os.fsencode(folder), mask)
         if wd < 0:
@@ -64,7 +66,7 @@ class Inotify:
             if code in (errno.ENOENT, errno.ENOTDIR):
                 return False
             raise InotifyError(code, f"inotify_add_watch {folder}: {os.strerror(code)}")
-        self._folders[wd] = folder
+        self._folders[wd] = label or folder
         return True
 
     def read(self) -> list[Event]:

@@ -2,7 +2,9 @@
 
 An `Observation` holds only ground truth: exit codes, the bytes of the log as they were
 before and after each invocation, the probe's audit, which recorded processes were
-seen alive and when each was first seen dead, and the bytes in outputs/. Nothing in it
+seen alive and when each was first seen dead, the bytes in outputs/, and the files the
+harness refused to touch (links, special files, files over their cap). Log bytes are
+read at most `safefs.LOG_CAP` at a time and equal contents share one object. Nothing in it
 is the candidate's account of itself except `status` output, which checks compare with
 that ground truth.
 
@@ -92,6 +94,9 @@ class Observation:
     facts: Mapping[str, Any] = field(default_factory=dict)
     written_in_place: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> writes
     appearances: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> times made
+    # Files the harness refused to follow or open, or found over their size cap, each a
+    # sentence naming it ("work/state/events.jsonl is a symlink to /etc/passwd").
+    hazards: tuple[str, ...] = ()
 
     @property
     def workflow(self) -> Mapping[str, Any]:

@@ -58,6 +58,7 @@ def load_all() -> dict[str, CheckDef]:
     from harness.checks import (  # noqa: F401
         crash,
         dag,
+        files,
         inputs,
         lock,
         logs,

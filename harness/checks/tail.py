@@ -19,6 +19,9 @@ from harness.observe import Observation, Variant
 
 
 def _precondition(obs: Observation) -> list[Evidence]:
+    if "stopped" in obs.facts:  # the log was a link, a special file, or over its cap
+        return [Evidence("a crashed run that left a log to damage", str(obs.facts["stopped"]),
+                         "cell")]
     if "precondition" in obs.facts:
         return [Evidence("a crashed run that left a log to damage", str(obs.facts["precondition"]),
                          "run 1", excerpt(obs.invocations[0].log_after if obs.invocations else b""))]

@@ -8,15 +8,17 @@ when each was first seen dead, and every file that appears in outputs/; an
 observed death time is an upper bound on the real one.
 
 The harness bounds every invocation; an engine still running at its bound is killed
-and recorded as such (returncode None), never waited on forever.
+and recorded as such (returncode None), never waited on forever. Every look at the
+cell's files goes through the watcher's `safefs.CellFiles`: no link is followed and no
+special file opened, and what was refused is kept as a hazard for the checks.
 """
 
 from __future__ import annotations
 
-import os
 import signal
+import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from harness.errors import InfraError
 from harness.layout import AUDIT, LOG, OUTPUTS, STATE, WORK
 from harness.observe import Invocation, Publication, parse_audit
 from harness.runners.base import Cell, EngineProcess
+from harness.safefs import AUDIT_CAP, LOG_CAP, OUTPUT_CAP, CellFiles, Unsafe
 
 TICK_S = 0.005
 
@@ -51,11 +54,10 @@ class Trigger:
         return f"after {what}" + (f" + {self.delay:.3f} s" if self.delay else "")
 
 
-def read(cell: Cell, rel: str) -> bytes | None:
-    try:
-        return (cell.root / rel).read_bytes()
-    except FileNotFoundError:
-        return None
+def read_log(files: CellFiles, *, keep: bool = False) -> bytes | None:
+    """The log's bytes (at most LOG_CAP); None if missing or refused. keep: the bytes go
+    into an observation, so equal logs are interned and held once."""
+    return files.read(LOG, LOG_CAP, intern=keep)
 
 
 class Watcher:
@@ -74,32 +76,45 @@ class Watcher:
         # Times a name appeared in outputs/ (created, linked or renamed into place): the
         # kernel reports each one, so a republish is seen however quickly it follows.
         self.appearances: dict[str, int] = {}
+        self.files = CellFiles(cell.root)
         self._ino = inotify.Inotify()
         self._outputs_watched = False
-        self._ino.watch(str(cell.root / WORK), inotify.IN_CREATE)
+        self._watch(WORK, inotify.IN_CREATE)
         self._watch_state()
 
+    def _watch(self, rel: str, mask: int) -> bool:
+        """Watch the real directory rel, found beneath the cell root. inotify takes a path
+        and follows every link on it (IN_DONT_FOLLOW spares only the last component), so
+        it is given /proc/self/fd/N of a descriptor that safefs resolved: the very
+        directory, never what a link in its place points at."""
+        try:
+            with self.files.dir_path(rel) as path:
+                return path is not None and self._ino.watch(path, mask | inotify.IN_ONLYDIR,
+                                                             label=rel)
+        except Unsafe as exc:
+            self.files.note(str(exc))
+            return False
+
     def _watch_state(self) -> None:
-        if self._ino.watch(str(self.cell.root / STATE), inotify.IN_CREATE):
+        if self._watch(STATE, inotify.IN_CREATE):
             self._watch_outputs()
 
     def _watch_outputs(self) -> None:
         mask = inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MODIFY
-        if self._ino.watch(str(self.cell.root / OUTPUTS), mask):
+        if self._watch(OUTPUTS, mask):
             self._outputs_watched = True
 
     def _drain(self) -> None:
         if self._ino.fd is None:
             return
-        state, outputs = str(self.cell.root / STATE), str(self.cell.root / OUTPUTS)
         for ev in self._ino.read():
-            if ev.is_dir and ev.folder == str(self.cell.root / WORK) and ev.name == "state":
+            if ev.is_dir and ev.folder == WORK and ev.name == "state":
                 self._watch_state()
-            elif ev.is_dir and ev.folder == state and ev.name == "outputs":
+            elif ev.is_dir and ev.folder == STATE and ev.name == "outputs":
                 self._watch_outputs()
-            elif ev.folder == outputs and ev.mask & inotify.IN_MODIFY:
+            elif ev.folder == OUTPUTS and ev.mask & inotify.IN_MODIFY:
                 self.written_in_place[ev.name] = self.written_in_place.get(ev.name, 0) + 1
-            elif (ev.folder == outputs and not ev.is_dir
+            elif (ev.folder == OUTPUTS and not ev.is_dir
                   and ev.mask & (inotify.IN_CREATE | inotify.IN_MOVED_TO)):
                 self.appearances[ev.name] = self.appearances.get(ev.name, 0) + 1
         if self._ino.overflowed:
@@ -112,10 +127,10 @@ class Watcher:
         self._ino.close()
 
     def audit(self) -> tuple[dict[str, Any], ...]:
-        return parse_audit(read(self.cell, AUDIT) or b"")
+        return parse_audit(self.files.read(AUDIT, AUDIT_CAP) or b"")
 
     def tick(self) -> None:
-        raw = read(self.cell, AUDIT) or b""
+        raw = self.files.read(AUDIT, AUDIT_CAP) or b""
         if len(raw) != self._audit_len:
             self._audit_len = len(raw)
             for rec in parse_audit(raw):
@@ -132,16 +147,15 @@ class Watcher:
         self._scan_outputs()
 
     def _scan_outputs(self) -> None:
-        outdir = self.cell.root / OUTPUTS
         try:
-            names = os.listdir(outdir)
-        except (FileNotFoundError, NotADirectoryError):
+            listing = self.files.entries(OUTPUTS) or []
+        except Unsafe as exc:
+            self.files.note(str(exc))
             return
-        for name in names:
-            try:
-                st = os.lstat(outdir / name)
-            except FileNotFoundError:
-                continue
+        for name, st in listing:
+            if not stat.S_ISREG(st.st_mode):
+                self.files.note(self.files.describe(f"{OUTPUTS}/{name}")
+                                or f"{OUTPUTS}/{name} is not a regular file")
             key = (st.st_ino, st.st_size)
             if self._seen_files.get(name) != key:
                 self._seen_files[name] = key
@@ -153,18 +167,22 @@ class Watcher:
         return tuple(sorted(p for p in self.procs if p not in self.deaths))
 
 
-def _met(trigger: Trigger, cell: Cell, elapsed: float) -> bool:
+def _met(trigger: Trigger, files: CellFiles, elapsed: float) -> bool:
     if trigger.kind == "seconds":
         return elapsed >= trigger.value
     if trigger.kind == "events":
-        return (read(cell, LOG) or b"").count(b"\n") >= trigger.value
+        return (read_log(files) or b"").count(b"\n") >= trigger.value
     if trigger.kind == "starts":
-        recs = parse_audit(read(cell, AUDIT) or b"")
+        recs = parse_audit(files.read(AUDIT, AUDIT_CAP) or b"")
         n = sum(1 for r in recs if r.get("kind") == "start"
                 and (not trigger.step or r.get("step") == trigger.step))
         return n >= trigger.value
     if trigger.kind == "outputs":
-        return os.path.lexists(cell.root / OUTPUTS / trigger.step)
+        try:
+            return files.lstat(f"{OUTPUTS}/{trigger.step}") is not None
+        except Unsafe as exc:
+            files.note(str(exc))
+            return False
     raise ValueError(f"unknown trigger kind {trigger.kind!r}")
 
 
@@ -179,7 +197,7 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
           trigger: Trigger | None = None, action: Action | None = None,
           action_name: str = "") -> Invocation:
     """Run ENTRYPOINT + args to its end (or the bound), striking once when trigger is met."""
-    log_before = read(cell, LOG)
+    log_before = read_log(watcher.files, keep=True)
     proc = cell.start(args)
     fault, fault_at, met_at = "", None, None
     rc = proc.poll()
@@ -192,7 +210,7 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
             rc = None
             break
         if trigger is not None and fault_at is None:
-            if met_at is None and _met(trigger, cell, now - proc.started):
+            if met_at is None and _met(trigger, watcher.files, now - proc.started):
                 met_at = now
             if met_at is not None and now - met_at >= trigger.delay:
                 fault_at = time.monotonic()
@@ -206,43 +224,44 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
     out_cut, err_cut = proc.cuts()
     return Invocation(label=label, args=tuple(args), returncode=rc, started=proc.started,
                       ended=ended, stdout=out[-65536:], stderr=err[-65536:], fault=fault,
-                      fault_at=fault_at, log_before=log_before, log_after=read(cell, LOG),
+                      fault_at=fault_at, log_before=log_before,
+                      log_after=read_log(watcher.files, keep=True),
                       stdout_cut=out_cut, stderr_cut=err_cut)
 
 
-def outputs_of(cell: Cell) -> dict[str, bytes]:
-    outdir = cell.root / OUTPUTS
-    if not outdir.is_dir():
+def outputs_of(files: CellFiles, ids: Collection[str]) -> dict[str, bytes]:
+    """The regular files in outputs/: the bytes (at most OUTPUT_CAP) of those named after
+    a step id in ids, and b"" for any other name, which the checks judge by name alone:
+    a flood of stray files costs no memory. Anything else there is noted, not read."""
+    try:
+        listing = files.entries(OUTPUTS) or []
+    except Unsafe as exc:
+        files.note(str(exc))
         return {}
-    return {p.name: p.read_bytes() for p in sorted(outdir.iterdir()) if p.is_file()}
+    found = {}
+    for name, st in listing:
+        if not stat.S_ISREG(st.st_mode):
+            files.note(files.describe(f"{OUTPUTS}/{name}") or f"{OUTPUTS}/{name} is not a"
+                       " regular file")
+            continue
+        data = files.read(f"{OUTPUTS}/{name}", OUTPUT_CAP) if name in ids else b""
+        if data is not None:
+            found[name] = data
+    return found
 
 
-def snapshot(cell: Cell, name: str) -> Path:
-    """Copy STATE_DIR and the audit aside, to restore the same crash state more than once."""
-    import shutil
+def snapshot(cell: Cell, files: CellFiles, name: str) -> Path:
+    """Copy STATE_DIR and the audit aside, to restore the same crash state more than once.
 
+    Regular files and directories only: a link or special file is noted and raises
+    `Unsafe` (a snapshot without it would not be the state the candidate left)."""
     dest = cell.private / "snapshots" / name
     for sub in (STATE, AUDIT):
-        src = cell.root / sub
-        if src.is_dir():
-            shutil.copytree(src, dest / sub, symlinks=True)
-        elif src.exists():
-            (dest / sub).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / sub)
+        files.copy_out(sub, dest)
     return dest
 
 
-def restore(cell: Cell, snap: Path) -> None:
-    import shutil
-
+def restore(cell: Cell, files: CellFiles, snap: Path) -> None:
     for sub in (STATE, AUDIT):
-        target = cell.root / sub
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        if (snap / sub).is_dir():
-            shutil.copytree(snap / sub, target, symlinks=True)
-        elif (snap / sub).exists():
-            shutil.copy2(snap / sub, target)
+        files.copy_in(snap, sub)
         cell.hand_over(sub)

@@ -5,6 +5,9 @@ log they damage is one the candidate wrote itself; they then restore that same c
 state before each variant, so every variant starts from identical bytes.
 invalid_workflow, concurrent_run and changed_workflow test the engine's refusals:
 each refusal must leave the log byte for byte as it was.
+
+Every damage and restore goes through `safefs`: a log that is a link or a special file,
+or over its cap, stops the procedure before anything is written (`Unsafe`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,22 @@ from typing import Any
 
 from harness.eventlog import complete_prefix
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
-from harness.faults.inject import Trigger, drive, read, restore, snapshot
+from harness.faults.inject import Trigger, drive, read_log, restore, snapshot
 from harness.faults.procedures import PROCEDURES, Ctx
 from harness.layout import LOG, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation, Variant
 from harness.runners.base import EngineProcess
+from harness.safefs import LOG_CAP
 from harness.workflow import text_problems
+
+# A sane engine's log is small and its lines far shorter than TORN_ALL_MAX: its last line
+# is torn at every byte. Each variant keeps a whole damaged log, so a longer line, or a
+# log so big that all its variants would hold over TORN_BYTES, gets a seeded sample of
+# offsets instead (first and last included): an 8 MB line or log cannot make millions
+# of invocations, nor hold gigabytes.
+TORN_ALL_MAX = 4096
+TORN_SAMPLE = 16
+TORN_BYTES = 64 << 20
 
 
 def _crash_base(ctx: Ctx) -> bytes | None:
@@ -29,15 +42,15 @@ def _crash_base(ctx: Ctx) -> bytes | None:
     lo, hi = ctx.params.get("kill_events", [4, 8])
     inv = ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", ctx.rng.randint(lo, hi)))
     ctx.cell.end_all()  # the killed run's steps are not what these scenarios judge
-    base = complete_prefix(read(ctx.cell, LOG) or b"")
+    base = complete_prefix(ctx.files.read_strict(LOG, LOG_CAP) or b"")
     lines = base.count(b"\n")
     ctx.facts["base_lines"] = lines
     if lines < 2:
         ctx.facts["precondition"] = (f"the crashed run left {lines} complete log"
                                      f" lines; at least 2 are needed ({inv.describe()})")
         return None
-    (ctx.cell.root / LOG).write_bytes(base)
-    return base
+    ctx.files.write(LOG, base)
+    return ctx.files.intern(base)
 
 
 def _variant(ctx: Ctx, label: str, args: list[str]) -> Invocation:
@@ -52,20 +65,39 @@ def _offsets(ctx: Ctx, length: int) -> list[int]:
     return sorted({1, length, *inner})
 
 
+def _sampled_offsets(ctx: Ctx, length: int, size: int) -> tuple[list[int], set[int]]:
+    """For a last line or log too big to tear at every byte: a seeded sample of offsets
+    for status, and those of them that run also runs at."""
+    n = min(length, TORN_SAMPLE, max(2, TORN_BYTES // max(1, size)))
+    status_at = sorted({1, length, *ctx.rng.sample(range(2, length), max(0, n - 2))})
+    ctx.facts["offsets_sampled"] = (f"the last line is {length} bytes and the log {size}:"
+                                    f" status ran at {len(status_at)} seeded offsets, not"
+                                    f" at every one")
+    want = ctx.params.get("run_offsets", "all")
+    if want == "all" or int(want) >= len(status_at):
+        return status_at, set(status_at)
+    inner = ctx.rng.sample(status_at[1:-1], max(0, int(want) - 2))
+    return status_at, {1, length, *inner}
+
+
 def torn_tail(ctx: Ctx) -> None:
-    """Cut the last line at every byte offset: status ignores it, run cuts and finishes."""
+    """Cut the last line at every byte offset (a seeded sample of them for a line or a
+    log too big, see TORN_BYTES): status ignores it, run cuts it and finishes."""
     base = _crash_base(ctx)
     if base is None:
         return
-    snap = snapshot(ctx.cell, "base")
+    snap = snapshot(ctx.cell, ctx.files, "base")
     length = last_line_length(base)
-    run_at = set(_offsets(ctx, length))
+    if length <= TORN_ALL_MAX and length * len(base) <= TORN_BYTES:
+        status_at, run_at = list(range(1, length + 1)), set(_offsets(ctx, length))
+    else:
+        status_at, run_at = _sampled_offsets(ctx, length, len(base))
     ctx.facts["offsets"] = length
     ctx.facts["run_offsets"] = sorted(run_at)
-    for keep in range(1, length + 1):
-        restore(ctx.cell, snap)
-        torn = tear(base, keep)
-        (ctx.cell.root / LOG).write_bytes(torn)
+    for keep in status_at:
+        restore(ctx.cell, ctx.files, snap)
+        torn = ctx.files.intern(tear(base, keep))
+        ctx.files.write(LOG, torn)
         invs = [_variant(ctx, f"status torn@{keep}", ctx.status_args())]
         if keep in run_at:
             invs.append(_variant(ctx, f"run torn@{keep}", ctx.run_args()))
@@ -80,18 +112,18 @@ def corrupt_middle(ctx: Ctx) -> None:
     base = _crash_base(ctx)
     if base is None:
         return
-    snap = snapshot(ctx.cell, "base")
+    snap = snapshot(ctx.cell, ctx.files, "base")
     kinds = list(ctx.params.get("kinds", CORRUPTIONS))
     for i in range(int(ctx.params.get("variants", 3))):
         damage = corrupt(base, ctx.rng, kinds[i % len(kinds)])
-        restore(ctx.cell, snap)
-        (ctx.cell.root / LOG).write_bytes(damage.data)
+        restore(ctx.cell, ctx.files, snap)
+        ctx.files.write(LOG, ctx.files.intern(damage.data))
         starts_before = len(ctx.watcher.audit())
         invs = (_variant(ctx, f"status {damage.kind}", ctx.status_args()),
                 _variant(ctx, f"run {damage.kind}", ctx.run_args()))
         ctx.cell.end_all()
         ctx.variants.append(Variant(damage.description, invs, {
-            "damaged": damage.data, "line": damage.line_number,
+            "damaged": ctx.files.intern(damage.data), "line": damage.line_number,
             "new_audit": [r for r in ctx.watcher.audit()[starts_before:]
                           if r.get("kind") == "start"]}))
 
@@ -100,11 +132,11 @@ def invalid_workflow(ctx: Ctx) -> None:
     """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR."""
     for i, case in enumerate(ctx.params.get("cases", [])):
         name, state = input_file(f"invalid-{i}.json"), state_dir(f"state-invalid-{i}")
-        (ctx.cell.root / name).write_bytes(str(case["text"]).encode())
+        ctx.files.write(name, str(case["text"]).encode())
         inv = _variant(ctx, f"run {case['name']}", ctx.run_args(name, state))
         ctx.variants.append(Variant(str(case["name"]), (inv,), {
-            "text": case["text"], "state_exists": (ctx.cell.root / state).exists()}))
-    (ctx.cell.root / state_dir("empty-state")).mkdir()
+            "text": case["text"], "state_exists": ctx.files.lstat(state) is not None}))
+    ctx.files.mkdir(state_dir("empty-state"))
     ctx.cell.hand_over(state_dir("empty-state"))
     for label, state in (("status of a missing STATE_DIR", state_dir("missing-state")),
                          ("status of an empty STATE_DIR", state_dir("empty-state"))):
@@ -132,11 +164,11 @@ def concurrent_run(ctx: Ctx) -> None:
     def second_engine(first: EngineProcess) -> None:
         first.send_signal(signal.SIGSTOP)
         time.sleep(0.05)
-        before, starts = read(ctx.cell, LOG), len(ctx.watcher.audit())
+        before, starts = read_log(ctx.files, keep=True), len(ctx.watcher.audit())
         inv = drive(ctx.cell, ctx.watcher, ctx.run_args(), label="run 2 (concurrent)",
                     bound_s=float(ctx.params.get("second_bound_s", 10)))
         ctx.invocations.append(inv)
-        ctx.facts.update(log_before=before, log_after=read(ctx.cell, LOG),
+        ctx.facts.update(log_before=before, log_after=read_log(ctx.files, keep=True),
                          new_audit=[r for r in ctx.watcher.audit()[starts:]
                                     if r.get("kind") == "start"])
         first.send_signal(signal.SIGCONT)
@@ -154,7 +186,7 @@ def changed_workflow(ctx: Ctx) -> None:
     doc = json.loads(ctx.workflow)
     doc["name"] = doc["name"] + "-changed"
     changed = input_file("workflow-changed.json")
-    (ctx.cell.root / changed).write_text(json.dumps(doc, indent=2) + "\n")
+    ctx.files.write(changed, (json.dumps(doc, indent=2) + "\n").encode())
     starts = len(ctx.watcher.audit())
     ctx.call(ctx.run_args(changed), "run 2 (changed workflow)")
     ctx.facts["new_audit"] = [r for r in ctx.watcher.audit()[starts:] if r.get("kind") == "start"]

@@ -21,12 +21,13 @@ from harness.faults.inject import (
     Watcher,
     drive,
     outputs_of,
-    read,
+    read_log,
 )
-from harness.layout import AUDIT, LOG, STATE, WORKFLOW
+from harness.layout import AUDIT, STATE, WORKFLOW
 from harness.model import Scenario
 from harness.observe import Invocation, Observation, Variant
 from harness.runners.base import Cell
+from harness.safefs import CellFiles, Unsafe
 from harness.scenario import workflow_bytes
 
 
@@ -46,6 +47,10 @@ class Ctx:
     @property
     def params(self) -> Mapping[str, Any]:
         return self.scenario.params
+
+    @property
+    def files(self) -> CellFiles:
+        return self.watcher.files
 
     @property
     def bound(self) -> float:
@@ -81,21 +86,34 @@ def new_ctx(cell: Cell, scenario: Scenario, seed: int) -> Ctx:
     ctx = Ctx(cell, scenario, seed, rng, Watcher(cell))
     audit = cell.engine_path(AUDIT)
     ctx.workflow = workflow_bytes(scenario.workflow, cell.probe_argv(), audit)
-    (cell.root / WORKFLOW).write_bytes(ctx.workflow)
+    ctx.files.write(WORKFLOW, ctx.workflow)
     return ctx
+
+
+def run_procedure(ctx: Ctx) -> None:
+    """The scenario's procedure. A file of the candidate's that the harness will not
+    follow, open or change ends it early, cleanly: nothing is damaged or restored through
+    it, and the checks judge what was seen, the refusal among it."""
+    try:
+        PROCEDURES[ctx.scenario.procedure](ctx)
+    except Unsafe as exc:
+        ctx.files.note(str(exc))
+        ctx.facts["stopped"] = f"the harness stopped the scenario early: {exc}"
 
 
 def observe(ctx: Ctx) -> Observation:
     ctx.watcher.tick()  # the last writes, before the watch closes
     ctx.watcher.close()
+    ids = {str(s.get("id")) for s in ctx.scenario.workflow.get("steps", [])}
     return Observation(
         scenario=ctx.scenario, seed=ctx.seed, workflow_bytes=ctx.workflow,
         invocations=tuple(ctx.invocations), audit=ctx.watcher.audit(),
-        final_log=read(ctx.cell, LOG) or b"", outputs=outputs_of(ctx.cell),
+        final_log=read_log(ctx.files, keep=True) or b"", outputs=outputs_of(ctx.files, ids),
         publications=tuple(ctx.watcher.publications), deaths=dict(ctx.watcher.deaths),
         written_in_place=dict(ctx.watcher.written_in_place),
         appearances=dict(ctx.watcher.appearances),
         alive_after=dict(ctx.alive_after), variants=tuple(ctx.variants), facts=dict(ctx.facts),
+        hazards=ctx.files.hazards,
     )
 
 
@@ -127,7 +145,7 @@ def crash_loop(ctx: Ctx) -> None:
     kills = int(ctx.params.get("kills", 4))
     after_output = str(ctx.params.get("kill_after_output", ""))
     for k in range(1, kills + 1):
-        events_now = (read(ctx.cell, LOG) or b"").count(b"\n")
+        events_now = (read_log(ctx.files) or b"").count(b"\n")
         trigger = (Trigger("outputs", 1, step=after_output, delay=0.05) if k == 1 and after_output
                    else kill_trigger(ctx, events_now))
         inv = ctx.call(ctx.run_args(), f"run {k}", trigger=trigger)

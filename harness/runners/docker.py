@@ -47,7 +47,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from harness import cellfs, layout, owner
+from harness import cellfs, layout, owner, safefs
 from harness.container import images
 from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
 from harness.errors import InfraError
@@ -157,14 +157,10 @@ class DockerCell(Cell):
             os.chown(path, self.uid, self.uid)
 
     def hand_over(self, rel: str) -> None:
-        target = self.root / rel
-        if os.geteuid() != 0 or not target.exists():
-            return
-        self._chown(target)
-        if target.is_dir():
-            for dirpath, dirnames, filenames in os.walk(target):
-                for name in dirnames + filenames:
-                    os.lchown(os.path.join(dirpath, name), self.uid, self.uid)
+        # Through safefs: rel is the candidate's (a restored STATE_DIR), and a link in it,
+        # or in its place, must be changed itself, never followed to a host file.
+        if os.geteuid() == 0 and self.uid != 0:
+            safefs.CellFiles(self.root).chown_tree(rel, self.uid, self.uid)
 
     def _start(self, runner: DockerRunner, image: str, label: str) -> Any:
         sock_path = self.ctl / "ctl.sock"

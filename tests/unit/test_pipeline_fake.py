@@ -32,7 +32,7 @@ def lenient(args: Sequence[str], cell: FakeCell) -> tuple[int, bytes, bytes]:
 
 def test_invalid_workflow_passes_a_strict_engine() -> None:
     cell = api.run_cell(FakeRunner(strict), CAND, scenario("invalid-workflow"), seed=3)
-    assert [r.outcome for r in cell.results] == [Outcome.PASS] * 3
+    assert [r.outcome for r in cell.results] == [Outcome.PASS] * 4
     assert "--scenario invalid-workflow --seed 3 --runner fake" in cell.reproduce
 
 
@@ -56,7 +56,7 @@ def test_results_json_keeps_its_stable_keys() -> None:
                                       profiles=profiles, headline="design-first")))
     entry = doc["candidates"]["fake"]
     assert doc["schema_version"] == 2 and doc["headline_profile"] == "design-first"
-    assert entry["execution_score"] == 0.0
+    assert entry["execution_score"] == 3.75  # 3 of 8: files.regular holds, it planted no link
     assert entry["score"] == entry["profiles"]["design-first"]["score"]
     assert set(entry["profiles"]) == set(doc["profiles"]) >= {"execution-first", "balanced",
                                                               "design-first"}
