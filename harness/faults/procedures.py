@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.faults.inject import (
+    CellLimit,
     Trigger,
     Watcher,
     drive,
@@ -42,6 +43,7 @@ class Ctx:
     facts: dict[str, Any] = field(default_factory=dict)
     alive_after: dict[str, tuple[int, ...]] = field(default_factory=dict)
     workflow: bytes = b""
+    limit: CellLimit | None = None  # the cell's wall-clock limit; every drive passes it on
 
     @property
     def params(self) -> Mapping[str, Any]:
@@ -59,7 +61,7 @@ class Ctx:
 
     def call(self, args: list[str], label: str, **kw: Any) -> Invocation:
         inv = drive(self.cell, self.watcher, args, label=label,
-                    bound_s=kw.pop("bound_s", self.bound), **kw)
+                    bound_s=kw.pop("bound_s", self.bound), limit=self.limit, **kw)
         self.invocations.append(inv)
         return inv
 
@@ -76,9 +78,9 @@ class Ctx:
                 return
 
 
-def new_ctx(cell: Cell, scenario: Scenario, seed: int) -> Ctx:
+def new_ctx(cell: Cell, scenario: Scenario, seed: int, limit: CellLimit | None = None) -> Ctx:
     rng = random.Random(f"{seed}:{scenario.name}")
-    ctx = Ctx(cell, scenario, seed, rng, Watcher(cell))
+    ctx = Ctx(cell, scenario, seed, rng, Watcher(cell), limit=limit)
     audit = cell.engine_path(AUDIT)
     ctx.workflow = workflow_bytes(scenario.workflow, cell.probe_argv(), audit)
     (cell.root / WORKFLOW).write_bytes(ctx.workflow)
