@@ -6,7 +6,8 @@ harness itself is one line and exit 3, its traceback goes to a log file. Exit 1 
 only "below --fail-under". Ctrl-C ends the run cleanly: cells close in `finally`
 blocks, and every engine's reaper ends its processes when the harness goes away. A run
 that stops early (Ctrl-C: 130, a harness failure: 3) still writes the cells it
-finished, in a results.json marked incomplete.
+finished, in a results.json marked incomplete; a run in which a cell could not be
+judged (infra_error) writes everything and exits 3 too.
 """
 
 from __future__ import annotations
@@ -188,6 +189,13 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
         sys.exit(stopped.code)
     print_table(doc)
     err.print(written, highlight=False)
+    broken = [c for c in finished if c.infra_error]
+    if broken:  # the scores hold without these cells' checks: not a result to trust blindly
+        err.print(f"[bold red]error:[/] {len(broken)} cell(s) could not be judged (infra_error,"
+                  f" not counted against the candidates); the first: {broken[0].candidate} /"
+                  f" {broken[0].scenario}: {broken[0].infra_error}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(INTERNAL_EXIT)
     low = [n for n, c in doc["candidates"].items()
            if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
     if low:
