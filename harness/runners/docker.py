@@ -208,7 +208,9 @@ class DockerCell(Cell):
 
         container = None
         try:
-            container = daemon_call(f"start the container of cell {label}", create)
+            # safe to repeat after a timeout: each try first removes what the last one made
+            container = daemon_call(f"start the container of cell {label}", create,
+                                    after_timeout=True)
             listener.settimeout(CONNECT_TIMEOUT_S)
             try:
                 conn, _ = listener.accept()
