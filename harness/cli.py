@@ -132,7 +132,8 @@ def _progress(cell: CellResult) -> None:
     err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
               + (f": {names}" if names else "")
               + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
-              + (f" [magenta]limits hit: {limits}[/]" if limits else ""),
+              + (f" [magenta]limits hit: {limits}[/]" if limits else "")
+              + (f" [magenta]{cell.extra['cell_limit']}[/]" if cell.extra.get("cell_limit") else ""),
               highlight=False)
 
 
