@@ -311,11 +311,13 @@ class DockerCell(Cell):
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
-        while pid not in self._exits:
+        while pid not in self._exits and not self._at_limit:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             self._pump(left)
+        if self._at_limit:  # the backstop's kill is no exit of the engine's own
+            raise CellLimitReached(self._ended)
         return self._exits[pid]
 
     # -- the Cell interface --------------------------------------------------------------
