@@ -135,7 +135,7 @@ def test_sigterm_mid_run_writes_the_finished_cells(tmp_path: Path) -> None:
     assert doc["complete"] is False and "interrupted" in doc["stopped"]
     assert len(doc["candidates"]["reference"]["cells"]) == 1
     assert doc["candidates"]["hang"]["cells"] == []
-    assert (out / "index.html").is_file()
+    assert "This run stopped before its last cell (interrupted" in (out / "index.html").read_text()
 
 
 def test_an_internal_failure_is_one_line_and_exit_3(tmp_path: Path) -> None:
