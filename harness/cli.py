@@ -78,8 +78,8 @@ def friendly(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted: every cell was closed and its processes ended")
             sys.exit(130)
-        except click.ClickException:
-            raise
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click's own ways out, with their own exit codes
         except Exception as exc:  # never a traceback on the terminal, never exit 1
             err.print(f"[bold red]error:[/] {internal(exc, None)}", highlight=False,
                       soft_wrap=True)
