@@ -2,7 +2,9 @@
 
 The library entry point behind `harness score`. A cell's infrastructure failure (the
 runner broke, the machine ran out of something) marks that cell's checks
-`infra_error` and is reported apart; it never counts against the candidate. Cells are
+`infra_error` and is reported apart; it never counts against the candidate. A cell
+that reaches its wall-clock limit is not one: its engine is ended and the cell is
+judged on what it did, so a hanging candidate fails what it did not finish. Cells are
 always closed, so nothing of a cell outlives it, also on Ctrl-C.
 """
 
@@ -19,8 +21,16 @@ from harness import cellfs
 from harness.checks import REGISTRY, load_all, run_check
 from harness.container import images
 from harness.container.client import connect
-from harness.errors import CandidateSetupError, InfraError, RunnerUnavailableError, UsageError
+from harness.errors import (
+    CandidateSetupError,
+    CellLimitReached,
+    HarnessError,
+    InfraError,
+    RunnerUnavailableError,
+    UsageError,
+)
 from harness.faults import logfaults
+from harness.faults.inject import CellLimit
 from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
 from harness.intent import Intent, Language, find_signals, load_signals
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
@@ -33,6 +43,7 @@ from harness.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORING = ROOT / "scenarios" / "scoring"  # signals.toml and profiles.toml
+CELL_TIMEOUT_S = 600.0  # a cell's wall-clock limit unless --cell-timeout says otherwise
 Progress = Callable[[CellResult], None]
 
 
@@ -119,7 +130,8 @@ def busy_time(invocations: Sequence[Invocation]) -> float:
     return total
 
 
-def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> CellResult:
+def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
+             wall_s: float = CELL_TIMEOUT_S) -> CellResult:
     start = time.monotonic()
     repro = reproduce_command(c, scenario.name, seed, runner.name)
     try:
@@ -130,14 +142,15 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
         return setup_failed_cell(c, scenario, seed, runner.name, repro, str(exc), start)
     ctx = None
     try:
-        ctx = new_ctx(cell, scenario, seed)
-        run_procedure(ctx)
+        ctx = new_ctx(cell, scenario, seed, CellLimit.starting_now(wall_s))
+        cut_short = run_procedure(ctx)
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
         engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])
         extra = {"timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
                  "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0),
-                 "sandbox": {**cell.describe(), "limits_hit": cell.limits()}}
+                 "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)},
+                 **({"cell_limit": cut_short} if cut_short else {})}
         return CellResult(c.name, scenario.name, seed, runner.name, results, repro,
                           time.monotonic() - start, extra=extra)
     except InfraError as exc:
@@ -151,8 +164,16 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int) -> Cel
             ctx.watcher.close()  # its inotify descriptor, also when the procedure broke
         try:
             cell.close()
-        except InfraError:
+        except HarnessError:
             pass  # a container the daemon would not remove now is collected by the next run
+
+
+def cell_limits(cell: Cell) -> dict[str, int]:
+    """The resource limits the cell ran into; none known once its backstop ended it."""
+    try:
+        return cell.limits()
+    except CellLimitReached:
+        return {}
 
 
 def infra_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, why: str,
@@ -200,12 +221,13 @@ class ScoreRun:
 
 
 def score(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], runner: Runner,
-          seed: int, progress: Progress | None = None) -> ScoreRun:
+          seed: int, progress: Progress | None = None,
+          wall_s: float = CELL_TIMEOUT_S) -> ScoreRun:
     cells = []
     try:
         for c in candidates:
             for s in scenarios:
-                cell = run_cell(runner, c, s, seed)
+                cell = run_cell(runner, c, s, seed, wall_s)
                 cells.append(cell)
                 if progress:
                     progress(cell)

@@ -1,16 +1,23 @@
 """The `harness` command: a thin layer over `harness.api`.
 
 It parses options, calls the library, prints with rich, and maps every `HarnessError`
-to a one-line message and its exit code. A user never sees a traceback for a mistake
-of theirs. Ctrl-C ends the run cleanly: cells close in `finally` blocks, and every
-engine's reaper ends its processes when the harness goes away.
+to a one-line message and its exit code. A user never sees a traceback: a bug of the
+harness itself is one line and exit 3, its traceback goes to a log file. Exit 1 means
+only "below --fail-under". Ctrl-C ends the run cleanly: cells close in `finally`
+blocks, and every engine's reaper ends its processes when the harness goes away. A run
+that stops early (Ctrl-C: 130, a harness failure: 3) still writes the cells it
+finished, in a results.json marked incomplete; a run in which a cell could not be
+judged (infra_error) writes everything and exits 3 too.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,8 +27,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness import api
-from harness.errors import HarnessError
+from harness import api, outdir
+from harness.errors import HarnessError, InfraError
 from harness.manifest import resolve_candidates
 from harness.model import CellResult, Outcome
 from harness.report import doc as results_doc
@@ -32,6 +39,32 @@ from harness.runners.docker import Limits
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
 err = Console(stderr=True)
+
+
+INTERNAL_EXIT = 3  # the harness itself failed (as InfraError's code)
+CRASH_LOG = "harness-error.log"
+
+
+def crash_log(folder: Path | None) -> str:
+    """Write the traceback being handled to folder/CRASH_LOG (else a temp file); its path."""
+    text = traceback.format_exc()
+    try:
+        if folder is not None:
+            path = folder / CRASH_LOG
+            path.write_text(text)
+            return str(path)
+        with tempfile.NamedTemporaryFile("w", prefix="harness-error-", suffix=".log",
+                                         delete=False) as f:
+            f.write(text)
+            return f.name
+    except OSError as exc:
+        return f"nowhere: {exc.strerror or exc}"
+
+
+def internal(exc: Exception, folder: Path | None) -> str:
+    """One line for a bug of the harness; the traceback goes to a log file."""
+    return (f"internal error: {type(exc).__name__}: {exc} (a harness bug; traceback in"
+            f" {crash_log(folder)})")
 
 
 def friendly(fn: F) -> F:
@@ -45,6 +78,12 @@ def friendly(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted: every cell was closed and its processes ended")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click's own ways out, with their own exit codes
+        except Exception as exc:  # never a traceback on the terminal, never exit 1
+            err.print(f"[bold red]error:[/] {internal(exc, None)}", highlight=False,
+                      soft_wrap=True)
+            sys.exit(INTERNAL_EXIT)
 
     return wrapper  # type: ignore[return-value]
 
@@ -93,7 +132,8 @@ def _progress(cell: CellResult) -> None:
     err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
               + (f": {names}" if names else "")
               + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
-              + (f" [magenta]limits hit: {limits}[/]" if limits else ""),
+              + (f" [magenta]limits hit: {limits}[/]" if limits else "")
+              + (f" [magenta]{cell.extra['cell_limit']}[/]" if cell.extra.get("cell_limit") else ""),
               highlight=False)
 
 
@@ -111,8 +151,10 @@ def _progress(cell: CellResult) -> None:
               help="Exit 1 if any headline score is lower.")
 @click.option("--baseline", default=None, type=click.Path(path_type=Path),
               help="An earlier results.json: the report shows regressions and fixes.")
-@click.option("--cell-timeout", default=600.0, show_default=True, type=click.FloatRange(min=1),
-              help="Wall-clock limit of one cell in seconds (Docker runner).")
+@click.option("--cell-timeout", default=api.CELL_TIMEOUT_S, show_default=True,
+              type=click.FloatRange(min=1),
+              help="Wall-clock limit of one cell in seconds, on either runner: an engine still"
+                   " running then is killed and the cell judged on what it did.")
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
@@ -126,24 +168,78 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
     profiles, languages = api.scoring_data()
     headline = profiles.get(profile or profiles.default).name  # an unknown name: exit 2 now
     scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
-    run, why = api.choose_runner(runner, say=_say, limits=Limits(wall_s=cell_timeout))
-    err.print(f"[bold]{why}[/]", highlight=False)
-    err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
-    result = api.score(chosen, scenarios, run, seed, progress=_progress)
-    doc = build(chosen, result.cells, seed=seed, runner={**result.runner, "why": why},
-                scenarios=[s.name for s in scenarios], intents=api.intents(chosen, languages),
-                profiles=profiles, headline=headline)
-    target = (out_dir or api.ROOT / "reports" / "latest").resolve()
-    write_results(target / "results.json", doc)
-    written = write_report(doc, target, base, str(baseline) if baseline else "")
+    with outdir.claim(out_dir or api.ROOT / "reports" / "latest") as target:
+        run, why = api.choose_runner(runner, say=_say, limits=Limits(wall_s=cell_timeout))
+        err.print(f"[bold]{why}[/]", highlight=False)
+        err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
+        finished: list[CellResult] = []
+
+        def progress(cell: CellResult) -> None:
+            finished.append(cell)
+            _progress(cell)
+
+        stopped = run_cells(lambda: api.score(chosen, scenarios, run, seed, progress=progress,
+                                              wall_s=cell_timeout), target)
+        doc = build(chosen, finished, seed=seed, runner={**run.describe(), "why": why},
+                    scenarios=[s.name for s in scenarios], intents=api.intents(chosen, languages),
+                    profiles=profiles, headline=headline, stopped=stopped.why if stopped else "")
+        written = write_all(doc, target, base, baseline, stopped)
+    if stopped is not None:
+        err.print(f"[bold red]{'interrupted' if stopped.code == 130 else 'error'}:[/]"
+                  f" {stopped.why}; {written}", highlight=False, soft_wrap=True)
+        sys.exit(stopped.code)
     print_table(doc)
-    err.print(f"wrote {target / 'results.json'}, {written.html.name}, {written.csv.name},"
-              f" {written.junit.name}", highlight=False)
+    err.print(written, highlight=False)
+    broken = [c for c in finished if c.infra_error]
+    if broken:  # the scores hold without these cells' checks: not a result to trust blindly
+        err.print(f"[bold red]error:[/] {len(broken)} cell(s) could not be judged (infra_error,"
+                  f" not counted against the candidates); the first: {broken[0].candidate} /"
+                  f" {broken[0].scenario}: {broken[0].infra_error}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(INTERNAL_EXIT)
     low = [n for n, c in doc["candidates"].items()
            if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
     if low:
         err.print(f"[red]below --fail-under {fail_under} ({headline}):[/] {', '.join(low)}")
         sys.exit(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """Why a scoring run ended before its last cell, and the exit code that says so."""
+
+    code: int
+    why: str
+
+
+def run_cells(score: Callable[[], object], folder: Path) -> Stopped | None:
+    """score(); None when every cell ran, else why it stopped (the cells are closed)."""
+    try:
+        score()
+    except KeyboardInterrupt:
+        return Stopped(130, "interrupted (Ctrl-C or SIGTERM); every cell was closed")
+    except HarnessError as exc:
+        return Stopped(exc.exit_code, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a harness bug must not lose the finished cells
+        return Stopped(INTERNAL_EXIT, internal(exc, folder))
+    return None
+
+
+def write_all(doc: dict[str, Any], target: Path, base: dict[str, Any] | None,
+              baseline: Path | None, stopped: Stopped | None) -> str:
+    """Write results.json and the report; a sentence saying what was written."""
+    try:
+        write_results(target / "results.json", doc)
+        written = write_report(doc, target, base, str(baseline) if baseline else "")
+    except (OSError, HarnessError) as exc:
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InfraError(f"cannot write the results to {target}: {what}") from None
+    files = (f"{target / 'results.json'}, {written.html.name}, {written.csv.name},"
+             f" {written.junit.name}")
+    if stopped is None:
+        return f"wrote {files}"
+    n = sum(len(c["cells"]) for c in doc["candidates"].values())
+    return f"wrote the {n} finished cell(s) to {files} (marked incomplete)"
 
 
 def _num(x: float | None) -> str:

@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harness import api, mutants
+from harness import api, mutants, outdir
 from harness.cli import SCENARIOS_OPT, _say, err, friendly, main, out
+from harness.model import Candidate, Scenario
 from harness.report.results import write_atomic
 from harness.runners.docker import Limits
 
@@ -42,6 +43,12 @@ def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, out_dir: Path | 
     found = mutants.discover(api.ROOT, names)
     scenarios = api.all_scenarios(scenarios_dir)
     mutants.validate(found, scenarios)
+    with outdir.claim(out_dir or api.ROOT / "reports" / "latest") as folder:  # before any cell
+        _run_mutants(found, scenarios, runner, seed, folder)
+
+
+def _run_mutants(found: list[Candidate], scenarios: list[Scenario], runner: str, seed: int,
+                 folder: Path) -> None:
     run, why = api.choose_runner(runner, say=_say, limits=Limits())
     err.print(f"[bold]{why}[/]", highlight=False)
     try:
@@ -63,7 +70,7 @@ def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, out_dir: Path | 
               + (f"; {len(summary['unjudged'])} unjudged (infra errors): "
                  f"{', '.join(summary['unjudged'])}" if summary["unjudged"] else ""),
               highlight=False)
-    target = (out_dir or api.ROOT / "reports" / "latest").resolve() / "mutants.json"
+    target = folder / "mutants.json"
     doc = {"seed": seed, "runner": run.describe(), **summary,
            "results": [r.to_json() for r in results]}
     write_atomic(target, (json.dumps(doc, indent=2) + "\n").encode())

@@ -46,9 +46,22 @@ class RunnerUnavailableError(InfraError):
 class CandidateSetupError(HarnessError):
     """The candidate cannot be set up to run (its own Dockerfile does not build).
 
-    Unlike `InfraError` this is the candidate's failure: its cells' checks fail."""
+    Unlike `InfraError` this is the candidate's failure: its cells' checks fail. It never
+    reaches the CLI from a scoring run; where it does, the run could not happen at all,
+    which exits 3 (1 means only "below --fail-under")."""
 
-    exit_code = 1
+    exit_code = 3
+
+
+class CellLimitReached(HarnessError):
+    """A cell's wall-clock limit passed: its engine was ended and its procedure stops.
+
+    Not an infrastructure failure: the cell is judged on what was seen until then, and a
+    candidate that did not finish fails the checks that needed it to. Raised by the
+    scenario driver at the harness's own limit, and by a runner whose backstop (the
+    container's own deadline) ended the cell; `harness.api.run_cell` catches it."""
+
+    exit_code = 3
 
 
 class ScoringDataError(HarnessError):

@@ -37,7 +37,7 @@ class Invocation:
 
     label: str
     args: tuple[str, ...]
-    returncode: int | None  # None: still running when the harness's bound ran out
+    returncode: int | None  # None: killed still running, at its bound or the cell's limit
     started: float
     ended: float
     stdout: bytes = b""
@@ -54,7 +54,7 @@ class Invocation:
         return self.ended - self.started
 
     def describe(self) -> str:
-        code = "no exit (harness bound)" if self.returncode is None else f"exit {self.returncode}"
+        code = "no exit" if self.returncode is None else f"exit {self.returncode}"  # fault says why
         extra = f", {self.fault}" if self.fault else ""
         return f"{self.label}: `{' '.join(self.args)}` -> {code}{extra}"
 

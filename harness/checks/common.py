@@ -88,7 +88,10 @@ def step_ids(obs: Observation) -> list[str]:
 
 
 def exit_evidence(inv: Invocation, expected: str, where: str = "") -> Evidence:
-    seen = "no exit within the harness bound" if inv.returncode is None else f"exit {inv.returncode}"
+    # A run with no exit was killed by the harness: its fault says at which limit (the
+    # scenario's bound or the cell's wall-clock limit), and that is the evidence.
+    seen = (f"exit {inv.returncode}" if inv.returncode is not None
+            else f"no exit ({inv.fault})" if inv.fault else "no exit within the harness bound")
     return Evidence(expected=expected, seen=f"{seen}; stderr: {stderr_text(inv) or '(empty)'}",
                     where=where or inv.describe(), excerpt=excerpt(inv.log_after))
 

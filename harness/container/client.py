@@ -3,7 +3,11 @@
 Every daemon failure becomes an `InfraError` (or `RunnerUnavailableError` when no
 daemon answers at all) with a message that says what the daemon did, so a dead or
 hanging daemon is never mistaken for a candidate's failure. Calls that are safe to
-repeat are retried a few times.
+repeat are retried a few times. Time is bounded: each call has its own timeout
+(API_TIMEOUT_S; builds and imports stream and have none), a call that timed out is
+retried only where repeating it is safe whatever the first try did, and no retry
+starts after CALL_BUDGET_S, so a daemon that answers ping but hangs on everything else
+fails the run within one call's timeout instead of attempts x timeout.
 
 Every container the harness starts carries the labels from `owner_labels`: which
 harness process owns it (pid and start time, so a reused pid is not mistaken for the
@@ -29,13 +33,16 @@ from harness.owner import CELL_PREFIX, Owner
 
 T = TypeVar("T")
 MANAGED = "harness.managed"
-API_TIMEOUT_S = 60
+API_TIMEOUT_S = 20  # one call (list, inspect, create, remove); a daemon this slow is hung
+CALL_BUDGET_S = 30.0  # no retry of one daemon_call starts later than this
 
 # Failures of the daemon or the connection to it, as opposed to a refusal of our request.
 TRANSIENT: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError,
     TimeoutError,
 )
+# Of those, the ones where the daemon may have done the work without saying so.
+TIMEOUTS: tuple[type[BaseException], ...] = (requests.exceptions.Timeout, TimeoutError)
 
 
 def connect(timeout: float = API_TIMEOUT_S, ping_timeout: float = 10) -> docker.DockerClient:
@@ -51,18 +58,33 @@ def connect(timeout: float = API_TIMEOUT_S, ping_timeout: float = 10) -> docker.
     return client
 
 
-def daemon_call(what: str, fn: Callable[[], T], *, attempts: int = 3) -> T:
-    """fn(), retried on daemon or connection failures (only for calls safe to repeat)."""
+def _give_up(attempt: int, attempts: int, t0: float, budget_s: float) -> bool:
+    return attempt >= attempts or time.monotonic() - t0 + 0.5 * attempt >= budget_s
+
+
+def daemon_call(what: str, fn: Callable[[], T], *, attempts: int = 3,
+                after_timeout: bool = False, budget_s: float = CALL_BUDGET_S) -> T:
+    """fn(), retried on daemon or connection failures (only for calls safe to repeat).
+
+    A timed-out call is retried only with after_timeout (repeating it is safe even if
+    the daemon did the first one: fn cleans up first, or only reads); no retry starts
+    once budget_s has passed since the first try."""
+    t0 = time.monotonic()
     for attempt in range(1, attempts + 1):
         try:
             return fn()
         except docker.errors.APIError as exc:
-            if not exc.is_server_error() or attempt == attempts:
+            if not exc.is_server_error() or _give_up(attempt, attempts, t0, budget_s):
                 raise InfraError(f"Docker daemon refused to {what}: {exc.explanation or exc}") from None
+        except TIMEOUTS as exc:
+            if not after_timeout or _give_up(attempt, attempts, t0, budget_s):
+                raise InfraError(f"Docker daemon did not answer within"
+                                 f" {time.monotonic() - t0:.0f} s while trying to {what}"
+                                 f" ({attempt} attempt(s)): {exc}") from None
         except TRANSIENT as exc:
-            if attempt == attempts:
+            if _give_up(attempt, attempts, t0, budget_s):
                 raise InfraError(f"Docker daemon did not answer while trying to {what}"
-                                 f" ({attempts} attempts): {exc}") from None
+                                 f" ({attempt} attempt(s)): {exc}") from None
         time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
 
@@ -120,6 +142,9 @@ def collect(client: docker.DockerClient, *, everything: bool = False) -> Collect
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: removal already in progress
                 raise InfraError(f"cannot remove container {c.name}: {exc.explanation}") from None
+        except TRANSIENT as exc:
+            raise InfraError(f"Docker daemon did not answer while removing container"
+                             f" {c.name}: {exc}") from None
         removed.append(c.name)
         cell_dir = c.labels.get("harness.cell_dir", "")
         if cell_dir and Path(cell_dir).name.startswith(CELL_PREFIX):

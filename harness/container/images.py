@@ -30,7 +30,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from harness.container.client import MANAGED, daemon_call
+from harness.container.client import MANAGED, TRANSIENT, daemon_call
 from harness.errors import CandidateSetupError, InfraError, UsageError
 from harness.model import Candidate
 from harness.tree import candidate_files
@@ -57,6 +57,8 @@ def _exists(client: docker.DockerClient, ref: str) -> str | None:
         return None
     except docker.errors.APIError as exc:
         raise InfraError(f"Docker daemon refused to inspect image {ref}: {exc.explanation}") from None
+    except TRANSIENT as exc:
+        raise InfraError(f"Docker daemon did not answer while inspecting image {ref}: {exc}") from None
 
 
 def bootstrap(client: docker.DockerClient, say: Say, *, force: bool = False) -> str:

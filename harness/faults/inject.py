@@ -8,9 +8,12 @@ when each was first seen dead, and every file that appears in outputs/; an
 observed death time is an upper bound on the real one.
 
 The harness bounds every invocation; an engine still running at its bound is killed
-and recorded as such (returncode None), never waited on forever. Every look at the
-cell's files goes through the watcher's `safefs.CellFiles`: no link is followed and no
-special file opened, and what was refused is kept as a hazard for the checks.
+and recorded as such (returncode None), never waited on forever. The cell as a whole
+has a wall-clock limit too (`CellLimit`): each invocation's bound is cut to the time the
+cell has left, and an engine still running when it passes is killed, recorded, and the
+procedure stops with `CellLimitReached`, so the cell is judged on what it did. Every look
+at the cell's files goes through the watcher's `safefs.CellFiles`: no link is followed
+and no special file opened, and what was refused is kept as a hazard for the checks.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import signal
 import stat
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import inotify
-from harness.errors import InfraError
+from harness.errors import CellLimitReached, HarnessError, InfraError
 from harness.layout import AUDIT, LOG, OUTPUTS, STATE, WORK
 from harness.observe import Invocation, Publication, parse_audit
 from harness.runners.base import Cell, EngineProcess
@@ -52,6 +55,32 @@ class Trigger:
             "outputs": f"outputs/{self.step} is published",
         }[self.kind]
         return f"after {what}" + (f" + {self.delay:.3f} s" if self.delay else "")
+
+
+@dataclass(frozen=True, slots=True)
+class CellLimit:
+    """The cell's wall-clock limit (`--cell-timeout`), the harness's own on every runner.
+
+    `cut` collects the invocations it ended (the procedure never got them back), so the
+    cell's record still holds them."""
+
+    wall_s: float
+    deadline: float  # time.monotonic() when it passes
+    cut: list[Invocation] = field(default_factory=list)
+
+    @classmethod
+    def starting_now(cls, wall_s: float) -> CellLimit:
+        return cls(wall_s, time.monotonic() + wall_s)
+
+    @property
+    def fault(self) -> str:
+        return f"killed at the cell's wall-clock limit of {self.wall_s:g} s"
+
+    def check(self, before: str) -> None:
+        """CellLimitReached if the limit has passed (nothing more may start)."""
+        if time.monotonic() >= self.deadline:
+            raise CellLimitReached(f"the cell's wall-clock limit of {self.wall_s:g} s passed"
+                                   f" before {before}")
 
 
 def read_log(files: CellFiles, *, keep: bool = False) -> bytes | None:
@@ -138,7 +167,10 @@ class Watcher:
                     self.procs.setdefault(rec["pid"], rec.get("starttime"))
         pending = [(p, s) for p, s in self.procs.items() if p not in self.deaths]
         if pending:
-            alive = self.cell.alive(pending)
+            try:
+                alive = self.cell.alive(pending)
+            except CellLimitReached:
+                alive = set()  # the runner's backstop ended the cell: nothing in it lives
             now = time.monotonic()
             for pid, _ in pending:
                 if pid not in alive:
@@ -193,40 +225,70 @@ def signal_action(sig: int) -> Action:
     return lambda proc: proc.send_signal(sig)
 
 
+def _end_quietly(proc: EngineProcess) -> None:
+    """SIGKILL proc if it can still be reached; the cell's close ends the rest."""
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10.0)
+    except HarnessError:
+        pass  # the runner already ended the cell
+
+
 def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, bound_s: float,
           trigger: Trigger | None = None, action: Action | None = None,
-          action_name: str = "") -> Invocation:
-    """Run ENTRYPOINT + args to its end (or the bound), striking once when trigger is met."""
+          action_name: str = "", limit: CellLimit | None = None) -> Invocation:
+    """Run ENTRYPOINT + args to its end (or the bound), striking once when trigger is met.
+
+    With a cell limit the bound is cut to the time the cell has left; an engine still
+    running when the limit passes is killed, put in `limit.cut`, and CellLimitReached
+    raised. So is an invocation the runner's backstop (or a nested run's limit) ended."""
+    if limit is not None:
+        limit.check(label)
     log_before = read_log(watcher.files, keep=True)
     proc = cell.start(args)
-    fault, fault_at, met_at = "", None, None
-    rc = proc.poll()
-    while rc is None:
-        now = time.monotonic()
-        if now - proc.started > bound_s:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10.0)
-            fault = (fault + "; " if fault else "") + f"killed at the harness bound {bound_s} s"
-            rc = None
-            break
-        if trigger is not None and fault_at is None:
-            if met_at is None and _met(trigger, watcher.files, now - proc.started):
-                met_at = now
-            if met_at is not None and now - met_at >= trigger.delay:
-                fault_at = time.monotonic()
-                (action or signal_action(signal.SIGKILL))(proc)
-                fault = f"{action_name or 'SIGKILL'} {trigger.describe()}"
-        watcher.tick()
-        rc = proc.wait(TICK_S)
+    stop_at = proc.started + bound_s
+    at_limit = limit is not None and limit.deadline <= stop_at
+    if limit is not None:
+        stop_at = min(stop_at, limit.deadline)
+    fault, fault_at, met_at, why = "", None, None, ""
+    try:
+        rc = proc.poll()
+        while rc is None:
+            now = time.monotonic()
+            if now >= stop_at:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10.0)
+                why = limit.fault if at_limit and limit else ""
+                fault = (fault + "; " if fault else "") + (why or f"killed at the harness bound {bound_s} s")
+                rc = None
+                break
+            if trigger is not None and fault_at is None:
+                if met_at is None and _met(trigger, watcher.files, now - proc.started):
+                    met_at = now
+                if met_at is not None and now - met_at >= trigger.delay:
+                    fault_at = time.monotonic()
+                    fault = f"{action_name or 'SIGKILL'} {trigger.describe()}"
+                    (action or signal_action(signal.SIGKILL))(proc)
+            watcher.tick()
+            rc = proc.wait(TICK_S)
+    except CellLimitReached as exc:  # the runner's backstop, or a run the action started
+        _end_quietly(proc)
+        why = str(exc)
+        fault, rc, at_limit = (fault + "; " if fault else "") + why, None, True
     ended = time.monotonic()
     watcher.tick()
     out, err = proc.output()
     out_cut, err_cut = proc.cuts()
-    return Invocation(label=label, args=tuple(args), returncode=rc, started=proc.started,
-                      ended=ended, stdout=out[-65536:], stderr=err[-65536:], fault=fault,
-                      fault_at=fault_at, log_before=log_before,
-                      log_after=read_log(watcher.files, keep=True),
-                      stdout_cut=out_cut, stderr_cut=err_cut)
+    inv = Invocation(label=label, args=tuple(args), returncode=rc, started=proc.started,
+                     ended=ended, stdout=out[-65536:], stderr=err[-65536:], fault=fault,
+                     fault_at=fault_at, log_before=log_before,
+                     log_after=read_log(watcher.files, keep=True),
+                     stdout_cut=out_cut, stderr_cut=err_cut)
+    if rc is None and at_limit:
+        if limit is not None:
+            limit.cut.append(inv)
+        raise CellLimitReached(why)
+    return inv
 
 
 def outputs_of(files: CellFiles, ids: Collection[str]) -> dict[str, bytes]:

@@ -54,7 +54,7 @@ def _crash_base(ctx: Ctx) -> bytes | None:
 
 
 def _variant(ctx: Ctx, label: str, args: list[str]) -> Invocation:
-    return drive(ctx.cell, ctx.watcher, args, label=label, bound_s=ctx.bound)
+    return drive(ctx.cell, ctx.watcher, args, label=label, bound_s=ctx.bound, limit=ctx.limit)
 
 
 def _offsets(ctx: Ctx, length: int) -> list[int]:
@@ -166,7 +166,7 @@ def concurrent_run(ctx: Ctx) -> None:
         time.sleep(0.05)
         before, starts = read_log(ctx.files, keep=True), len(ctx.watcher.audit())
         inv = drive(ctx.cell, ctx.watcher, ctx.run_args(), label="run 2 (concurrent)",
-                    bound_s=float(ctx.params.get("second_bound_s", 10)))
+                    bound_s=float(ctx.params.get("second_bound_s", 10)), limit=ctx.limit)
         ctx.invocations.append(inv)
         ctx.facts.update(log_before=before, log_after=read_log(ctx.files, keep=True),
                          new_audit=[r for r in ctx.watcher.audit()[starts:]

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import CellLimitReached
 from harness.faults.inject import (
+    CellLimit,
     Trigger,
     Watcher,
     drive,
@@ -43,6 +45,7 @@ class Ctx:
     facts: dict[str, Any] = field(default_factory=dict)
     alive_after: dict[str, tuple[int, ...]] = field(default_factory=dict)
     workflow: bytes = b""
+    limit: CellLimit | None = None  # the cell's wall-clock limit; every drive passes it on
 
     @property
     def params(self) -> Mapping[str, Any]:
@@ -64,7 +67,7 @@ class Ctx:
 
     def call(self, args: list[str], label: str, **kw: Any) -> Invocation:
         inv = drive(self.cell, self.watcher, args, label=label,
-                    bound_s=kw.pop("bound_s", self.bound), **kw)
+                    bound_s=kw.pop("bound_s", self.bound), limit=self.limit, **kw)
         self.invocations.append(inv)
         return inv
 
@@ -81,24 +84,33 @@ class Ctx:
                 return
 
 
-def new_ctx(cell: Cell, scenario: Scenario, seed: int) -> Ctx:
+def new_ctx(cell: Cell, scenario: Scenario, seed: int, limit: CellLimit | None = None) -> Ctx:
     rng = random.Random(f"{seed}:{scenario.name}")
-    ctx = Ctx(cell, scenario, seed, rng, Watcher(cell))
+    ctx = Ctx(cell, scenario, seed, rng, Watcher(cell), limit=limit)
     audit = cell.engine_path(AUDIT)
     ctx.workflow = workflow_bytes(scenario.workflow, cell.probe_argv(), audit)
     ctx.files.write(WORKFLOW, ctx.workflow)
     return ctx
 
 
-def run_procedure(ctx: Ctx) -> None:
-    """The scenario's procedure. A file of the candidate's that the harness will not
-    follow, open or change ends it early, cleanly: nothing is damaged or restored through
-    it, and the checks judge what was seen, the refusal among it."""
+def run_procedure(ctx: Ctx) -> str:
+    """The scenario's procedure; why the cell's wall-clock limit cut it short, or "".
+
+    A file of the candidate's that the harness will not follow, open or change ends it
+    early, cleanly: nothing is damaged or restored through it, and the checks judge what
+    was seen, the refusal among it. The limit ends it too, and the invocations the limit
+    ended (which never reached the procedure) join the record."""
     try:
         PROCEDURES[ctx.scenario.procedure](ctx)
     except Unsafe as exc:
         ctx.files.note(str(exc))
         ctx.facts["stopped"] = f"the harness stopped the scenario early: {exc}"
+    except CellLimitReached as exc:
+        if ctx.limit is not None:
+            ctx.invocations.extend(ctx.limit.cut)
+            ctx.invocations.sort(key=lambda i: i.started)
+        return str(exc)
+    return ""
 
 
 def observe(ctx: Ctx) -> Observation:

@@ -1,65 +1,70 @@
 """Reading a results.json back: validation with clear errors, and per-check verdicts.
 
 `harness report` takes files a user names (a run's results and a baseline), so a file
-that is missing, not JSON, from another schema or missing a key gets a `ReportInputError`
-naming the file and the problem, never a traceback. Only what the report reads is
-checked; extra keys are allowed so that newer writers stay readable.
+that is missing, not JSON, from another schema or of the wrong shape gets a
+`ReportInputError` (exit 2) naming the file, the JSON path of the first mismatch and
+what was wrong, never a traceback. The shape is `results.schema.json` beside this
+module (JSON Schema, shipped with the package): strict on the types of what the report
+reads, open to extra keys so that newer writers stay readable.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
 
 from harness.errors import ReportInputError
 from harness.model import Outcome
 from harness.report.results import SCHEMA_VERSION
 from harness.scoring import verdict
 
-CANDIDATE_KEYS = ("name", "score", "execution_score", "intent_score", "profiles", "matrix",
-                  "checks", "cells", "tally", "intent", "findings", "claims")
-OUTCOMES = {o.value for o in Outcome}
-CHECK_KEYS = ("scenario", "check", "capability", "severity", "outcome", "evidence", "reproduce")
+SCHEMA = Path(__file__).resolve().parent / "results.schema.json"
 
 
-def _need(where: str, obj: object, keys: Iterable[str], kind: type = dict) -> None:
-    if not isinstance(obj, kind):
-        raise ReportInputError(f"{where}: expected {'an object' if kind is dict else 'a list'}")
-    if isinstance(obj, dict):
-        missing = [k for k in keys if k not in obj]
-        if missing:
-            raise ReportInputError(f"{where}: missing {', '.join(missing)}")
+@cache
+def _validator() -> Any:
+    schema = json.loads(SCHEMA.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def schema() -> dict[str, Any]:
+    """The results.json schema, as shipped."""
+    return dict(_validator().schema)
+
+
+def _path(error: jsonschema.exceptions.ValidationError) -> str:
+    """The JSON path of a mismatch, as `candidates.x.cells[0].timeline` (or `(top level)`)."""
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
 
 
 def validate(doc: object, name: str) -> dict[str, Any]:
     """doc if it is a results.json the report can read; else ReportInputError."""
-    _need(name, doc, ("schema_version",))
-    assert isinstance(doc, dict)
-    version = doc["schema_version"]
+    if not isinstance(doc, dict):
+        raise ReportInputError(f"{name}: expected an object")
+    version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ReportInputError(f"{name}: schema_version {version!r}; this harness reads"
                                f" {SCHEMA_VERSION} (score again with this version)")
-    _need(name, doc, ("seed", "runner", "scenarios", "headline_profile", "profiles",
-                      "candidates"))
-    _need(f"{name}: profiles", doc["profiles"], ())
-    _need(f"{name}: candidates", doc["candidates"], ())
-    for cname, cand in doc["candidates"].items():
-        where = f"{name}: candidates.{cname}"
-        _need(where, cand, CANDIDATE_KEYS)
-        _need(f"{where}.checks", cand["checks"], (), list)
-        _need(f"{where}.cells", cand["cells"], (), list)
-        for i, chk in enumerate(cand["checks"]):
-            _need(f"{where}.checks[{i}]", chk, CHECK_KEYS)
-            _need(f"{where}.checks[{i}].evidence", chk["evidence"], (), list)
-            if chk["outcome"] not in OUTCOMES:
-                raise ReportInputError(f"{where}.checks[{i}].outcome: {chk['outcome']!r} is not"
-                                       f" one of {', '.join(sorted(OUTCOMES))}")
-        for i, cell in enumerate(cand["cells"]):
-            _need(f"{where}.cells[{i}]", cell, ("scenario", "seed", "runner", "reproduce"))
-        for p in doc["profiles"]:
-            _need(f"{where}.profiles", cand["profiles"], (p,))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is not None:
+        what = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
+        raise ReportInputError(f"{name}: {_path(error)}: {what}")
+    for cname, cand in doc["candidates"].items():  # what a schema cannot say: every profile
+        missing = [p for p in doc["profiles"] if p not in cand["profiles"]]
+        if missing:
+            raise ReportInputError(f"{name}: candidates.{cname}.profiles: missing"
+                                   f" {', '.join(missing)}")
     return doc
 
 

@@ -71,11 +71,14 @@ def harness_json() -> dict[str, Any]:
 
 def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
           runner: dict[str, str], scenarios: Sequence[str], intents: dict[str, Intent],
-          profiles: Profiles, headline: str) -> dict[str, Any]:
+          profiles: Profiles, headline: str, stopped: str = "") -> dict[str, Any]:
+    """The results document; `stopped` says why a run ended before its last cell (its
+    finished cells are all it holds, and "complete" is false)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "complete": not stopped, **({"stopped": stopped} if stopped else {}),
         "seed": seed, "runner": runner, "scenarios": list(scenarios),
         "harness": harness_json(),
         "headline_profile": headline,

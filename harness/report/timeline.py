@@ -154,7 +154,7 @@ def build(timeline: Mapping[str, Any] | None, duration_s: float | None = None) -
         by = y + LANE * row + (LANE - BAR) / 2
         rc = inv.get("returncode")
         cls = "inv-killed" if inv.get("fault") else "inv" if rc in (0, None) else "inv-failed"
-        code = "no exit (harness bound)" if rc is None else f"exit {rc}"
+        code = "no exit" if rc is None else f"exit {rc}"  # the fault says which limit
         fault = f"; {inv['fault']}" if inv.get("fault") else ""
         label = str(inv.get("label", ""))
         bars.append(Bar(x(start), by, width(start, end), BAR, cls, _fits(label, width(start, end)),

@@ -237,6 +237,7 @@ class Report:
     candidates: tuple[CandidateView, ...]
     baseline: BaselineView | None
     infra_total: int
+    stopped: str = ""  # the run stopped before its last cell: why (results.json "stopped")
 
 
 def fmt(x: Any) -> str:
@@ -269,8 +270,10 @@ def evidence(ev: Sequence[Mapping[str, Any]]) -> tuple[EvidenceView, ...]:
 
 
 def limits_text(cell: Mapping[str, Any]) -> str:
+    """The limits the cell ran into: the sandbox's counts, and its wall-clock limit."""
     hit = (cell.get("sandbox") or {}).get("limits_hit") or {}
-    return ", ".join(f"{k}={v}" for k, v in hit.items()) if isinstance(hit, dict) else ""
+    parts = [f"{k}={v}" for k, v in hit.items()] if isinstance(hit, dict) else []
+    return ", ".join([*parts, *([str(cell["cell_limit"])] if cell.get("cell_limit") else [])])
 
 
 def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
@@ -417,4 +420,5 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         CAPABILITIES, tuple(board), matrix,
         tuple((s, sym, legend) for s, (sym, legend) in STATES.items()), tuple(views),
         baseline_view(diff, baseline_name, baseline_created, hrefs) if diff else None,
-        sum(len(v.infra) for v in views))
+        sum(len(v.infra) for v in views),
+        str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "")

@@ -19,8 +19,11 @@ the container are the ground truth for the orphan checks.
 Sandbox, by default: no network, read-only root, every capability dropped (the init
 needs none: it runs as the same unprivileged user as the engine, and PID 1 may signal
 its own user's processes), no-new-privileges, a non-root user, and limits on pids,
-memory (no swap) and CPU. A wall-clock limit per cell is enforced twice: by the init
-inside, and by a timer outside that removes the container.
+memory (no swap) and CPU. The cell's wall-clock limit is the harness's own (the
+scenario driver kills the engine and judges the cell); the container keeps a backstop a
+little beyond it, enforced twice: by the init inside, and by a timer outside that
+removes the container. A cell that its backstop ended raises `CellLimitReached`, so it
+is judged too; only the harness's or the daemon's failures are `InfraError`.
 
 Clean-up: every container is labelled with its owner (`harness.container.client`)
 and removed when its cell closes. If the harness dies, the init sees its socket close
@@ -50,7 +53,7 @@ import docker.errors
 from harness import cellfs, layout, owner, safefs
 from harness.container import images
 from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
-from harness.errors import InfraError
+from harness.errors import CellLimitReached, HarnessError, InfraError
 from harness.model import Candidate
 from harness.observe import Cut
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
@@ -59,6 +62,8 @@ SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
 REPLY_TIMEOUT_S = 30.0
 IDLE_DEADLINE_S = 3600.0  # a container started ahead that no cell ever takes
 CONNECT_TIMEOUT_S = 30.0
+BACKSTOP_S = 10.0  # the init's deadline lies this far beyond the harness's own limit
+OUTSIDE_S = 30.0  # and the outside timer this far beyond the init's
 Say = Callable[[str], None]
 
 
@@ -121,6 +126,7 @@ class DockerCell(Cell):
         self._exits: dict[int, int] = {}
         self.cuts: dict[int, tuple[Cut | None, Cut | None]] = {}  # pid -> stdout, stderr
         self._ended = ""
+        self._at_limit = False  # the backstop ended the cell: judged, not an infra error
         self._procs = 0
         self._limits = runner.limits
         self.io = self.base / "io"
@@ -141,14 +147,18 @@ class DockerCell(Cell):
 
     def arm(self, candidate: Candidate, client: docker.DockerClient) -> None:
         """The cell begins, for candidate (any candidate with this image), in the thread of
-        client: its wall-clock limit starts now, inside (the init) and outside (a timer
-        that removes the container)."""
+        client: its backstop starts now, inside (the init) and outside (a timer that
+        removes the container), a little beyond the harness's own wall-clock limit."""
         self.candidate = candidate
         self._client = client
-        self.request({"op": "arm", "wall_s": self._limits.wall_s})
-        self._timer = threading.Timer(self._limits.wall_s + 30.0, self._outside_deadline)
+        self.request({"op": "arm", "wall_s": self._backstop_s})
+        self._timer = threading.Timer(self._backstop_s + OUTSIDE_S, self._outside_deadline)
         self._timer.daemon = True
         self._timer.start()
+
+    @property
+    def _backstop_s(self) -> float:
+        return self._limits.wall_s + BACKSTOP_S
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -207,7 +217,9 @@ class DockerCell(Cell):
 
         container = None
         try:
-            container = daemon_call(f"start the container of cell {label}", create)
+            # safe to repeat after a timeout: each try first removes what the last one made
+            container = daemon_call(f"start the container of cell {label}", create,
+                                    after_timeout=True)
             listener.settimeout(CONNECT_TIMEOUT_S)
             try:
                 conn, _ = listener.accept()
@@ -243,19 +255,31 @@ class DockerCell(Cell):
 
     # -- the init protocol ---------------------------------------------------------------
 
+    def _gone(self) -> HarnessError:
+        """Why the cell can no longer be used: its backstop ended it, or it broke."""
+        why = f"cell used after it ended: {self._ended or 'closed'}"
+        return CellLimitReached(self._ended) if self._at_limit else InfraError(why)
+
+    def _lost(self, what: str) -> HarnessError:
+        """The connection to the init ended (EOF, reset, broken pipe): the cell's end."""
+        why = self._ended or (f"the container's init went away ({what}): "
+                              + (self._logs(self.container) or "no log"))
+        self._close_sock(why)
+        return CellLimitReached(why) if self._at_limit else InfraError(why)
+
     def _pump(self, timeout: float) -> None:
         """Read what the init sent within timeout; route replies and exit events."""
         if self._sock is None:
-            raise InfraError(f"cell used after it ended: {self._ended or 'closed'}")
-        ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
-        if not ready:
+            raise self._gone()
+        try:
+            ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
+            chunk = self._sock.recv(1 << 20) if ready else None
+        except (OSError, ValueError) as exc:  # reset by a removed container; closed by the timer
+            raise self._lost(str(exc)) from None
+        if chunk is None:
             return
-        chunk = self._sock.recv(1 << 20)
         if not chunk:
-            why = self._ended or ("the container's init exited: "
-                                  + (self._logs(self.container) or "no log"))
-            self._close_sock(why)
-            raise InfraError(why)
+            raise self._lost("its socket closed")
         self._buf += chunk
         while b"\n" in self._buf:
             line, self._buf = self._buf.split(b"\n", 1)
@@ -267,20 +291,22 @@ class DockerCell(Cell):
                 self.python = str(msg["python"])
                 self._hello = True
             elif msg.get("event") == "deadline":
-                self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:.0f}"
-                               " s; the init ended every process")
+                self._at_limit = True
+                self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:g} s"
+                               f" and its container's backstop ({self._backstop_s:g} s):"
+                               " the init ended every process")
             elif isinstance(msg.get("id"), int):
                 self._replies[msg["id"]] = msg
 
     def request(self, msg: dict[str, Any]) -> dict[str, Any]:
         if self._sock is None:
-            raise InfraError(f"cell used after it ended: {self._ended or 'closed'}")
+            raise self._gone()
         self._next_id += 1
         rid = self._next_id
         try:
             self._sock.sendall((json.dumps({**msg, "id": rid}) + "\n").encode())
-        except OSError as exc:
-            raise InfraError(f"the cell's init is gone ({exc}); {self._ended}") from None
+        except (OSError, ValueError) as exc:
+            raise self._lost(str(exc)) from None
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while rid not in self._replies:
             left = deadline - time.monotonic()
@@ -295,11 +321,13 @@ class DockerCell(Cell):
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
-        while pid not in self._exits:
+        while pid not in self._exits and not self._at_limit:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             self._pump(left)
+        if self._at_limit:  # the backstop's kill is no exit of the engine's own
+            raise CellLimitReached(self._ended)
         return self._exits[pid]
 
     # -- the Cell interface --------------------------------------------------------------
@@ -340,10 +368,15 @@ class DockerCell(Cell):
         self.request({"op": "end"})
 
     def _outside_deadline(self) -> None:
-        """The outside half of the wall-clock limit: the init did not end the cell."""
-        self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:.0f} s"
-                       " and the harness removed its container")
-        self._remove(self.container)
+        """The outside half of the backstop: the init did not end the cell."""
+        self._at_limit = True
+        self._ended = (f"the cell passed its wall-clock limit of {self._limits.wall_s:g} s"
+                       f" and its container's backstop ({self._backstop_s + OUTSIDE_S:g} s):"
+                       " the harness removed its container")
+        try:
+            self._remove(self.container)
+        except InfraError:
+            pass  # collected by the cell's close, or the next run
 
     def _close_sock(self, why: str) -> None:
         self._ended = self._ended or why
@@ -357,7 +390,7 @@ class DockerCell(Cell):
         if self._sock is not None:
             try:
                 self.request({"op": "end"})
-            except InfraError:
+            except HarnessError:
                 pass
             self._close_sock("closed")
         try:

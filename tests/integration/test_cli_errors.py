@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,7 +117,8 @@ def test_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> None
     ("{oops", ["not JSON"]),
     ('{"schema_version": 1, "candidates": {}}', ["schema_version 1", "reads 2"]),
     ('{"schema_version": 2, "seed": 1, "runner": {}, "scenarios": [], "headline_profile": "x",'
-     ' "profiles": {}, "candidates": {"a": {"name": "a"}}}', ["candidates.a: missing"]),
+     ' "profiles": {}, "candidates": {"a": {"name": "a"}}}',
+     ["candidates.a: 'score' is a required property"]),
 ])
 def test_report_of_a_bad_results_file(tmp_path: Path, content: str | None,
                                       words: list[str]) -> None:
@@ -126,6 +130,49 @@ def test_report_of_a_bad_results_file(tmp_path: Path, content: str | None,
     assert not (tmp_path / "out").exists()
     if content is not None:
         assert path.read_text() == content  # the user's file is only read
+
+
+@pytest.fixture(scope="module")
+def real_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("real")
+    p = harness("score", "reference", "--runner", "local", "--scenario", "clean-run",
+                "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    doc: dict[str, object] = json.loads((out / "results.json").read_text())
+    return doc
+
+
+@pytest.mark.parametrize("where, value, words", [
+    (("cells", 0, "timeline"), "12 s", ["candidates.reference.cells[0].timeline:",
+                                        "'12 s' is not of type 'object'"]),
+    (("checks", 0, "evidence"), {"seen": "x"}, ["candidates.reference.checks[0].evidence:",
+                                                "is not of type 'array'"]),
+    (("score",), "ten", ["candidates.reference.score:", "'ten' is not of type 'number', 'null'"]),
+])
+def test_report_of_a_results_file_of_the_wrong_shape(tmp_path: Path, real_results: dict[str, Any],
+                                                     where: tuple[Any, ...], value: object,
+                                                     words: list[str]) -> None:
+    """The broken files of issue 18: exit 2 naming the JSON path, one line, nothing written."""
+    doc = copy.deepcopy(real_results)
+    target = doc["candidates"]["reference"]
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    p = harness("report", str(path), "--out", str(tmp_path / "out"))
+    assert_clean_error(p, str(path), *words)
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_of_a_real_results_file_passes_the_schema(tmp_path: Path,
+                                                         real_results: dict[str, Any]) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(real_results))
+    p = harness("report", str(path))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "index.html").is_file()
 
 
 def test_score_refuses_a_bad_baseline_before_running(tmp_path: Path) -> None:

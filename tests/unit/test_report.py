@@ -188,7 +188,7 @@ def test_report_files_are_written_together(tmp_path: Path, doc: dict[str, Any]) 
     (b"{not json", "not JSON"),
     (b"[]", "expected an object"),
     (b'{"schema_version": 1}', "schema_version 1"),
-    (b'{"schema_version": 2, "seed": 1}', "missing runner"),
+    (b'{"schema_version": 2, "seed": 1}', "'runner' is a required property"),
 ])
 def test_bad_results_files_are_named(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "results.json"
@@ -204,7 +204,8 @@ def test_a_broken_check_entry_is_named(tmp_path: Path, doc: dict[str, Any]) -> N
     del d["candidates"]["good"]["checks"][1]["evidence"]
     path = tmp_path / "r.json"
     path.write_text(json.dumps(d))
-    with pytest.raises(ReportInputError, match=r"candidates\.good\.checks\[1\]: missing evidence"):
+    with pytest.raises(ReportInputError,
+                       match=r"candidates\.good\.checks\[1\]: 'evidence' is a required property"):
         results_doc.load(path)
 
 
@@ -224,3 +225,39 @@ def test_an_unknown_outcome_is_named(tmp_path: Path, doc: dict[str, Any]) -> Non
     path.write_text(json.dumps(d))
     with pytest.raises(ReportInputError, match=r"checks\[0\]\.outcome: 'maybe' is not one of"):
         results_doc.load(path)
+
+
+def test_the_results_schema_ships_and_a_real_run_matches_it(doc: dict[str, Any]) -> None:
+    assert results_doc.SCHEMA.is_file()
+    assert results_doc.schema()["properties"]["schema_version"] == {"const": 2}
+    results_doc.validate(copy.deepcopy(doc), "test")  # make_doc's runs are real cells
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("cells", 0, "timeline"), "a picture", r"candidates\.good\.cells\[0\]\.timeline: 'a picture' is"
+     r" not of type 'object'"),
+    (("cells", 0, "timeline", "invocations"), {"run 1": 0},
+     r"candidates\.good\.cells\[0\]\.timeline\.invocations: .* is not of type 'array'"),
+    (("checks", 0, "evidence"), "it broke", r"candidates\.good\.checks\[0\]\.evidence: 'it broke' is not"
+     r" of type 'array'"),
+    (("checks", 0, "evidence"), [["x"]], r"checks\[0\]\.evidence\[0\]: \['x'\] is not of type 'object'"),
+    (("score",), "ten", r"candidates\.good\.score: 'ten' is not of type 'number', 'null'"),
+    (("profiles", "balanced", "score"), "ten", r"profiles\.balanced\.score: 'ten' is not of type"),
+    (("checks", 0, "outcome"), "not_exercised", None),  # the outcome another check family adds
+])
+def test_a_results_file_of_the_wrong_shape_names_the_path(
+        tmp_path: Path, doc: dict[str, Any], path: tuple[Any, ...], value: Any,
+        message: str | None) -> None:
+    d = copy.deepcopy(doc)
+    target = d["candidates"]["good"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    file = tmp_path / "r.json"
+    file.write_text(json.dumps(d))
+    if message is None:
+        results_doc.load(file)
+        return
+    with pytest.raises(ReportInputError, match=message) as info:
+        results_doc.load(file)
+    assert "\n" not in str(info.value)
