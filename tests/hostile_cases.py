@@ -64,13 +64,15 @@ class Mode:
     armed: the fixture is dangerous outside a sandbox (it acts only when armed, and only
     Docker cases arm it). cause: a key of CAUSES that some failed check's evidence must
     match; with limits_count, a limit the cell's sandbox counted (limits_hit) also names
-    it. score_max: the highest headline score allowed; every_profile: under every
-    profile. host_cap: the most bytes the harness's TMPDIR may hold at any moment."""
+    it; subject: the words around the cause must also name this file. score_max: the
+    highest headline score allowed; every_profile: under every profile. host_cap: the
+    most bytes the harness's TMPDIR may hold at any moment."""
 
     name: str
     scenarios: tuple[str, ...]
     armed: bool = False
     cause: str | None = None
+    subject: str | None = None  # the cause must be named beside this (the file it is about)
     limits_count: bool = False
     score_max: float = 1.0
     every_profile: bool = False
@@ -100,8 +102,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("kill-all", CLEAN, armed=True),
     Mode("hang", CLEAN, cause="limit"),
     Mode("grandchild-stdout", CLEAN),
-    Mode("symlink-log", LOG, cause="symlink"),
-    Mode("fifo-log", LOG, cause="fifo"),
+    Mode("symlink-log", LOG, cause="symlink", subject="events.jsonl"),
+    Mode("fifo-log", LOG, cause="fifo", subject="events.jsonl"),
     Mode("fake-success", VACUOUS, every_profile=True),
     Mode("do-nothing", VACUOUS, every_profile=True),
 )}
@@ -127,6 +129,7 @@ class Result:
     infra: list[str] = field(default_factory=list)
     cell_infra: list[str] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)  # keys of CAUSES found in failed evidence
+    cause_quotes: list[str] = field(default_factory=list)  # "check: ...the words around it..."
     limits_hit: dict[str, int] = field(default_factory=dict)
     results_written: bool = False
     harness_peak_rss_mb: float | None = None  # results.json["harness"]["peak_rss_mb"]
@@ -353,22 +356,31 @@ def read_results(s: Setup, mode: Mode, r: Result) -> None:
     r.harness_peak_rss_mb = (doc.get("harness") or {}).get("peak_rss_mb")
     r.score = cand.get("score")
     r.profile_scores = {p: v.get("score") for p, v in cand.get("profiles", {}).items()}
-    evidence = []
     for c in cand.get("checks", []):
         name = f"{c['scenario']}:{c['check']}"
         r.outcomes[c["outcome"]] = r.outcomes.get(c["outcome"], 0) + 1
         if c["outcome"] == "fail":
             r.failed.append(name)
-            evidence.append(json.dumps([c.get("evidence"), c.get("detail")]))
+            quote_causes(r, name, json.dumps([c.get("evidence"), c.get("detail")]))
         elif c["outcome"] == "infra_error":
             r.infra.append(name)
-    text = "\n".join(evidence)
-    r.causes = [k for k, rx in CAUSES.items() if re.search(rx, text, re.IGNORECASE)]
     for cell in cand.get("cells", []):
         if cell.get("infra_error"):
             r.cell_infra.append(f"{cell['scenario']}: {cell['infra_error']}")
         for k, v in ((cell.get("sandbox") or {}).get("limits_hit") or {}).items():
             r.limits_hit[k] = r.limits_hit.get(k, 0) + int(v)
+
+
+def quote_causes(r: Result, check: str, text: str) -> None:
+    """Note which causes the text names, with the words around the first mention."""
+    for key, rx in CAUSES.items():
+        m = re.search(rx, text, re.IGNORECASE)
+        if m is None:
+            continue
+        if key not in r.causes:
+            r.causes.append(key)
+        if sum(q.startswith(f"{key} ") for q in r.cause_quotes) < 3:
+            r.cause_quotes.append(f"{key} {check}: {text[max(0, m.start() - 150):m.end() + 150]}")
 
 
 def read_stderr(s: Setup, r: Result) -> None:
@@ -514,6 +526,16 @@ def run_case(mode_name: str, runner: str, base: Path, *, python: str = sys.execu
 MEMORY_LIMIT_MB = 500
 
 
+def named(mode: Mode, r: Result) -> bool:
+    """Whether the verdict names the mode's cause (beside its subject, if it has one)."""
+    if mode.limits_count and r.limits_hit:
+        return True
+    quotes = [q for q in r.cause_quotes if q.startswith(f"{mode.cause} ")]
+    if mode.subject is not None:
+        return any(mode.subject in q for q in quotes)
+    return mode.cause in r.causes
+
+
 def problems(r: Result, hard_limit_s: float = 180) -> list[str]:
     """What the harness did wrong in this case; empty when it behaved as issue 18 asks."""
     mode = MODES[r.mode]
@@ -533,9 +555,9 @@ def problems(r: Result, hard_limit_s: float = 180) -> list[str]:
     for name, score in scores.items():
         if score is None or score > mode.score_max:
             bad.append(f"score {score} under {name}, expected a number <= {mode.score_max}")
-    if mode.cause is not None and mode.cause not in r.causes and not (
-            mode.limits_count and r.limits_hit):
-        bad.append(f"no failed check's evidence names the cause ({CAUSES[mode.cause]})"
+    if mode.cause is not None and not named(mode, r):
+        bad.append(f"no failed check's evidence names the cause ({CAUSES[mode.cause]}"
+                   + (f" beside {mode.subject}" if mode.subject else "") + ")"
                    + (" and no limit was counted" if mode.limits_count else ""))
     if r.decoy_unchanged is False:
         bad.append("the decoy changed")

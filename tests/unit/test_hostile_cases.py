@@ -46,6 +46,8 @@ def good(mode: str) -> Result:
     return Result(mode, "docker", [], exit_code=0, wall_s=10, results_written=True, score=0.0,
                   profile_scores={"execution-first": 0.0, "design-first": 0.0},
                   causes=[MODES[mode].cause] if MODES[mode].cause else [],
+                  cause_quotes=[f"{MODES[mode].cause} x: work/state/events.jsonl is a"
+                                f" {MODES[mode].cause}"] if MODES[mode].cause else [],
                   harness_peak_rss_mb=80.0, hwm_mb=80.0, rss_max_mb=79.0,
                   decoy_unchanged=True if mode == "symlink-log" else None)
 
@@ -63,7 +65,7 @@ def test_a_sound_run_has_no_problems(mode: str) -> None:
     ({"cell_infra": ["clean-run: the daemon broke"]}, "infra_error"),
     ({"score": 6.64}, "score 6.64"),
     ({"score": None}, "score None"),
-    ({"causes": []}, "names the cause"),
+    ({"causes": [], "cause_quotes": []}, "names the cause"),
     ({"decoy_unchanged": False}, "decoy changed"),
     ({"decoy_leaked_in": ["index.html"]}, "index.html"),
     ({"listener_hits": 1}, "listener"),
@@ -87,5 +89,11 @@ def test_every_profile_counts_for_do_nothing() -> None:
 
 
 def test_a_counted_limit_names_a_bomb_but_not_a_hang() -> None:
-    assert problems(replace(good("fork-bomb"), causes=[], limits_hit={"pids_max": 3})) == []
-    assert problems(replace(good("hang"), causes=[], limits_hit={"pids_max": 3}))
+    assert problems(replace(good("fork-bomb"), causes=[], cause_quotes=[],
+                            limits_hit={"pids_max": 3})) == []
+    assert problems(replace(good("hang"), causes=[], cause_quotes=[], limits_hit={"pids_max": 3}))
+
+
+def test_a_link_named_elsewhere_does_not_name_the_symlinked_log() -> None:
+    quote = "symlink outputs.published: outputs/ is a symlink"
+    assert problems(replace(good("symlink-log"), cause_quotes=[quote]))
