@@ -64,7 +64,7 @@ class Mode:
     armed: the fixture is dangerous outside a sandbox (it acts only when armed, and only
     Docker cases arm it). cause: a key of CAUSES that some failed check's evidence must
     match; with limits_count, a limit the cell's sandbox counted (limits_hit) also names
-    it; subject: the words around the cause must also name this file. score_max: the
+    it; subject: the words around the cause must also match this. score_max: the
     highest headline score allowed; every_profile: under every profile. host_cap: the
     most bytes the harness's TMPDIR may hold at any moment."""
 
@@ -72,7 +72,7 @@ class Mode:
     scenarios: tuple[str, ...]
     armed: bool = False
     cause: str | None = None
-    subject: str | None = None  # the cause must be named beside this (the file it is about)
+    subject: str | None = None  # a regex: the cause must be named beside it (what it is about)
     limits_count: bool = False
     score_max: float = 1.0
     every_profile: bool = False
@@ -89,7 +89,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("zombie-flood", CLEAN, armed=True, cause="limit", limits_count=True,
          config=(("count", 5000),)),
     # 1 GiB per stream and invocation; kept: 4 MiB per stream, so 64 MiB is ample.
-    Mode("stdout-flood", CLEAN, cause="cap", host_cap=64 * MB,
+    Mode("stdout-flood", CLEAN, cause="cap", subject=r"stdout|stderr", host_cap=64 * MB,
          config=(("flood_bytes", 1 << 30),)),
     # Unbounded, it puts about 1.3 GB in the cell (256 MiB of log, a 1 GiB blob, 20000
     # files); a bounded cell holds its size limit. Under local the log alone (256 MiB)
@@ -102,8 +102,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("kill-all", CLEAN, armed=True),
     Mode("hang", CLEAN, cause="limit"),
     Mode("grandchild-stdout", CLEAN),
-    Mode("symlink-log", LOG, cause="symlink", subject="events.jsonl"),
-    Mode("fifo-log", LOG, cause="fifo", subject="events.jsonl"),
+    Mode("symlink-log", LOG, cause="symlink", subject=r"events\.jsonl"),
+    Mode("fifo-log", LOG, cause="fifo", subject=r"events\.jsonl"),
     Mode("fake-success", VACUOUS, every_profile=True),
     Mode("do-nothing", VACUOUS, every_profile=True),
 )}
@@ -372,7 +372,11 @@ def read_results(s: Setup, mode: Mode, r: Result) -> None:
 
 
 def quote_causes(r: Result, check: str, text: str) -> None:
-    """Note which causes the text names, with the words around the first mention."""
+    """Note which causes the text names, with the words around the first mention.
+
+    Absolute paths and the candidate's name are left out first: the cell folders and the
+    reproduce commands carry the mode's name ("hostile-symlink-log"), which names nothing."""
+    text = re.sub(r"(?<![\w.])/[^\s\"'`,;:)]*", "/...", text).replace(f"hostile-{r.mode}", "...")
     for key, rx in CAUSES.items():
         m = re.search(rx, text, re.IGNORECASE)
         if m is None:
@@ -532,7 +536,7 @@ def named(mode: Mode, r: Result) -> bool:
         return True
     quotes = [q for q in r.cause_quotes if q.startswith(f"{mode.cause} ")]
     if mode.subject is not None:
-        return any(mode.subject in q for q in quotes)
+        return any(re.search(mode.subject, q, re.IGNORECASE) for q in quotes)
     return mode.cause in r.causes
 
 

@@ -46,8 +46,8 @@ def good(mode: str) -> Result:
     return Result(mode, "docker", [], exit_code=0, wall_s=10, results_written=True, score=0.0,
                   profile_scores={"execution-first": 0.0, "design-first": 0.0},
                   causes=[MODES[mode].cause] if MODES[mode].cause else [],
-                  cause_quotes=[f"{MODES[mode].cause} x: work/state/events.jsonl is a"
-                                f" {MODES[mode].cause}"] if MODES[mode].cause else [],
+                  cause_quotes=[f"{MODES[mode].cause} x: the engine's stdout; work/state/"
+                                f"events.jsonl is a {MODES[mode].cause}"] if MODES[mode].cause else [],
                   harness_peak_rss_mb=80.0, hwm_mb=80.0, rss_max_mb=79.0,
                   decoy_unchanged=True if mode == "symlink-log" else None)
 
