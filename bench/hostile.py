@@ -63,9 +63,10 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def git_head(checkout: Path) -> str:
-    p = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True,
-                       text=True, check=False)
+def git_commit(checkout: Path, *paths: str) -> str:
+    """The checkout's HEAD, or the last commit that changed paths (harness/: the code measured)."""
+    p = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%H", "--", *paths],
+                       capture_output=True, text=True, check=False)
     return p.stdout.strip()
 
 
@@ -104,7 +105,8 @@ def main() -> int:
 def write_json(path: Path, checkout: Path, python: str, args: argparse.Namespace,
                results: list[Result]) -> None:
     doc: dict[str, Any] = {
-        "checkout": str(checkout), "commit": git_head(checkout), "python": python,
+        "checkout": str(checkout), "commit": git_commit(checkout),
+        "harness_commit": git_commit(checkout, "harness"), "python": python,
         "cell_timeout": args.cell_timeout, "hard_limit_s": args.hard_limit,
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
