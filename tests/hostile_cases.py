@@ -206,6 +206,8 @@ class Setup:
     token: str = ""
     outside: list[Path] = field(default_factory=list)
     listener: Listener | None = None
+    varies: bool = False  # hostile.json differs from case to case (so does the image)
+    started: float = field(default_factory=time.time)
 
 
 def prepare(mode: Mode, runner: str, base: Path, checkout: Path) -> Setup:
@@ -236,6 +238,7 @@ def prepare(mode: Mode, runner: str, base: Path, checkout: Path) -> Setup:
         s.outside = [d / "outside" / "planted", Path(f"/etc/hostile-{token}"),
                      Path(f"/tmp/hostile-{token}")]
         config["paths"] = [str(p) for p in s.outside]
+    s.varies = bool({"decoy", "targets", "paths"} & set(config))
     (s.candidate / "hostile.json").write_text(json.dumps(config))
     return s
 
@@ -493,6 +496,20 @@ def leftovers(s: Setup, pid: int, r: Result) -> None:
         subprocess.run(["umount", "-l", m], capture_output=True, check=False)
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+    if client is not None and s.varies:
+        drop_images(client, r.mode, s.started)
+
+
+def drop_images(client: Any, mode: str, since: float) -> None:
+    """Remove the candidate images this case built. A decoy path, a port or a host path
+    planted in hostile.json makes each case's image new, so the cache would only grow;
+    the images of fixtures planted the same every time stay cached."""
+    for img in client.images.list(filters={"label": f"harness.candidate=hostile-{mode}"}):
+        if img.attrs.get("Created", "") >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since)):
+            try:
+                client.images.remove(img.id, force=True)
+            except Exception:  # in use by a container another run still has: it stays
+                pass
 
 
 # -- one case ------------------------------------------------------------------------------
