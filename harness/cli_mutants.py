@@ -60,7 +60,7 @@ def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, out_dir: Path | 
     score = summary["score"]
     out.print(f"mutation score: {summary['caught']}/{summary['judged']} caught"
               + (f" ({score:.0%})" if score is not None else "")
-              + (f"; {len(summary['unjudged'])} unjudged (infra errors): "
+              + (f"; {len(summary['unjudged'])} unjudged (infra errors, or an aimed check not exercised): "
                  f"{', '.join(summary['unjudged'])}" if summary["unjudged"] else ""),
               highlight=False)
     target = (out_dir or api.ROOT / "reports" / "latest").resolve() / "mutants.json"
