@@ -27,9 +27,9 @@ def _successful_outputs(obs: Observation, step: str) -> dict[str, int]:
             if r.get("kind") == "output" and r.get("step") == step and r.get("run") in ok_runs}
 
 
-def _due(obs: Observation) -> list[str]:
+def _written(obs: Observation) -> list[str]:
     """Steps that wrote $ENGINE_OUTPUT in a run that then exited 0: outputs the contract
-    has the engine publish (once their success is in the log)."""
+    has the engine publish once their success is in the log."""
     ok = {(r.get("step"), r.get("run")) for r in obs.ends() if r.get("exit") == 0}
     return sorted({str(r.get("step")) for r in obs.audit
                    if r.get("kind") == "output" and (r.get("step"), r.get("run")) in ok})
@@ -41,10 +41,10 @@ def _nothing_published(obs: Observation) -> list[Evidence]:
     ids = {s["id"] for s in obs.workflow["steps"]}
     if any(p.name in ids for p in obs.publications) or any(n in ids for n in obs.appearances):
         return []
-    due = _due(obs)
+    due = _written(obs)
     return steps_ran(obs) or [Evidence(
         "outputs of the steps that write $ENGINE_OUTPUT published in outputs/",
-        f"none was published; due: {', '.join(due)}" if due else
+        f"none was published (steps that wrote one and exited 0: {', '.join(due)})" if due else
         "no step that writes $ENGINE_OUTPUT ran to success, so none was due",
         "STATE_DIR/outputs")]
 
@@ -64,7 +64,7 @@ def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     judged = [s for s in sorted(x for x in succeeded if isinstance(x, str))
               if _successful_outputs(obs, s)]
     if not judged and not out:
-        due = _due(obs)
+        due = _written(obs)
         return steps_ran(obs) or [Evidence(
             "a step that writes $ENGINE_OUTPUT succeeds (per the probe and the log), so its"
             " output is due", f"the log records no success of {', '.join(due)}" if due else
