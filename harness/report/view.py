@@ -18,6 +18,7 @@ from harness.model import CAPABILITIES
 from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
+from harness.report.doc import verdicts
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
 STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
@@ -358,9 +359,11 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         profiles.append(ProfileScore(p, score(ps.get("score"), bool(ps.get("capped")),
                                               "; ".join(reasons)), fmt(ps.get("raw")), reasons))
     origin = tuple((k, str(v)) for k, v in (cand.get("origin") or {}).items() if v)
+    judged = verdicts(cand["checks"])
     findings = tuple(
         FindingView(str(f.get("defect", "")), str(f.get("review", "")),
                     tuple(Link(str(k), first_fail.get(str(k), ""), "fail" if k in first_fail
+                               else "not_exercised" if judged.get(str(k)) == "not_exercised"
                                else "pass") for k in f.get("checks", [])),
                     any(k in first_fail for k in f.get("checks", [])))
         for f in cand.get("findings", []))
