@@ -141,14 +141,27 @@ def steps_ran(obs: Observation) -> list[Evidence]:
                      "no step ran: the audit has no probe start", "audit")]
 
 
+# Facts a procedure records as False when a fault that is certain to reach an engine
+# keeping the contract did not: its steps hang, or sleep, until the fault comes.
+CERTAIN_FAULTS = ("signalled", "killed", "exercised")
+
+
 def fault_missed(obs: Observation, why: str, where: str = "cell") -> list[Evidence]:
     """What a check guards never happened because the harness's fault did not reach it.
 
-    If the engine also left steps of the workflow unrun, it ended early or hung: the
-    contract demanded that work, and the miss is its fault, so this is evidence of
-    failure. If every step ran to success, the engine was simply done before the seeded
-    moment: the check was not exercised (raises NotExercised)."""
+    Where the scenario makes the fault certain for an engine that runs the workflow
+    (steps that hang until ended, a first step that sleeps past the moment), or where
+    the engine left steps of the workflow unrun (it ended early or hung), the contract
+    demanded what would have let it land, and the miss is the engine's failure: evidence.
+    If every step ran to success, the engine was simply done before the seeded moment:
+    the check was not exercised (raises NotExercised)."""
     missing = unfinished_steps(obs)
+    certain = [k for k in CERTAIN_FAULTS if obs.facts.get(k) is False]
+    if certain:
+        return [Evidence("the scenario's fault reaches the engine (its steps keep an engine"
+                         " that runs them busy until it comes)",
+                         f"{why}; {not_run_text(obs, missing) if missing else 'the run ended'}",
+                         where)]
     if missing:
         return [Evidence("the engine runs the workflow, so that the scenario's fault reaches"
                          " it", f"{why}; {not_run_text(obs, missing)}", where)]

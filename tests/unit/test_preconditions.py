@@ -98,3 +98,12 @@ def test_intent_is_not_credited_to_code_that_never_ran_a_step() -> None:
     assert credited(everything, [0, 0, 0]) == (0.0, NO_STEP_RAN)
     assert credited(everything, [0, 3]) == (everything.score, "")
     assert credited(everything, []) == (everything.score, "")  # nothing judged: nothing known
+
+
+def test_a_fault_the_scenario_makes_certain_fails_when_it_never_came() -> None:
+    sigterm = api.all_scenarios(pattern="sigterm")[0]
+    obs = Observation(sigterm, 1, b"{}", (run("run 1"),), audit(sigterm), forged(sigterm), {},
+                      facts={"signalled": False})  # steps hang: an engine running them is hit
+    result = judge("crash.lost_recorded", obs)
+    assert result.outcome is Outcome.FAIL
+    assert "the scenario's fault reaches the engine" in result.evidence[0].expected
