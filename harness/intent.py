@@ -193,7 +193,7 @@ def credited(intent: Intent, steps_succeeded: Sequence[int]) -> tuple[float, str
     to be the design of, and a fake that names every signal and forges its log would
     otherwise earn up to the intent weight for doing nothing. With no judged cell at all
     nothing is known either way, and the static score stands."""
-    if steps_succeeded and not any(steps_succeeded):
+    if steps_succeeded and not any(steps_succeeded) and intent.score > 0:
         return 0.0, NO_STEP_RAN
     return intent.score, ""
 

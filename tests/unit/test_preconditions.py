@@ -98,6 +98,7 @@ def test_intent_is_not_credited_to_code_that_never_ran_a_step() -> None:
     assert credited(everything, [0, 0, 0]) == (0.0, NO_STEP_RAN)
     assert credited(everything, [0, 3]) == (everything.score, "")
     assert credited(everything, []) == (everything.score, "")  # nothing judged: nothing known
+    assert credited(Intent(True, (), frozenset()), [0]) == (0.0, "")  # nothing to withhold
 
 
 def test_a_fault_the_scenario_makes_certain_fails_when_it_never_came() -> None:
