@@ -16,7 +16,6 @@ from harness.checks import check
 from harness.checks.common import (
     events,
     excerpt,
-    fault_missed,
     named_processes,
     of_type,
     sha256,
@@ -101,8 +100,11 @@ def ends_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 def append_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """No invocation loses or rewrites a complete line that was on disk before it ran."""
     if not any(complete_prefix(i.log_before or b"") for i in obs.invocations):
-        return steps_ran(obs) or fault_missed(obs, "no invocation ran over a log with a"
-                                              " complete line")
+        # Every scenario applying this ends with status or a resume over the log: no
+        # complete line before any of them means the engine never kept a log at all.
+        return steps_ran(obs) or [Evidence(
+            "a log of complete lines that later invocations run over", "no invocation ever"
+            " found a complete line in the log", LOG_PATH, excerpt(obs.final_log))]
     for inv in obs.invocations:
         before = complete_prefix(inv.log_before or b"")
         after = inv.log_after or b""
