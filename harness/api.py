@@ -19,6 +19,7 @@ from typing import Any
 
 from harness import cellfs
 from harness.checks import REGISTRY, load_all, run_check
+from harness.checks.common import succeeded_steps
 from harness.container import images
 from harness.container.client import connect
 from harness.errors import (
@@ -147,10 +148,15 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
         engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])
-        extra = {"timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
-                 "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0),
-                 "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)},
-                 **({"cell_limit": cut_short} if cut_short else {})}
+        extra: dict[str, Any] = {
+            "timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
+            "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0),
+            "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)}}
+        if cut_short:
+            extra["cell_limit"] = cut_short
+        steps = {str(s["id"]) for s in scenario.workflow.get("steps", [])}
+        if steps:  # how many ran to success, per the probes: it gates design intent
+            extra["steps_succeeded"] = len(succeeded_steps(obs.audit) & steps)
         return CellResult(c.name, scenario.name, seed, runner.name, results, repro,
                           time.monotonic() - start, extra=extra)
     except InfraError as exc:

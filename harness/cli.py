@@ -126,7 +126,10 @@ def _say(text: str) -> None:
 def _progress(cell: CellResult) -> None:
     failed = [r for r in cell.results if r.outcome is Outcome.FAIL]
     infra = [r for r in cell.results if r.outcome is Outcome.INFRA_ERROR]
+    unexercised = [r for r in cell.results if r.outcome is Outcome.NOT_EXERCISED]
     mark = "[red]FAIL[/]" if failed else ("[yellow]INFRA[/]" if infra else "[green]ok[/]")
+    if unexercised:
+        mark += f" [dim]({len(unexercised)} not exercised)[/]"
     names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
     limits = ", ".join(f"{k}={v}" for k, v in cell.extra.get("sandbox", {}).get("limits_hit", {}).items())
     err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
@@ -258,20 +261,28 @@ def print_table(doc: dict[str, Any]) -> None:
                          justify="right", no_wrap=True)
     table.add_column("exec", justify="right", no_wrap=True)
     table.add_column("intent", justify="right", no_wrap=True)
-    table.add_column("pass/\nfail/\ninfra", justify="right", no_wrap=True)
+    table.add_column("pass/\nfail/\nnot ex/\ninfra", justify="right", no_wrap=True)
     ranked = sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0))
     for name, c in ranked:
         t = c["tally"]
         table.add_row(name, *(_num(c["profiles"][p]["score"]) + (" !" if c["profiles"][p]["capped"]
                                                                  else "") for p in names),
                       _num(c["execution_score"]), _num(c["intent_score"]),
-                      f"{t['pass']}/{t['fail']}/{t['infra_error']}")
+                      f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")
     out.print(table)
     for name, c in ranked:
         failed = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
                          if x["outcome"] == "fail"})
         if failed:
             out.print(f"{name} failed: {', '.join(failed)}", highlight=False, soft_wrap=True)
+        unexercised = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
+                              if x["outcome"] == Outcome.NOT_EXERCISED.value})
+        if unexercised:  # left out of the score, so said out loud
+            out.print(f"{name} not exercised (left out of the score): {', '.join(unexercised)}",
+                      highlight=False, soft_wrap=True)
+        if c.get("intent", {}).get("withheld"):
+            out.print(f"{name} intent not credited: {c['intent']['withheld']}", highlight=False,
+                      soft_wrap=True)
 
 
 @main.command("gc")

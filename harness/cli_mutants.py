@@ -67,7 +67,7 @@ def _run_mutants(found: list[Candidate], scenarios: list[Scenario], runner: str,
     score = summary["score"]
     out.print(f"mutation score: {summary['caught']}/{summary['judged']} caught"
               + (f" ({score:.0%})" if score is not None else "")
-              + (f"; {len(summary['unjudged'])} unjudged (infra errors): "
+              + (f"; {len(summary['unjudged'])} unjudged (infra errors, or an aimed check not exercised): "
                  f"{', '.join(summary['unjudged'])}" if summary["unjudged"] else ""),
               highlight=False)
     target = folder / "mutants.json"

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.errors import ScoringDataError
 from harness.model import CAPABILITIES, Candidate, CheckResult, Outcome
+from harness.scoring import UNJUDGED
 from harness.tomlfile import read_toml
 from harness.tree import candidate_files
 
@@ -179,6 +180,24 @@ def find_signals(c: Candidate, languages: Mapping[str, Language]) -> Intent:
     return Intent(True, scan(texts, lang), c.claims)
 
 
+NO_STEP_RAN = ("no step of any scenario's workflow ran to success (per the probes' audit):"
+               " design signals in code that never ran a step are not credited")
+
+
+def credited(intent: Intent, steps_succeeded: Sequence[int]) -> tuple[float, str]:
+    """The intent score a candidate is credited with, and why it is withheld ("" if not).
+
+    `steps_succeeded` holds, per judged cell, how many of its workflow's steps ran to
+    success according to the probes. Design signals are evidence of intent in code that
+    runs: where no cell saw a single step succeed, there was no running engine for them
+    to be the design of, and a fake that names every signal and forges its log would
+    otherwise earn up to the intent weight for doing nothing. With no judged cell at all
+    nothing is known either way, and the static score stands."""
+    if steps_succeeded and not any(steps_succeeded) and intent.score > 0:
+        return 0.0, NO_STEP_RAN
+    return intent.score, ""
+
+
 class Cell(Enum):
     """A capability's claim beside what execution showed."""
 
@@ -205,11 +224,12 @@ def matrix(claims: frozenset[str], intent: Intent,
     """One cell per capability, from (scenario, check result) pairs.
 
     Delivered = every judged check of the capability passed, and at least one was judged.
-    Checks that hit an infrastructure error are left out: they say nothing about it."""
+    Checks that hit an infrastructure error, or whose precondition never happened (not
+    exercised), are left out: they say nothing about it."""
     passed: dict[str, list[str]] = {c: [] for c in CAPABILITIES}
     failed: dict[str, list[str]] = {c: [] for c in CAPABILITIES}
     for scenario, r in results:
-        if r.capability not in passed or r.outcome is Outcome.INFRA_ERROR:
+        if r.capability not in passed or r.outcome in UNJUDGED:
             continue
         (passed if r.outcome is Outcome.PASS else failed)[r.capability].append(
             f"{scenario}:{r.check}")

@@ -42,6 +42,9 @@ class Outcome(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     INFRA_ERROR = "infra_error"
+    # What the check guards never happened (the seeded kill came after the engine had
+    # finished, say), so a pass would mean nothing: left out of the score, shown apart.
+    NOT_EXERCISED = "not_exercised"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ A mutant is a candidate folder under candidates/mutants/ whose manifest has a
 `[mutant]` table: the defect, the scenario that exposes it, and the checks aimed at
 it. A mutant is *caught* when every aimed check fails in that scenario; failing some
 other check does not count. The mutation score is caught / all. Checks left
-`infra_error` make a mutant *unjudged*, reported apart and never counted as a survivor.
+`infra_error` or `not_exercised` (the scenario's fault never reached what the check
+guards) make a mutant *unjudged*, reported apart and never counted as a survivor.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from harness.errors import ManifestError, UsageError
 from harness.manifest import MANIFEST, load_candidate
 from harness.model import Candidate, CellResult, Outcome, Scenario
+from harness.scoring import UNJUDGED
 
 FOLDER = "mutants"
 
@@ -27,13 +29,13 @@ class MutantResult:
     defect: str
     scenario: str
     aimed: tuple[str, ...]
-    outcomes: tuple[tuple[str, str], ...]  # aimed check -> pass / fail / infra_error
+    outcomes: tuple[tuple[str, str], ...]  # aimed check -> pass / fail / not_exercised / infra_error
     also_failed: tuple[str, ...]  # other checks of the cell that failed
     reproduce: str
 
     @property
     def judged(self) -> bool:
-        return all(o != Outcome.INFRA_ERROR.value for _, o in self.outcomes)
+        return all(Outcome(o) not in UNJUDGED for _, o in self.outcomes)
 
     @property
     def caught(self) -> bool:

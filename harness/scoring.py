@@ -7,7 +7,9 @@ counts once, and holds only if it held in every scenario where it was judged. So
 property broken anywhere is broken, and adding a scenario that re-applies the usual
 invariants does not shift every score. Checks that could not run because the harness or
 the machine broke (`infra_error`) are left out of both the numerator and the
-denominator: they are never counted against a candidate.
+denominator: they are never counted against a candidate. So are checks whose
+precondition never happened (`not_exercised`): a pass there would mean nothing, and the
+candidate is not to blame. They are still counted in the tally, so they stay visible.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from harness.model import CheckResult, Outcome, Severity
 WEIGHTS = {Severity.FATAL: 3, Severity.MAJOR: 2, Severity.MINOR: 1}
 
 
-RANK = {Outcome.INFRA_ERROR: 0, Outcome.PASS: 1, Outcome.FAIL: 2}
+RANK = {Outcome.INFRA_ERROR: 0, Outcome.NOT_EXERCISED: 1, Outcome.PASS: 2, Outcome.FAIL: 3}
+UNJUDGED = frozenset({Outcome.INFRA_ERROR, Outcome.NOT_EXERCISED})  # out of the score
 
 
 def verdict(outcomes: Iterable[Outcome]) -> Outcome:
     """One check's outcomes across scenarios, as one: FAIL if it failed anywhere, else PASS
-    if it passed anywhere, else INFRA_ERROR (it could never be judged)."""
+    if it passed anywhere, else NOT_EXERCISED if some scenario ran it but what it guards
+    never happened, else INFRA_ERROR (it could never be judged)."""
     return max(outcomes, key=RANK.__getitem__, default=Outcome.INFRA_ERROR)
 
 
@@ -40,7 +44,7 @@ def verdicts(results: Iterable[CheckResult]) -> dict[str, tuple[Severity, Outcom
 
 def execution_score(results: Iterable[CheckResult]) -> float | None:
     """The score, or None when no check could be judged at all."""
-    counted = [v for v in verdicts(results).values() if v[1] is not Outcome.INFRA_ERROR]
+    counted = [v for v in verdicts(results).values() if v[1] not in UNJUDGED]
     total = sum(WEIGHTS[sev] for sev, _ in counted)
     if total == 0:
         return None
@@ -49,7 +53,8 @@ def execution_score(results: Iterable[CheckResult]) -> float | None:
 
 
 def tally(results: Iterable[CheckResult]) -> dict[str, int]:
-    """Scenario x check outcomes, counted one by one (what the table's pass/fail shows)."""
+    """Scenario x check outcomes, counted one by one (what the table's pass/fail shows),
+    with a count for every outcome, not_exercised included."""
     counts = {o.value: 0 for o in Outcome}
     for r in results:
         counts[r.outcome.value] += 1

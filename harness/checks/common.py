@@ -1,4 +1,5 @@
-"""Helpers shared by the check families: excerpts, event lookups, named processes."""
+"""Helpers shared by the check families: excerpts, event lookups, named processes, and
+the preconditions that keep a check from passing on something that never happened."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from harness.checks import NotExercised
 from harness.eventlog import parse_log
 from harness.layout import STREAM_CAP
 from harness.model import Evidence
@@ -83,6 +85,20 @@ def of_type(evs: Iterable[Mapping[str, Any]], kind: str, step: str | None = None
     return [e for e in evs if e.get("type") == kind and (step is None or e.get("step") == step)]
 
 
+def loose(kind: str) -> str:
+    """An event type ignoring case and underscores (STEP_STARTED, StepStarted, STEPSTARTED)."""
+    return kind.replace("_", "").upper()
+
+
+def of_kind(evs: Iterable[Mapping[str, Any]], kind: str, step: str | None = None) -> list[Mapping[str, Any]]:
+    """Like of_type, matching types loosely: where a check judges what the log says
+    happened (an attempt started, a step succeeded), a misnamed type is log.schema's
+    finding, and what it records can still be judged."""
+    want = loose(kind)
+    return [e for e in evs if loose(str(e.get("type", ""))) == want
+            and (step is None or e.get("step") == step)]
+
+
 def step_ids(obs: Observation) -> list[str]:
     return [s["id"] for s in obs.workflow.get("steps", [])]
 
@@ -102,7 +118,7 @@ def named_processes(obs: Observation, log: bytes | None) -> dict[int, Mapping[st
     The contract holds an engine responsible only for processes of attempts its log
     names: a crash between spawn and a durable STEP_STARTED can leave one it never knew.
     """
-    started = of_type(events(log), "STEP_STARTED")
+    started = of_kind(events(log), "STEP_STARTED")
     pids = {e.get("pid") for e in started}
     pgids = {e.get("pgid") for e in started}
     named: dict[int, Mapping[str, Any]] = {}
@@ -117,3 +133,70 @@ def named_processes(obs: Observation, log: bytes | None) -> dict[int, Mapping[st
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def succeeded_steps(audit: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Steps with a probe `end` record of exit 0: steps that really ran to success."""
+    return {str(r.get("step")) for r in audit if r.get("kind") == "end" and r.get("exit") == 0}
+
+
+def unfinished_steps(obs: Observation) -> list[str]:
+    """Steps of the workflow that never ran to success in this cell, per the audit."""
+    done = succeeded_steps(obs.audit)
+    return [s for s in step_ids(obs) if s not in done]
+
+
+def not_run_text(obs: Observation, missing: list[str]) -> str:
+    if not obs.starts():
+        return "no step ran: the audit has no probe start"
+    shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+    return (f"{len(missing)} of {len(step_ids(obs))} steps never ran to success (no probe `end`"
+            f" record with exit 0): {shown}")
+
+
+def steps_all_succeeded(obs: Observation) -> list[Evidence]:
+    """Evidence unless every step of the workflow ran to success, per the audit.
+
+    A log and an exit code are the engine's word; the probe's records are not. A valid
+    workflow that finished must have run each of its steps to an exit 0."""
+    missing = unfinished_steps(obs)
+    if not missing:
+        return []
+    return [Evidence("every step of the workflow ran to success (a probe `end` record with"
+                     " exit 0 for each step id)", not_run_text(obs, missing), "audit")]
+
+
+def steps_ran(obs: Observation) -> list[Evidence]:
+    """Evidence when no step ran at all: the contract has a valid workflow's steps run,
+    so a check of what running them leaves behind has nothing to judge, and fails."""
+    if obs.starts():
+        return []
+    return [Evidence("the workflow's steps run (a valid workflow: the contract demands it)",
+                     "no step ran: the audit has no probe start", "audit")]
+
+
+# Facts a procedure records as False when a fault that is certain to reach an engine
+# keeping the contract did not: its steps hang, or sleep, until the fault comes.
+CERTAIN_FAULTS = ("signalled", "killed", "exercised")
+
+
+def fault_missed(obs: Observation, why: str, where: str = "cell") -> list[Evidence]:
+    """What a check guards never happened because the harness's fault did not reach it.
+
+    Where the scenario makes the fault certain for an engine that runs the workflow
+    (steps that hang until ended, a first step that sleeps past the moment), or where
+    the engine left steps of the workflow unrun (it ended early or hung), the contract
+    demanded what would have let it land, and the miss is the engine's failure: evidence.
+    If every step ran to success, the engine was simply done before the seeded moment:
+    the check was not exercised (raises NotExercised)."""
+    missing = unfinished_steps(obs)
+    certain = [k for k in CERTAIN_FAULTS if obs.facts.get(k) is False]
+    if certain:
+        return [Evidence("the scenario's fault reaches the engine (its steps keep an engine"
+                         " that runs them busy until it comes)",
+                         f"{why}; {not_run_text(obs, missing) if missing else 'the run ended'}",
+                         where)]
+    if missing:
+        return [Evidence("the engine runs the workflow, so that the scenario's fault reaches"
+                         " it", f"{why}; {not_run_text(obs, missing)}", where)]
+    raise NotExercised(f"{why}, and every step had already run to success", where)

@@ -5,6 +5,10 @@ what was durable at that moment. "Durable success" of a step is therefore dated 
 later than the end of the first invocation whose log holds its STEP_SUCCEEDED; a run
 of that step that the probes saw start after that moment is a forbidden re-run.
 At-least-once re-runs of steps whose success was not yet durable are allowed.
+
+Each of these needs its fault to have landed: a kill, then a run over what it left.
+Where the seeded moment came after the engine had run every step, the check was not
+exercised; where the engine ended or hung without running them, it failed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, excerpt, exit_evidence, of_type
+from harness.checks.common import (
+    events,
+    excerpt,
+    exit_evidence,
+    fault_missed,
+    of_kind,
+    of_type,
+    steps_all_succeeded,
+)
 from harness.eventlog import parse_log
 from harness.model import Evidence, Severity
 from harness.observe import Observation
@@ -24,8 +36,12 @@ def no_rerun_after_success(obs: Observation, params: Mapping[str, Any]) -> list[
     """A step whose STEP_SUCCEEDED was durable never runs again."""
     durable_at: dict[str, tuple[float, str]] = {}
     for inv in obs.invocations:
-        for e in of_type(events(inv.log_after), "STEP_SUCCEEDED"):
+        for e in of_kind(events(inv.log_after), "STEP_SUCCEEDED"):
             durable_at.setdefault(str(e.get("step")), (inv.ended, inv.describe()))
+    later = [i for i in obs.runs("run") if any(i.started >= t for t, _ in durable_at.values())]
+    if not later:
+        return fault_missed(obs, "no run began after a step's STEP_SUCCEEDED was durable, so"
+                            " no step could run again")
     out = []
     for rec in obs.starts():
         when = durable_at.get(rec["step"])
@@ -40,22 +56,24 @@ def no_rerun_after_success(obs: Observation, params: Mapping[str, Any]) -> list[
 
 def _running(log: bytes | None) -> set[tuple[str, int]]:
     evs = events(log)
-    started = {(str(e.get("step")), e.get("attempt")) for e in of_type(evs, "STEP_STARTED")}
-    ended = {(str(e.get("step")), e.get("attempt")) for e in evs
-             if e.get("type") in ("STEP_SUCCEEDED", "STEP_FAILED")}
+    started = {(str(e.get("step")), e.get("attempt")) for e in of_kind(evs, "STEP_STARTED")}
+    ended = {(str(e.get("step")), e.get("attempt"))
+             for e in of_kind(evs, "STEP_SUCCEEDED") + of_kind(evs, "STEP_FAILED")}
     return {(s, int(a)) for s, a in started - ended if isinstance(a, int)}
 
 
 @check("crash.lost_recorded", "crash_recovery", Severity.MAJOR)
 def lost_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """Every attempt the log shows running when the engine died is later recorded lost."""
-    lost = {(str(e.get("step")), e.get("attempt")) for e in of_type(events(obs.final_log),
+    lost = {(str(e.get("step")), e.get("attempt")) for e in of_kind(events(obs.final_log),
                                                                    "STEP_FAILED")
             if e.get("reason") == "lost"}
+    struck = [i for i in obs.runs("run") if i.fault_at is not None and _running(i.log_after)]
+    if not struck:
+        return fault_missed(obs, "no kill or signal struck a run while its log showed an"
+                            " attempt running")
     out = []
-    for inv in obs.invocations:
-        if inv.fault_at is None or not inv.label.startswith("run"):
-            continue
+    for inv in struck:
         for step, attempt in sorted(_running(inv.log_after) - lost):
             out.append(Evidence(f"STEP_FAILED reason 'lost' for {step} attempt {attempt}",
                                 "none in the final log", f"after {inv.describe()}",
@@ -66,22 +84,27 @@ def lost_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]
 @check("crash.resumed_event", "crash_recovery", Severity.MAJOR)
 def resumed_event(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A run over an unfinished log writes WORKFLOW_RESUMED among its events."""
+    resumed = False
     for inv in obs.invocations:
         before = parse_log(inv.log_before or b"")
         if not inv.label.startswith("run") or not before.lines or before.finished:
             continue
         new = events(inv.log_after)[len(before.lines):]
+        resumed = resumed or bool(new)
         if new and not of_type(new, "WORKFLOW_RESUMED"):
             types = ", ".join(str(e.get("type")) for e in new[:5])
             return [Evidence("WORKFLOW_RESUMED among the events of a resumed run",
                              f"it wrote {len(new)} events without it: {types} ...",
                              inv.describe(), excerpt(inv.log_after, len(before.lines) + 1))]
+    if not resumed:
+        return fault_missed(obs, "no run wrote events over an unfinished log")
     return []
 
 
 @check("crash.completes", "crash_recovery", Severity.FATAL)
 def completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """After the faults, a later run finishes the workflow: exit 0 and WORKFLOW_SUCCEEDED."""
+    """After the faults, a later run finishes the workflow: every step ran to success (per
+    the audit), the last run exits 0 and the log ends in WORKFLOW_SUCCEEDED."""
     runs = obs.runs("run")
     last = runs[-1] if runs else None
     if last is None or last.returncode != 0:
@@ -92,13 +115,17 @@ def completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         return [Evidence("the log ends in WORKFLOW_SUCCEEDED",
                          f"it ends in {evs[-1].get('type') if evs else 'nothing'}",
                          "STATE_DIR/events.jsonl", excerpt(obs.final_log))]
-    return []
+    return steps_all_succeeded(obs)
 
 
 @check("crash.dead_lock_ignored", "single_writer_lock", Severity.MAJOR)
 def dead_lock_ignored(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A lock left by a dead engine never blocks: no later run exits 4."""
-    for inv in obs.runs("run"):
+    runs = obs.runs("run")
+    for inv in runs:
         if inv.returncode == 4:
             return [exit_evidence(inv, "no exit 4: the previous engine was dead")]
+    if not any(i.fault_at is not None for i in runs[:-1]):
+        return fault_missed(obs, "no engine was killed with a run after it, so no dead"
+                            " engine's lock was met")
     return []

@@ -2,7 +2,9 @@
 
 Intervals are the probes' own start and end records. A probe's interval lies inside
 the engine's view of the attempt (spawn to reap), so an overlap or an ordering
-violation seen here is one the engine really allowed.
+violation seen here is one the engine really allowed. Each scenario that applies these
+runs a valid workflow, which the contract has run to the end: an order or a bound that
+no step run ever tested is a failure, never a pass.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import exit_evidence
+from harness.checks.common import (
+    events,
+    excerpt,
+    exit_evidence,
+    of_kind,
+    steps_all_succeeded,
+    steps_ran,
+)
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
@@ -22,11 +31,21 @@ def _invocation(obs: Observation, label: str) -> Any:
 
 @check("dag.exit_zero", "dependency_order", Severity.FATAL)
 def exit_zero(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """The uninterrupted run of a valid workflow exits 0."""
+    """The uninterrupted run of a valid workflow runs every step to success (per the
+    audit), writes WORKFLOW_SUCCEEDED last and exits 0."""
     inv = _invocation(obs, str(params.get("run", "run 1")))
-    if inv is None or inv.returncode != 0:
-        return [exit_evidence(inv, "exit 0")] if inv else [Evidence("a run", "none", "cell")]
-    return []
+    if inv is None:
+        return [Evidence("a run", "none", "cell")]
+    if inv.returncode != 0:
+        return [exit_evidence(inv, "exit 0")]
+    out = steps_all_succeeded(obs)
+    evs = events(inv.log_after)
+    if not evs or not of_kind(evs[-1:], "WORKFLOW_SUCCEEDED"):  # misnamed: log.schema's
+        out.append(Evidence("the log ends in WORKFLOW_SUCCEEDED",
+                            f"it ends in {evs[-1].get('type') if evs else 'nothing'}",
+                            f"STATE_DIR/events.jsonl after {inv.describe()}",
+                            excerpt(inv.log_after)))
+    return out
 
 
 def intervals(obs: Observation) -> list[tuple[float, float, str, int]]:
@@ -52,11 +71,16 @@ def max_overlap(spans: list[tuple[float, float, str, int]]) -> tuple[int, float,
 @check("dag.dependency_order", "dependency_order", Severity.FATAL)
 def dependency_order(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A step starts only after every step it depends on has succeeded."""
+    deps = {s["id"]: s.get("depends_on", []) for s in obs.workflow["steps"]}
+    if not any(deps.get(r["step"]) for r in obs.starts()):
+        return steps_ran(obs) or [Evidence(
+            "a step that depends on others starts (the workflow runs to its end)",
+            "none did: the order was never tested; ran only "
+            + ", ".join(sorted({str(r["step"]) for r in obs.starts()})), "audit")]
     done: dict[str, float] = {}
     for r in obs.ends():
         if r.get("exit") == 0:
             done.setdefault(r["step"], float(r["mono"]))
-    deps = {s["id"]: s.get("depends_on", []) for s in obs.workflow["steps"]}
     out = []
     for r in obs.starts():
         for dep in deps.get(r["step"], []):
@@ -73,7 +97,12 @@ def dependency_order(obs: Observation, params: Mapping[str, Any]) -> list[Eviden
 def parallel_bound(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """Never more than max_parallel steps run at once."""
     limit = int(obs.workflow.get("max_parallel", 4))
-    n, at, steps = max_overlap(intervals(obs))
+    runs = intervals(obs)
+    if len(runs) <= limit:  # the workflow is wider: all its steps running would test it
+        return steps_ran(obs) or [Evidence(
+            f"more than max_parallel={limit} step runs, so the bound is tested (the workflow"
+            f" has {len(obs.workflow['steps'])} steps)", f"only {len(runs)} ran", "audit")]
+    n, at, steps = max_overlap(runs)
     if n > limit:
         return [Evidence(f"at most max_parallel={limit} steps at once",
                          f"{n} at once: {', '.join(sorted(steps))}", f"audit, t={at:.3f}")]

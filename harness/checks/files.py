@@ -28,5 +28,20 @@ def regular(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     The same holds for everything else in STATE_DIR that a scenario copies to restore a
     crash state, and for the probe's audit. The harness refuses each such file unread,
     so a candidate that plants one fails here and is never judged on what it points at."""
-    return [Evidence(EXPECTED, hazard, "the cell, as the harness found it (host side)")
-            for hazard in obs.hazards]
+    found = [Evidence(EXPECTED, hazard, "the cell, as the harness found it (host side)")
+             for hazard in obs.hazards]
+    if found or obs.scenario.procedure in NO_LOG_EXPECTED or _log_seen(obs):
+        return found
+    # Nothing refused because nothing was there: a pass would reward an engine that
+    # never wrote the log every `run` of a valid workflow must write.
+    return [Evidence(EXPECTED, "no events.jsonl was ever found in STATE_DIR, after any"
+                     " invocation", "STATE_DIR/events.jsonl")]
+
+
+# Scenarios whose workflows are all invalid: the contract wants no STATE_DIR at all.
+NO_LOG_EXPECTED = frozenset({"invalid_workflow"})
+
+
+def _log_seen(obs: Observation) -> bool:
+    invocations = [*obs.invocations, *(i for v in obs.variants for i in v.invocations)]
+    return bool(obs.final_log) or any(i.log_after for i in invocations)

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.checks import check
 from harness.checks.common import excerpt, exit_evidence, stderr_text, text
+from harness.eventlog import parse_log
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
@@ -49,6 +50,14 @@ def changed_workflow_refused(obs: Observation, params: Mapping[str, Any]) -> lis
     inv = next((i for i in obs.invocations if "changed workflow" in i.label), None)
     if inv is None:
         return [Evidence("a resume with a changed workflow", "none", "cell")]
+    if not parse_log(inv.log_before or b"").lines or not obs.facts.get("base_starts", 1):
+        # Without a log there is no digest to differ from, and a fresh start is right;
+        # the crashed first run of a valid workflow must have run steps and logged them.
+        first = obs.invocations[0]
+        return [Evidence("a log of a crashed run, its steps run, to resume with a changed"
+                         " workflow", f"{len(parse_log(inv.log_before or b'').lines)} complete"
+                         f" log lines and {obs.facts.get('base_starts', 0)} probe start(s)"
+                         " after run 1", first.describe(), excerpt(first.log_after))]
     problems = []
     if inv.returncode != 2:
         problems.append(f"exit {inv.returncode}")

@@ -3,6 +3,8 @@
 These read the bytes of events.jsonl as the engine left them. `log.append_only` is
 what catches a log that is truncated or rewritten when it is reopened: every complete
 line that was on disk before an invocation must still be there, unchanged, after it.
+Every scenario that applies them runs a valid workflow, whose steps the contract has
+run: a log written while no step ran is no log of a run, and fails each of them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, excerpt, named_processes, of_type, sha256, step_ids
+from harness.checks.common import (
+    events,
+    excerpt,
+    named_processes,
+    of_type,
+    sha256,
+    step_ids,
+    steps_ran,
+)
 from harness.eventlog import TERMINAL, complete_prefix, event_problems, parse_log, seq_problems
 from harness.model import Evidence, Severity
 from harness.observe import Observation
@@ -23,7 +33,7 @@ LOG_PATH = "STATE_DIR/events.jsonl"
 def schema(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """Every line of the final log is a complete JSON event with the contract's fields."""
     parsed = parse_log(obs.final_log)
-    out = []
+    out = steps_ran(obs)
     if not parsed.lines:
         return [Evidence("a log with events", "no complete event", LOG_PATH,
                          excerpt(obs.final_log))]
@@ -53,7 +63,7 @@ def seq_contiguous(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
         first_bad = next(i for i, e in enumerate(evs, 1) if e.get("seq") != i)
         return [Evidence("seq 1, 2, 3 ... with no gap and no repeat", problems[0],
                          f"{LOG_PATH} line {first_bad}", excerpt(obs.final_log, first_bad))]
-    return []
+    return steps_ran(obs)
 
 
 @check("log.started_first", "durable_log", Severity.MAJOR)
@@ -71,7 +81,7 @@ def started_first(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]
     if len(of_type(evs, "WORKFLOW_STARTED")) != 1:
         return [Evidence("WORKFLOW_STARTED exactly once",
                          f"{len(of_type(evs, 'WORKFLOW_STARTED'))} times", LOG_PATH)]
-    return []
+    return steps_ran(obs)
 
 
 @check("log.ends_once", "durable_log", Severity.MAJOR)
@@ -83,12 +93,18 @@ def ends_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         at = ends[1] if len(ends) > 1 else len(evs)
         return [Evidence("one terminal event, last", f"terminal events at lines {ends or 'none'}"
                          f" of {len(evs)}", LOG_PATH, excerpt(obs.final_log, at))]
-    return []
+    return steps_ran(obs)
 
 
 @check("log.append_only", "durable_log", Severity.FATAL)
 def append_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """No invocation loses or rewrites a complete line that was on disk before it ran."""
+    if not any(complete_prefix(i.log_before or b"") for i in obs.invocations):
+        # Every scenario applying this ends with status or a resume over the log: no
+        # complete line before any of them means the engine never kept a log at all.
+        return steps_ran(obs) or [Evidence(
+            "a log of complete lines that later invocations run over", "no invocation ever"
+            " found a complete line in the log", LOG_PATH, excerpt(obs.final_log))]
     for inv in obs.invocations:
         before = complete_prefix(inv.log_before or b"")
         after = inv.log_after or b""
@@ -102,14 +118,14 @@ def append_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
                              f"line {n} differs or is gone ({len(before)} bytes before,"
                              f" {len(after)} after)", f"{inv.describe()}; {LOG_PATH}",
                              "before:\n" + excerpt(before, n) + "\nafter:\n" + excerpt(after, n))]
-    return []
+    return steps_ran(obs)
 
 
 @check("log.attempts_recorded", "durable_log", Severity.MAJOR)
 def attempts_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """Each attempt the probes saw is a STEP_STARTED naming its real pid/pgid and attempt."""
     named = named_processes(obs, obs.final_log)
-    out = []
+    out = steps_ran(obs)
     for rec in obs.starts():
         if rec["pid"] not in named:
             out.append(Evidence("a STEP_STARTED whose pid or pgid is the attempt's real one",
@@ -136,6 +152,10 @@ def durable_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Ev
     Types are matched ignoring case and underscores: misnamed types are log.schema's
     finding, and the order can still be judged."""
     deps = {s["id"]: tuple(s.get("depends_on", ())) for s in obs.workflow["steps"]}
+    if not any(deps.get(r["step"]) for r in obs.starts()):
+        return steps_ran(obs) or [Evidence(
+            "a step that depends on others starts (the workflow runs to its end)",
+            "none did: no success was ever acted on", "audit")]
     lines = [(ln.number, ln.event or {}) for ln in parse_log(obs.final_log).lines]
 
     def kind(e: Mapping[str, Any]) -> str:

@@ -3,6 +3,10 @@
 The probe records the sha256 of every output it writes to $ENGINE_OUTPUT and whether
 its run then exited 0. The harness watched outputs/ throughout the scenario and noted
 each (inode, size) a name had; an atomic, once-only publish shows exactly one.
+
+Each needs an output to have been due: a step that writes $ENGINE_OUTPUT ran to success
+(per the probe). The scenarios' workflows have such steps, which the contract has run
+and published, so an engine that published nothing fails these rather than passing.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, of_type, sha256
+from harness.checks.common import events, fault_missed, of_kind, sha256, steps_ran
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
@@ -21,6 +25,28 @@ def _successful_outputs(obs: Observation, step: str) -> dict[str, int]:
     ok_runs = {r["run"] for r in obs.ends(step) if r.get("exit") == 0}
     return {r["sha256"]: r["run"] for r in obs.audit
             if r.get("kind") == "output" and r.get("step") == step and r.get("run") in ok_runs}
+
+
+def _written(obs: Observation) -> list[str]:
+    """Steps that wrote $ENGINE_OUTPUT in a run that then exited 0: outputs the contract
+    has the engine publish once their success is in the log."""
+    ok = {(r.get("step"), r.get("run")) for r in obs.ends() if r.get("exit") == 0}
+    return sorted({str(r.get("step")) for r in obs.audit
+                   if r.get("kind") == "output" and (r.get("step"), r.get("run")) in ok})
+
+
+def _nothing_published(obs: Observation) -> list[Evidence]:
+    """Evidence when no output of a step was ever published, so the property was never
+    tested: the contract demands the workflow's outputs, so that is a failure."""
+    ids = {s["id"] for s in obs.workflow["steps"]}
+    if any(p.name in ids for p in obs.publications) or any(n in ids for n in obs.appearances):
+        return []
+    due = _written(obs)
+    return steps_ran(obs) or [Evidence(
+        "outputs of the steps that write $ENGINE_OUTPUT published in outputs/",
+        f"none was published (steps that wrote one and exited 0: {', '.join(due)})" if due else
+        "no step that writes $ENGINE_OUTPUT ran to success, so none was due",
+        "STATE_DIR/outputs")]
 
 
 @check("outputs.published", "exactly_once_outputs", Severity.MAJOR)
@@ -34,11 +60,17 @@ def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         elif rec.get("output_preexisting"):
             out.append(Evidence("ENGINE_OUTPUT does not exist when the attempt starts",
                                 f"{rec['output_env']} existed", f"step {rec['step']}"))
-    succeeded = {e.get("step") for e in of_type(events(obs.final_log), "STEP_SUCCEEDED")}
-    for step in sorted(s for s in succeeded if isinstance(s, str)):
+    succeeded = {e.get("step") for e in of_kind(events(obs.final_log), "STEP_SUCCEEDED")}
+    judged = [s for s in sorted(x for x in succeeded if isinstance(x, str))
+              if _successful_outputs(obs, s)]
+    if not judged and not out:
+        due = _written(obs)
+        return steps_ran(obs) or [Evidence(
+            "a step that writes $ENGINE_OUTPUT succeeds (per the probe and the log), so its"
+            " output is due", f"the log records no success of {', '.join(due)}" if due else
+            "none ran to success", "audit vs STATE_DIR/events.jsonl")]
+    for step in judged:
         good = _successful_outputs(obs, step)
-        if not good:
-            continue
         data = obs.outputs.get(step)
         if data is None:
             out.append(Evidence(f"outputs/{step} published", "missing", "STATE_DIR/outputs"))
@@ -61,7 +93,7 @@ def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     for pub in obs.publications:
         seen.setdefault(pub.name, []).append((pub.inode, pub.size))
     ids = {s["id"] for s in obs.workflow["steps"]}
-    out = []
+    out = _nothing_published(obs)
     for name in sorted(set(seen) | set(obs.appearances)):
         versions, made = seen.get(name, []), obs.appearances.get(name, 0)
         if len(versions) > 1:
@@ -74,6 +106,10 @@ def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
                                 f"it was put in place {made} times: the kernel reported each"
                                 " creation or rename of that name into outputs/",
                                 f"STATE_DIR/outputs/{name}"))
+    first = min((p.seen for p in obs.publications if p.name in ids), default=None)
+    if not out and not any(first is not None and i.started > first for i in obs.runs("run")):
+        return fault_missed(obs, "no run began after an output was published, so no"
+                            " resume could publish one again")
     return out
 
 
@@ -84,7 +120,7 @@ def atomic(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     Judged from the kernel's inotify events on outputs/: a write to a file under its step
     id means a reader could have seen it partial (empty at creation, then growing)."""
     ids = {s["id"] for s in obs.workflow["steps"]}
-    return [Evidence(f"outputs/{name} made whole by a link or a rename",
+    return _nothing_published(obs) or [Evidence(f"outputs/{name} made whole by a link or a rename",
                      f"written in place: the kernel reported writes to outputs/{name}"
                      " after the name appeared",
                      f"STATE_DIR/outputs/{name}")
@@ -99,4 +135,4 @@ def no_temp(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     if stray:
         return [Evidence("only step ids in outputs/", f"also: {', '.join(stray[:5])}",
                          "STATE_DIR/outputs")]
-    return []
+    return _nothing_published(obs)

@@ -5,6 +5,10 @@ for a survivor; zombies count as dead). Death times are the first moment the har
 saw a process dead: an upper bound, so a pass is never a false pass. The probe also
 records, at each start, which earlier recorded processes were still alive at that
 instant: that is how "ended before the steps run again" is judged without any race.
+
+Each scenario here makes its premise certain for an engine that keeps the contract
+(steps that hang until they are ended, a signal once three of them run), so a premise
+that never came about is the engine's failure, never a pass.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, excerpt, exit_evidence, named_processes, of_type
+from harness.checks.common import (
+    events,
+    excerpt,
+    exit_evidence,
+    named_processes,
+    of_type,
+    steps_ran,
+)
 from harness.model import Evidence, Severity
 from harness.observe import Invocation, Observation
 
@@ -103,14 +114,25 @@ def _signalled(obs: Observation) -> Invocation | None:
     return next((i for i in obs.invocations if i.fault_at is not None), None)
 
 
+def _never_struck(obs: Observation, what: str) -> list[Evidence]:
+    """The scenario's steps hang until they are ended, so an engine that runs them is
+    still running at the seeded moment: a signal or kill that never came is its failure."""
+    first = obs.invocations[0] if obs.invocations else None
+    return [Evidence(f"steps running when the {what} is due (they hang until ended, so a"
+                     " run that keeps the contract is still running)",
+                     f"the {what} never came: the run ended first, after"
+                     f" {len(obs.starts())} probe start(s)",
+                     first.describe() if first else "cell",
+                     excerpt(first.log_after if first else b""))]
+
+
 @check("procs.signal_exit", "process_groups", Severity.MAJOR)
 def signal_exit(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """After SIGTERM/SIGINT the engine exits non-zero within the bound."""
     inv = _signalled(obs)
     bound = float(params.get("within_s", 5.0))
     if inv is None or inv.fault_at is None:
-        return [Evidence("steps running when the signal is due", "the run ended before",
-                         obs.invocations[0].describe() if obs.invocations else "cell")]
+        return _never_struck(obs, "signal")
     took = inv.ended - inv.fault_at
     if inv.returncode in (0, None) or took > bound:
         return [exit_evidence(inv, f"a non-zero exit within {bound:.0f} s of the signal",
@@ -123,8 +145,12 @@ def signal_groups_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     """After SIGTERM/SIGINT no process of any running attempt survives the engine."""
     inv = _signalled(obs)
     if inv is None:
-        return [Evidence("a signalled run", "none", "cell")]
+        return _never_struck(obs, "signal")
     named = named_processes(obs, inv.log_after)
+    if not named:
+        return [Evidence("running attempts the log names when the signal comes (the"
+                         " scenario's premise: steps that hang until they are ended)",
+                         "the log named none", inv.describe(), excerpt(inv.log_after))]
     left = sorted(set(obs.alive_after.get("after_signal", ())) & set(named))
     if left:
         who = ", ".join(f"{p} ({named[p].get('step')}, {named[p].get('kind')})" for p in left[:5])
@@ -138,22 +164,24 @@ def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> l
     """On resume, processes of attempts the log shows running end before any step re-runs."""
     killed = _signalled(obs)
     if killed is None:
-        return [Evidence("steps running when the engine is killed", "the run ended before",
-                         "cell")]
+        return _never_struck(obs, "kill")
     named = named_processes(obs, killed.log_after)
     orphans = set(obs.alive_after.get("after_kill", ())) & set(named)
     if not orphans:
         return [Evidence("live processes of attempts the log names, after the kill"
                          " (the scenario's premise)", "none", killed.describe(),
                          excerpt(killed.log_after))]
+    rerun = [r for r in obs.starts() if float(r["mono"]) > killed.ended]
+    if not rerun:
+        return [Evidence("steps run again after the kill (the workflow must finish)",
+                         "no step started after it", "audit", excerpt(obs.final_log))]
     out = []
-    for rec in obs.starts():
-        if float(rec["mono"]) > killed.ended:
-            still = sorted(orphans & set(rec.get("alive_prior", [])))
-            if still:
-                out.append(Evidence("every orphan of the killed run ended before a step"
-                                    " runs again", f"{rec['step']} run {rec['run']} started"
-                                    f" while orphans {still} were alive", "audit"))
+    for rec in rerun:
+        still = sorted(orphans & set(rec.get("alive_prior", [])))
+        if still:
+            out.append(Evidence("every orphan of the killed run ended before a step"
+                                " runs again", f"{rec['step']} run {rec['run']} started"
+                                f" while orphans {still} were alive", "audit"))
     return out[:5]
 
 
@@ -161,6 +189,11 @@ def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> l
 def none_survive(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """When the workflow is over, no process of any attempt the log names is alive."""
     named = named_processes(obs, obs.final_log)
+    if not named:
+        return steps_ran(obs) or [Evidence(
+            "attempts the log names (a STEP_STARTED with the attempt's pid or pgid), whose"
+            " processes can be followed", "the log names none of the steps that ran",
+            "audit vs STATE_DIR/events.jsonl", excerpt(obs.final_log))]
     left = sorted(set(obs.alive_after.get("end", ())) & set(named))
     if left:
         who = ", ".join(f"{p} ({named[p].get('step')}, {named[p].get('kind')})" for p in left[:5])

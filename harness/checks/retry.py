@@ -6,6 +6,9 @@ engine spawned it. So `next.start - prev.end >= delay` is a sound test that no r
 started early. Progress during backoff is judged by counting other steps that
 started inside the window: a scheduler that sleeps through the backoff starts at most
 one (spawned just before it fell asleep).
+
+The scenarios' failing steps fail by design and have retries left, so the contract has
+them retried: a retry or a backoff that never happened fails these checks.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """No retry starts more than 1 s after its backoff has passed."""
     step = str(params["step"])
+    if not windows(obs, step):
+        return [Evidence(f"{step} retried after a failed run", "it never was", "audit",
+                         excerpt(obs.final_log))]
     return [Evidence(f"run {n + 1} of {step} within {d:.2f} + {LATE_S:.0f} s of run {n}'s"
                      " failure", f"{s - e:.3f} s after", "audit")
             for n, e, s, d in windows(obs, step) if s - e > d + LATE_S]
@@ -81,10 +87,14 @@ def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """While a step waits out its backoff, other ready steps keep starting."""
     step, need = str(params["step"]), int(params.get("min_starts", 2))
+    wide = [w for w in windows(obs, step) if w[3] >= float(params.get("min_window_s", 1.0))]
+    if not wide:
+        return [Evidence(f"{step} waits out a backoff of at least"
+                         f" {float(params.get('min_window_s', 1.0)):.1f} s before a retry",
+                         "no such backoff: it was never retried after one", "audit",
+                         excerpt(obs.final_log))]
     out = []
-    for n, end, start, delay in windows(obs, step):
-        if delay < float(params.get("min_window_s", 1.0)):
-            continue
+    for n, end, start, delay in wide:
         inside = [r for r in obs.starts() if r["step"] != step and end < float(r["mono"]) < start]
         if len(inside) < need:
             out.append(Evidence(f"at least {need} other steps start during the {delay:.1f} s"

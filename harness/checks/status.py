@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import cut_note, events, excerpt, stderr_text, text
+from harness.checks.common import cut_note, events, excerpt, stderr_text, steps_ran, text
 from harness.model import Evidence, Severity
 from harness.observe import Invocation, Observation
 
@@ -88,7 +88,7 @@ def matches(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         at = 1 if inv.returncode != 0 else None
         return [Evidence("status equal to the state the log implies", "; ".join(diffs[:4]),
                          inv.describe(), excerpt(obs.final_log, at))]
-    return []
+    return steps_ran(obs)  # a status of a run that ran nothing has no state to rebuild
 
 
 @check("status.read_only", "replay_status", Severity.MAJOR)
@@ -96,9 +96,12 @@ def read_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """status changes no byte of the log."""
     invs = [i for i in obs.invocations if i.label.startswith("status")]
     invs += [i for v in obs.variants for i in v.invocations if i.label.startswith("status")]
+    if not any(i.log_before for i in invs):
+        return [Evidence("status run over a log (the run before it keeps one)",
+                         "there was no log to read", invs[0].describe() if invs else "cell")]
     for inv in invs:
         if inv.log_before != inv.log_after:
             return [Evidence("the log byte for byte as before", "status changed it",
                              inv.describe(), "before:\n" + excerpt(inv.log_before) +
                              "\nafter:\n" + excerpt(inv.log_after))]
-    return []
+    return steps_ran(obs) if not obs.variants else []

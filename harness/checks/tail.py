@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import excerpt, stderr_text
+from harness.checks.common import excerpt, stderr_text, step_ids
 from harness.checks.status import status_differences
 from harness.eventlog import parse_log, seq_problems
 from harness.model import Evidence, Severity
@@ -19,12 +19,25 @@ from harness.observe import Observation, Variant
 
 
 def _precondition(obs: Observation) -> list[Evidence]:
+    """Evidence unless the damaged logs are crash states of a real run.
+
+    The contract has the crashed run's valid workflow write a line per event while its
+    steps run, and the seeded kill comes after a few of them: a run that left fewer than
+    two lines, or wrote its log without running a step, broke the contract, and nothing
+    judged on its log would mean anything."""
+    first = obs.invocations[0] if obs.invocations else None
     if "stopped" in obs.facts:  # the log was a link, a special file, or over its cap
         return [Evidence("a crashed run that left a log to damage", str(obs.facts["stopped"]),
                          "cell")]
     if "precondition" in obs.facts:
         return [Evidence("a crashed run that left a log to damage", str(obs.facts["precondition"]),
-                         "run 1", excerpt(obs.invocations[0].log_after if obs.invocations else b""))]
+                         "run 1", excerpt(first.log_after if first else b""))]
+    if obs.facts.get("base_starts") == 0:
+        return [Evidence("a crashed run that ran steps and left their log to damage",
+                         f"no step ran: the audit has no probe start, yet the log held"
+                         f" {obs.facts.get('base_lines')} lines",
+                         first.describe() if first else "run 1",
+                         excerpt(first.log_after if first else b""))]
     if not obs.variants:
         return [Evidence("damaged-log variants", "none were run", "cell")]
     return []
@@ -51,7 +64,7 @@ def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     return _summarise(out, obs)
 
 
-def _run_problems(v: Variant, inv: Any) -> list[str]:
+def _run_problems(v: Variant, inv: Any, steps: list[str]) -> list[str]:
     if inv.returncode != 0:
         return [f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}"]
     after: bytes = inv.log_after or b""
@@ -64,16 +77,22 @@ def _run_problems(v: Variant, inv: Any) -> list[str]:
     problems += seq_problems(parsed.events)[:1]
     if not parsed.finished or parsed.events[-1].get("type") != "WORKFLOW_SUCCEEDED":
         problems.append("the log does not end in WORKFLOW_SUCCEEDED")
+    done = v.facts.get("succeeded")
+    missing = [s for s in steps if done is not None and s not in done]
+    if missing:  # finishing means running them: the log alone is the engine's word
+        problems.append(f"steps never ran to success (no probe `end` record with exit 0):"
+                        f" {', '.join(missing)}")
     return problems
 
 
 @check("tail.run_recovers", "torn_tail_recovery", Severity.FATAL)
 def run_recovers(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """With the last line torn at any byte, run cuts it, keeps every earlier event, finishes."""
+    """With the last line torn at any byte, run cuts it, keeps every earlier event, finishes
+    (every step ran to success, per the audit)."""
     out = _precondition(obs)
     for v in obs.variants:
         for inv in v.invocations[1:]:
-            problems = _run_problems(v, inv)
+            problems = _run_problems(v, inv, step_ids(obs))
             if problems:
                 out.append(Evidence("exit 0, the torn line cut, earlier events kept, seq"
                                     " contiguous, WORKFLOW_SUCCEEDED", "; ".join(problems),

@@ -45,6 +45,9 @@ def _crash_base(ctx: Ctx) -> bytes | None:
     base = complete_prefix(ctx.files.read_strict(LOG, LOG_CAP) or b"")
     lines = base.count(b"\n")
     ctx.facts["base_lines"] = lines
+    # How many step runs made that state: a log the engine wrote without running a step
+    # is a forgery, not a crash state of a run, and nothing judged on it would count.
+    ctx.facts["base_starts"] = sum(1 for r in ctx.watcher.audit() if r.get("kind") == "start")
     if lines < 2:
         ctx.facts["precondition"] = (f"the crashed run left {lines} complete log"
                                      f" lines; at least 2 are needed ({inv.describe()})")
@@ -99,12 +102,16 @@ def torn_tail(ctx: Ctx) -> None:
         torn = ctx.files.intern(tear(base, keep))
         ctx.files.write(LOG, torn)
         invs = [_variant(ctx, f"status torn@{keep}", ctx.status_args())]
+        facts: dict[str, Any] = {"keep": keep, "line_length": length, "base": base,
+                                 "torn": torn}
         if keep in run_at:
             invs.append(_variant(ctx, f"run torn@{keep}", ctx.run_args()))
             ctx.cell.end_all()
-        ctx.variants.append(Variant(f"torn@{keep}", tuple(invs),
-                                    {"keep": keep, "line_length": length, "base": base,
-                                     "torn": torn}))
+            # The steps that ran to success by the end of this run, the crashed base run's
+            # included (the audit was restored with the state): finishing means all of them.
+            facts["succeeded"] = sorted({str(r.get("step")) for r in ctx.watcher.audit()
+                                         if r.get("kind") == "end" and r.get("exit") == 0})
+        ctx.variants.append(Variant(f"torn@{keep}", tuple(invs), facts))
 
 
 def corrupt_middle(ctx: Ctx) -> None:
@@ -183,6 +190,7 @@ def changed_workflow(ctx: Ctx) -> None:
     """Crash a run, then resume with a different workflow file: exit 2, log unchanged."""
     ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", int(ctx.params.get("kill_events", 3))))
     ctx.cell.end_all()
+    ctx.facts["base_starts"] = sum(1 for r in ctx.watcher.audit() if r.get("kind") == "start")
     doc = json.loads(ctx.workflow)
     doc["name"] = doc["name"] + "-changed"
     changed = input_file("workflow-changed.json")

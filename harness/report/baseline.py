@@ -2,7 +2,8 @@
 
 Both runs are compared the way the execution score counts: once per check, failed if
 it failed in any scenario. An infrastructure error on either side is not a change of
-the candidate's, so it is listed apart and never as a regression or a fix.
+the candidate's, so it is listed apart and never as a regression or a fix; nor is a
+check that was not exercised on one side (its fault never reached what it guards).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from harness.report.doc import verdicts
 class Change:
     candidate: str
     check: str
-    before: str  # pass, fail, infra_error, or "" when the check did not run then
+    before: str  # pass, fail, not_exercised, infra_error, or "" when it did not run then
     after: str
-    kind: str  # regression, fix, infra, new, dropped
+    kind: str  # regression, fix, infra, not_exercised, new, dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,8 @@ def _kind(before: str, after: str) -> str | None:
         return "dropped"
     if "infra_error" in (before, after):
         return "infra"
+    if "not_exercised" in (before, after):
+        return "not_exercised"
     return "regression" if after == "fail" else "fix"
 
 

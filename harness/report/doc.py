@@ -86,8 +86,9 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def verdicts(checks: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """check -> its `scoring.verdict` over the scenarios in results.json ("fail", "pass"
-    or "infra_error"): the same once-per-check view the execution score takes."""
+    """check -> its `scoring.verdict` over the scenarios in results.json ("fail", "pass",
+    "not_exercised" or "infra_error"): the same once-per-check view the execution score
+    takes."""
     outcomes: dict[str, list[Outcome]] = {}
     for chk in checks:
         outcomes.setdefault(str(chk["check"]), []).append(Outcome(chk["outcome"]))

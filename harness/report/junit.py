@@ -4,8 +4,10 @@ A check is one testcase whatever the number of scenarios it ran in, judged as th
 execution score judges it: it fails if it failed in any scenario, and the failure
 carries every failing scenario's evidence and the command that reproduces it. A check
 that only met infrastructure errors is an <error>, not a <failure>: the harness broke,
-not the candidate. The file validates against the common JUnit schema (Jenkins'
-junit-10.xsd); text a candidate produced is stripped of characters XML cannot carry.
+not the candidate. A check whose precondition never happened (not exercised) is
+<skipped>, its message saying what did not happen. The file validates against the
+common JUnit schema (Jenkins' junit-10.xsd); text a candidate produced is stripped of
+characters XML cannot carry.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _seconds(cells: list[Mapping[str, Any]]) -> str:
 
 def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
     root = ET.Element("testsuites", name="harness")
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0}  # the schema has no skipped here
     for name, cand in doc["candidates"].items():
         by_check: dict[str, list[Mapping[str, Any]]] = {}
         for chk in cand["checks"]:
@@ -49,8 +51,9 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
         verdict = verdicts(cand["checks"])
         failures = sum(v == "fail" for v in verdict.values())
         errors = sum(v == "infra_error" for v in verdict.values())
+        skipped = sum(v == "not_exercised" for v in verdict.values())
         suite = ET.SubElement(root, "testsuite", name=clean(name), tests=str(len(verdict)),
-                              failures=str(failures), errors=str(errors), skipped="0",
+                              failures=str(failures), errors=str(errors), skipped=str(skipped),
                               time=_seconds(cand["cells"]), timestamp=str(doc.get("created", "")))
         props = ET.SubElement(suite, "properties")
         for key, value in (("score", cand.get("score")), ("headline_profile", doc["headline_profile"]),
@@ -75,6 +78,10 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
                                    type="infra_error")
                 el.text = clean("\n".join(f"{c['scenario']}: {c.get('detail', '')}\n"
                                           f"  reproduce: {c['reproduce']}" for c in runs))
+            elif verdict[check] == "not_exercised":
+                why = "; ".join(f"{c['scenario']}: {c.get('detail', '')}" for c in runs
+                                if c["outcome"] == "not_exercised")
+                ET.SubElement(case, "skipped", message=clean(f"not exercised: {why}"[:500]))
             passed = [str(c["scenario"]) for c in runs if c["outcome"] == "pass"]
             if passed:
                 ET.SubElement(case, "system-out").text = clean("passed in " + ", ".join(passed))

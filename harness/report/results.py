@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.intent import Intent, matrix
+from harness.intent import Intent, credited, matrix
 from harness.model import Candidate, CellResult, CheckResult
 from harness.profiles import Profiles, score_all
 from harness.scoring import execution_score, tally
 
-SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings
+SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings (later keys are only added)
 
 
 def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
@@ -37,7 +37,10 @@ def candidate_json(c: Candidate, cells: Sequence[CellResult], intent: Intent,
     pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
     results = [r for _, r in pairs]
     execution = execution_score(results)
-    scores = score_all(profiles, execution, intent.score, pairs, c.claims)
+    intent_score, withheld = credited(intent, [int(cell.extra["steps_succeeded"])
+                                               for cell in cells
+                                               if "steps_succeeded" in cell.extra])
+    scores = score_all(profiles, execution, intent_score, pairs, c.claims)
     cells_by_cap = matrix(c.claims, intent, pairs)
     return {
         "name": c.name, "language": c.language, "description": c.description,
@@ -46,9 +49,10 @@ def candidate_json(c: Candidate, cells: Sequence[CellResult], intent: Intent,
         "findings": [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
                      for f in c.origin.findings],
         "score": scores[headline].score, "headline_profile": headline,
-        "execution_score": execution, "intent_score": intent.score,
+        "execution_score": execution, "intent_score": intent_score,
         "profiles": {p.name: scores[p.name].to_json(p) for p in profiles.profiles},
-        "intent": {"language_known": intent.language_known,
+        "intent": {"language_known": intent.language_known, "signalled": intent.score,
+                   "withheld": withheld,
                    "signals": {cap: [h.to_json() for h in intent.signals(cap)]
                                for cap in sorted({h.capability for h in intent.hits})}},
         "matrix": {m.capability: {"state": m.state.value, "claimed": m.claimed,

@@ -18,6 +18,7 @@ from harness.model import CAPABILITIES
 from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
+from harness.report.doc import verdicts
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
 STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
@@ -59,6 +60,7 @@ class LeaderRow:
     failed: int
     infra: int
     failing: tuple[Link, ...]  # failed checks, each to its evidence
+    not_exercised: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,8 @@ class CandidateView:
     passed: tuple[str, ...]
     tally: str
     cap_reasons: tuple[str, ...]  # why scores are capped, once for every profile
+    not_exercised: tuple[CheckView, ...] = ()  # what each guards never happened
+    intent_withheld: str = ""  # why design intent was not credited, if it was not
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +209,7 @@ class BaselineView:
     profile: str
     regressions: tuple[ChangeRow, ...]
     fixes: tuple[ChangeRow, ...]
-    other: tuple[tuple[str, ChangeRow], ...]  # (kind, row): infra, new, dropped
+    other: tuple[tuple[str, ChangeRow], ...]  # (kind, row): infra, not_exercised, new, dropped
     scores: tuple[tuple[str, str, str, str, str], ...]  # name, href, before, after, delta
     added: tuple[str, ...]
     removed: tuple[str, ...]
@@ -238,6 +242,7 @@ class Report:
     baseline: BaselineView | None
     infra_total: int
     stopped: str = ""  # the run stopped before its last cell: why (results.json "stopped")
+    not_exercised_total: int = 0
 
 
 def fmt(x: Any) -> str:
@@ -320,6 +325,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
     grouped = groups(failing)
     first_fail = {g.first.check: "#" + g.first.anchor for g in grouped}
     infra = tuple(c for c in checks if c.outcome == "infra_error")
+    unexercised = tuple(c for c in checks if c.outcome == "not_exercised")
     passed = tuple(sorted({c.check for c in checks if c.outcome == "pass"} - set(first_fail)))
 
     caps = []
@@ -356,9 +362,11 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         profiles.append(ProfileScore(p, score(ps.get("score"), bool(ps.get("capped")),
                                               "; ".join(reasons)), fmt(ps.get("raw")), reasons))
     origin = tuple((k, str(v)) for k, v in (cand.get("origin") or {}).items() if v)
+    judged = verdicts(cand["checks"])
     findings = tuple(
         FindingView(str(f.get("defect", "")), str(f.get("review", "")),
                     tuple(Link(str(k), first_fail.get(str(k), ""), "fail" if k in first_fail
+                               else "not_exercised" if judged.get(str(k)) == "not_exercised"
                                else "pass") for k in f.get("checks", [])),
                     any(k in first_fail for k in f.get("checks", [])))
         for f in cand.get("findings", []))
@@ -368,9 +376,9 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         str(cand.get("language", "")), str(cand.get("path", "")), origin, tuple(profiles),
         score(cand.get("execution_score")), score(cand.get("intent_score")), findings,
         tuple(failing), grouped, infra, tuple(caps), tuple(cells), passed,
-        f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('infra_error', 0)}"
-        " infrastructure errors (scenario \u00d7 check)",
-        cap_reasons(cand))
+        f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('not_exercised', 0)}"
+        f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
+        cap_reasons(cand), unexercised, str((cand.get("intent") or {}).get("withheld") or ""))
 
 
 def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
@@ -378,7 +386,8 @@ def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
     return LeaderRow(cv.name, "#" + cv.anchor, cv.language, tuple(p.score for p in cv.profiles),
                      cv.execution, cv.intent, int(t.get("pass", 0)), int(t.get("fail", 0)),
                      int(t.get("infra_error", 0)),
-                     tuple(Link(g.first.check, "#" + g.first.anchor, "fail") for g in cv.groups))
+                     tuple(Link(g.first.check, "#" + g.first.anchor, "fail") for g in cv.groups),
+                     int(t.get("not_exercised", 0)))
 
 
 def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) -> BaselineView:
@@ -389,7 +398,8 @@ def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) ->
     return BaselineView(
         name, created, d.profile, tuple(row(c) for c in d.of_kind("regression")),
         tuple(row(c) for c in d.of_kind("fix")),
-        tuple((c.kind, row(c)) for c in d.changes if c.kind in ("infra", "new", "dropped")),
+        tuple((c.kind, row(c)) for c in d.changes
+              if c.kind in ("infra", "not_exercised", "new", "dropped")),
         tuple((s.candidate, hrefs.get(s.candidate, ""), fmt(s.before), fmt(s.after),
                "\u2014" if s.delta is None else f"{s.delta:+.2f}") for s in d.scores),
         d.added, d.removed)
@@ -421,4 +431,5 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         tuple((s, sym, legend) for s, (sym, legend) in STATES.items()), tuple(views),
         baseline_view(diff, baseline_name, baseline_created, hrefs) if diff else None,
         sum(len(v.infra) for v in views),
-        str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "")
+        str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
+        sum(len(v.not_exercised) for v in views))

@@ -13,7 +13,7 @@ from harness.checks.status import expected_status
 from harness.eventlog import parse_log
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
 from harness.model import CheckResult, Outcome, Severity
-from harness.scoring import execution_score
+from harness.scoring import execution_score, tally, verdict
 
 LOG = b"".join(json.dumps({"seq": i, "type": "WORKFLOW_RESUMED", "ts": 1.0}).encode() + b"\n"
                for i in range(1, 6))
@@ -57,6 +57,24 @@ def test_a_check_counts_once_and_fails_if_it_failed_in_any_scenario() -> None:
     assert execution_score(seq * 5 + other) == 5.0  # more scenarios, same property
     judged_once = [r(Severity.MAJOR, Outcome.INFRA_ERROR, "x"), r(Severity.MAJOR, Outcome.PASS, "x")]
     assert execution_score(judged_once) == 10.0  # an infra error elsewhere is not a failure
+
+
+def test_a_check_not_exercised_is_left_out_of_the_score_but_tallied() -> None:
+    results = [r(Severity.FATAL, Outcome.PASS), r(Severity.MAJOR, Outcome.FAIL),
+               r(Severity.FATAL, Outcome.NOT_EXERCISED)]
+    assert execution_score(results) == pytest.approx(10 * 3 / 5, abs=0.01)
+    assert execution_score([r(Severity.MAJOR, Outcome.NOT_EXERCISED)]) is None
+    assert tally(results) == {"pass": 1, "fail": 1, "infra_error": 0, "not_exercised": 1}
+
+
+def test_a_checks_verdict_is_fail_then_pass_then_not_exercised_then_infra() -> None:
+    ne, ie = Outcome.NOT_EXERCISED, Outcome.INFRA_ERROR
+    assert verdict([ne, Outcome.PASS, ie]) is Outcome.PASS  # judged once is judged
+    assert verdict([Outcome.PASS, ne, Outcome.FAIL]) is Outcome.FAIL
+    assert verdict([ie, ne, ie]) is ne  # ran, but never met what it guards
+    assert verdict([ie]) is ie and verdict([]) is ie
+    same = [r(Severity.MAJOR, ne, "x"), r(Severity.MAJOR, Outcome.PASS, "x")]
+    assert execution_score(same) == 10.0  # not exercised elsewhere is no failure
 
 
 def test_expected_status_follows_the_clarifications() -> None:

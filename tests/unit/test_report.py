@@ -261,3 +261,56 @@ def test_a_results_file_of_the_wrong_shape_names_the_path(
     with pytest.raises(ReportInputError, match=message) as info:
         results_doc.load(file)
     assert "\n" not in str(info.value)
+
+
+UNEXERCISED = "no kill landed before the engine finished, and every step had already run to success"
+
+
+def with_not_exercised(doc: dict[str, Any], name: str = "good") -> dict[str, Any]:
+    """doc with the first check of `name` not exercised, as a results.json would say it."""
+    d = copy.deepcopy(doc)
+    cand = d["candidates"][name]
+    chk = cand["checks"][0]
+    chk["outcome"], chk["detail"] = "not_exercised", UNEXERCISED
+    chk["evidence"] = [{"expected": f"what {chk['check']} guards happens at least once",
+                        "seen": UNEXERCISED, "where": "cell", "excerpt": ""}]
+    cand["tally"] = {o: sum(c["outcome"] == o for c in cand["checks"])
+                     for o in ("pass", "fail", "infra_error", "not_exercised")}
+    return results_doc.validate(d, "test")
+
+
+def test_junit_reports_a_check_not_exercised_as_skipped_with_why(doc: dict[str, Any]) -> None:
+    d = with_not_exercised(doc)
+    data = junit.to_bytes(d)
+    xmlschema.XMLSchema(str(SCHEMA)).validate(io.BytesIO(data))
+    good = next(s for s in ET.fromstring(data).iter("testsuite") if s.get("name") == "good")
+    skipped = good.findall("testcase/skipped")
+    assert good.get("skipped") == "1" and good.get("failures") == good.get("errors") == "0"
+    assert len(skipped) == 1 and UNEXERCISED in skipped[0].get("message", "")
+    assert good.findall("testcase/failure") == [] and good.findall("testcase/error") == []
+
+
+def test_the_report_shows_checks_not_exercised_apart(doc: dict[str, Any]) -> None:
+    d = with_not_exercised(doc)
+    check = d["candidates"]["good"]["checks"][0]["check"]
+    r = view.build(d)
+    good = next(c for c in r.candidates if c.name == "good")
+    assert [(k.check, k.detail) for k in good.not_exercised] == [(check, UNEXERCISED)]
+    assert check not in good.passed and not good.failing
+    assert "3 passed, 0 failed, 1 not exercised" in good.tally
+    row = next(x for x in r.leaderboard if x.name == "good")
+    assert (row.passed, row.failed, row.not_exercised, row.infra) == (3, 0, 1, 0)
+    assert r.not_exercised_total == 1
+    page = html.render(r)
+    assert "Not exercised (1)" in page and UNEXERCISED in page and "3/0/1/0" in page
+    frame = pd.read_csv(io.BytesIO(table.to_bytes(d)))
+    assert list(frame[frame.candidate == "good"].outcome).count("not_exercised") == 1
+
+
+def test_baseline_lists_a_check_not_exercised_apart_never_as_a_fix(doc: dict[str, Any]) -> None:
+    bad = f"bad{MARKUP}"
+    now = with_not_exercised(doc, bad)  # failed in the baseline, not exercised now
+    d = diff(now, doc)
+    assert d.of_kind("fix") == d.of_kind("regression") == ()
+    assert [(c.before, c.after) for c in d.of_kind("not_exercised")] == [("fail", "not_exercised")]
+    assert [k for k, _ in view.build(now, d).baseline.other] == ["not_exercised"]  # type: ignore[union-attr]
