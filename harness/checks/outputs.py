@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks import check
-from harness.checks.common import events, fault_missed, of_kind, sha256, steps_ran
+from harness.checks.common import events, excerpt, fault_missed, of_kind, sha256, steps_ran
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
@@ -68,17 +68,18 @@ def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         return steps_ran(obs) or [Evidence(
             "a step that writes $ENGINE_OUTPUT succeeds (per the probe and the log), so its"
             " output is due", f"the log records no success of {', '.join(due)}" if due else
-            "none ran to success", "audit vs STATE_DIR/events.jsonl")]
+            "none ran to success", "audit vs STATE_DIR/events.jsonl", excerpt(obs.final_log))]
     for step in judged:
         good = _successful_outputs(obs, step)
         data = obs.outputs.get(step)
         if data is None:
-            out.append(Evidence(f"outputs/{step} published", "missing", "STATE_DIR/outputs"))
+            out.append(Evidence(f"outputs/{step} published", "missing", "STATE_DIR/outputs",
+                                excerpt(obs.final_log)))
         elif sha256(data) not in good:
             out.append(Evidence(f"outputs/{step} equal to the whole output of one successful"
                                 f" run ({len(good)} candidate(s))",
                                 f"{len(data)} bytes matching none; starts {data[:60]!r}",
-                                f"STATE_DIR/outputs/{step}"))
+                                f"STATE_DIR/outputs/{step}", excerpt(obs.final_log)))
     return out[:6]
 
 

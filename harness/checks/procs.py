@@ -181,7 +181,8 @@ def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> l
         if still:
             out.append(Evidence("every orphan of the killed run ended before a step"
                                 " runs again", f"{rec['step']} run {rec['run']} started"
-                                f" while orphans {still} were alive", "audit"))
+                                f" while orphans {still} were alive", "audit",
+                                excerpt(killed.log_after)))
     return out[:5]
 
 
@@ -198,5 +199,5 @@ def none_survive(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     if left:
         who = ", ".join(f"{p} ({named[p].get('step')}, {named[p].get('kind')})" for p in left[:5])
         return [Evidence("no step process alive after the last run", f"alive: {who}",
-                         "after the last run")]
+                         "after the last run", excerpt(obs.final_log))]
     return []
