@@ -77,15 +77,23 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.host_growth = max(self.host_growth, self._used(self.cells) - self._host_used0)
+            host_dev = os.stat(self.cells).st_dev
             for d in self.cells.glob("harness-*"):
+                # One descriptor pins the inode, so "is it a mount" and "how full" are
+                # asked of the same file system: by path, a cell unmounted between the
+                # two questions would be measured as the host's disk.
                 try:
-                    if os.path.ismount(d):
-                        st = os.statvfs(d)
+                    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+                except OSError:
+                    continue  # the cell closed under us
+                try:
+                    if os.fstat(fd).st_dev != host_dev:  # its own file system: the tmpfs
+                        st = os.fstatvfs(fd)
                         self.cell_size[d.name] = st.f_blocks * st.f_frsize
                         used = (st.f_blocks - st.f_bfree) * st.f_frsize
                         self.cell_used[d.name] = max(self.cell_used.get(d.name, 0), used)
-                except OSError:
-                    continue  # the cell closed under us
+                finally:
+                    os.close(fd)
             time.sleep(0.005)
 
     def __enter__(self) -> Sampler:
