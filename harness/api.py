@@ -182,11 +182,17 @@ def cell_limits(cell: Cell) -> dict[str, int]:
         return {}
 
 
+def every_check(s: Scenario, outcome: Outcome, evidence: tuple[Evidence, ...] = (),
+                detail: str = "") -> tuple[CheckResult, ...]:
+    """One verdict for every check of s: a cell judged whole, not check by check."""
+    return tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
+                             REGISTRY[spec.check].severity, outcome, evidence, detail)
+                 for spec in s.checks)
+
+
 def infra_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str, why: str,
                start: float) -> CellResult:
-    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
-                                REGISTRY[spec.check].severity, Outcome.INFRA_ERROR, detail=why)
-                    for spec in s.checks)
+    results = every_check(s, Outcome.INFRA_ERROR, detail=why)
     return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start,
                       infra_error=why)
 
@@ -195,9 +201,7 @@ def setup_failed_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: 
                       why: str, start: float) -> CellResult:
     """The candidate could not be set up (its image does not build): its checks fail."""
     ev = (Evidence("the candidate's image builds", why, str(c.path)),)
-    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
-                                REGISTRY[spec.check].severity, Outcome.FAIL, evidence=ev)
-                    for spec in s.checks)
+    results = every_check(s, Outcome.FAIL, evidence=ev)
     return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start)
 
 
@@ -213,9 +217,7 @@ def cell_full_cell(c: Candidate, s: Scenario, seed: int, runner: str, repro: str
     ev = (Evidence(f"the engine keeps within the cap on its cell's writable space ({sandbox.get('disk')})",
                    f"the cell's file system was full when the harness wrote to it: {str(exc)[:300]}",
                    "the cell's folder"),)
-    results = tuple(CheckResult(spec.check, REGISTRY[spec.check].capability,
-                                REGISTRY[spec.check].severity, Outcome.FAIL, evidence=ev)
-                    for spec in s.checks)
+    results = every_check(s, Outcome.FAIL, evidence=ev)
     return CellResult(c.name, s.name, seed, runner, results, repro, time.monotonic() - start,
                       extra={"sandbox": sandbox})
 

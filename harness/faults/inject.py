@@ -18,6 +18,7 @@ and no special file opened, and what was refused is kept as a hazard for the che
 
 from __future__ import annotations
 
+import os
 import signal
 import stat
 import time
@@ -87,6 +88,21 @@ def read_log(files: CellFiles, *, keep: bool = False) -> bytes | None:
     """The log's bytes (at most LOG_CAP); None if missing or refused. keep: the bytes go
     into an observation, so equal logs are interned and held once."""
     return files.read(LOG, LOG_CAP, intern=keep)
+
+
+def output_entries(files: CellFiles) -> list[tuple[str, os.stat_result]]:
+    """What outputs/ holds, each name with its own status (none if outputs/ is missing or
+    refused); every entry that is not a regular file is noted as a hazard."""
+    try:
+        listing = files.entries(OUTPUTS) or []
+    except Unsafe as exc:
+        files.note(str(exc))
+        return []
+    for name, st in listing:
+        if not stat.S_ISREG(st.st_mode):
+            files.note(files.describe(f"{OUTPUTS}/{name}") or f"{OUTPUTS}/{name} is not a"
+                       " regular file")
+    return listing
 
 
 class Watcher:
@@ -179,15 +195,7 @@ class Watcher:
         self._scan_outputs()
 
     def _scan_outputs(self) -> None:
-        try:
-            listing = self.files.entries(OUTPUTS) or []
-        except Unsafe as exc:
-            self.files.note(str(exc))
-            return
-        for name, st in listing:
-            if not stat.S_ISREG(st.st_mode):
-                self.files.note(self.files.describe(f"{OUTPUTS}/{name}")
-                                or f"{OUTPUTS}/{name} is not a regular file")
+        for name, st in output_entries(self.files):
             key = (st.st_ino, st.st_size)
             if self._seen_files.get(name) != key:
                 self._seen_files[name] = key
@@ -295,16 +303,9 @@ def outputs_of(files: CellFiles, ids: Collection[str]) -> dict[str, bytes]:
     """The regular files in outputs/: the bytes (at most OUTPUT_CAP) of those named after
     a step id in ids, and b"" for any other name, which the checks judge by name alone:
     a flood of stray files costs no memory. Anything else there is noted, not read."""
-    try:
-        listing = files.entries(OUTPUTS) or []
-    except Unsafe as exc:
-        files.note(str(exc))
-        return {}
     found = {}
-    for name, st in listing:
+    for name, st in output_entries(files):
         if not stat.S_ISREG(st.st_mode):
-            files.note(files.describe(f"{OUTPUTS}/{name}") or f"{OUTPUTS}/{name} is not a"
-                       " regular file")
             continue
         data = files.read(f"{OUTPUTS}/{name}", OUTPUT_CAP) if name in ids else b""
         if data is not None:
