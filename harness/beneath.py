@@ -105,9 +105,11 @@ def what(rel: str, mode: int, name: str, dirfd: int, dir_wanted: bool = False) -
 
 
 def size_text(n: int) -> str:
-    if n < 1 << 20:
-        return f"{n} bytes"
-    return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n / (1 << 20):.1f} MiB"
+    """A byte count as people read it: "4 MiB", "3.1 GiB", "512 bytes"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
 
 
 def first_unsafe(rootfd: int, parts: list[str], want_dir: bool) -> str | None:

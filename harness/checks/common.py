@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from harness.beneath import size_text
 from harness.checks import NotExercised
 from harness.eventlog import parse_log
 from harness.layout import STREAM_CAP
@@ -50,14 +51,6 @@ def stderr_text(raw: bytes | Invocation, limit: int = 300) -> str:
         return f"{tail or '(empty)'} ({note})" if note else tail
     s = raw.decode("utf-8", "replace").strip()
     return s if len(s) <= limit else "... " + s[-limit:]
-
-
-def size_text(n: int) -> str:
-    """A byte count as people read it: "4 MiB", "3.1 GiB", "512 bytes"."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{n} bytes"
 
 
 def cut_note(inv: Invocation) -> str:
