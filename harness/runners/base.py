@@ -16,8 +16,6 @@ exits oddly is an ordinary observation.
 from __future__ import annotations
 
 import abc
-import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from harness import cellfs
 from harness.layout import STREAM_CAP
 from harness.model import Candidate
 from harness.observe import Cut
+from harness.safefs import CellFiles
 
 
 class EngineProcess(abc.ABC):
@@ -127,15 +126,10 @@ def engine_argv(candidate: Candidate, args: Sequence[str]) -> list[str]:
 def read_stream(path: Path) -> bytes:
     """The first STREAM_CAP bytes of an engine stream's file, never more; nothing if it is
     missing or not a regular file (where the engine can reach the folder, it may have put
-    a link or a FIFO in its place: never follow one, never hang on one)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b""
-        return f.read(STREAM_CAP)
+    a link or a FIFO in its place: never follow one, never hang on one). The same reads
+    as every other of a cell's files (`harness.safefs`); a refusal here is not a hazard
+    of the candidate's, only output that is not there."""
+    return CellFiles(path.parent).read(path.name, STREAM_CAP) or b""
 
 
 def stream_cut(sizes: Sequence[int | str]) -> Cut | None:
