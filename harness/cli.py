@@ -245,6 +245,12 @@ def write_all(doc: dict[str, Any], target: Path, base: dict[str, Any] | None,
     return f"wrote the {n} finished cell(s) to {files} (marked incomplete)"
 
 
+def _named(c: dict[str, Any], outcome: Outcome) -> list[str]:
+    """The candidate's scenario:check results with this outcome, sorted, each once."""
+    return sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
+                   if x["outcome"] == outcome.value})
+
+
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
@@ -271,12 +277,10 @@ def print_table(doc: dict[str, Any]) -> None:
                       f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")
     out.print(table)
     for name, c in ranked:
-        failed = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
-                         if x["outcome"] == "fail"})
+        failed = _named(c, Outcome.FAIL)
         if failed:
             out.print(f"{name} failed: {', '.join(failed)}", highlight=False, soft_wrap=True)
-        unexercised = sorted({f"{x['scenario']}:{x['check']}" for x in c["checks"]
-                              if x["outcome"] == Outcome.NOT_EXERCISED.value})
+        unexercised = _named(c, Outcome.NOT_EXERCISED)
         if unexercised:  # left out of the score, so said out loud
             out.print(f"{name} not exercised (left out of the score): {', '.join(unexercised)}",
                       highlight=False, soft_wrap=True)
