@@ -13,11 +13,12 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness import cellfs
+from harness import cellfs, cells
+from harness.cells import CellSpec
 from harness.checks import REGISTRY, load_all, run_check
 from harness.checks.common import succeeded_steps
 from harness.container import images
@@ -30,6 +31,7 @@ from harness.errors import (
     RunnerUnavailableError,
     UsageError,
 )
+from harness.executors.sequential import Sequential
 from harness.faults import logfaults
 from harness.faults.inject import CellLimit
 from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
@@ -131,10 +133,16 @@ def busy_time(invocations: Sequence[Invocation]) -> float:
     return total
 
 
+def run_spec(runner: Runner, spec: CellSpec, wall_s: float = CELL_TIMEOUT_S) -> CellResult:
+    """One planned cell on runner, its result carrying the spec's trial and key."""
+    cell = run_cell(runner, spec.candidate, spec.scenario, spec.seed, wall_s, spec.reproduce)
+    return replace(cell, trial=spec.trial, key=spec.key)
+
+
 def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
-             wall_s: float = CELL_TIMEOUT_S) -> CellResult:
+             wall_s: float = CELL_TIMEOUT_S, reproduce: str = "") -> CellResult:
     start = time.monotonic()
-    repro = reproduce_command(c, scenario.name, seed, runner.name)
+    repro = reproduce or reproduce_command(c, scenario.name, seed, runner.name)
     try:
         cell = runner.open_cell(c, f"{c.name}-{scenario.name}")
     except InfraError as exc:
@@ -231,14 +239,12 @@ class ScoreRun:
 def score(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], runner: Runner,
           seed: int, progress: Progress | None = None,
           wall_s: float = CELL_TIMEOUT_S) -> ScoreRun:
-    cells = []
-    try:
-        for c in candidates:
-            for s in scenarios:
-                cell = run_cell(runner, c, s, seed, wall_s)
-                cells.append(cell)
-                if progress:
-                    progress(cell)
-    finally:
-        runner.close()
-    return ScoreRun(tuple(cells), runner.describe())
+    """Every cell, one after another, on a runner the caller opened and closes."""
+    specs = cells.plan(candidates, scenarios, seed, runner.name, reproduce_command)
+    done = []
+    with Sequential(runner, wall_s) as ex:
+        for cell in ex.run(specs):
+            done.append(cell)
+            if progress:
+                progress(cell)
+    return ScoreRun(tuple(done), runner.describe())

@@ -153,3 +153,5 @@ class CellResult:
     duration_s: float
     infra_error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. the timeline, for reports
+    trial: int = 0
+    key: Any = None  # its harness.cells.CellKey, once planned as one

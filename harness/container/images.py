@@ -20,7 +20,6 @@ import hashlib
 import io
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from harness.cells import content_digest
 from harness.container.client import MANAGED, TRANSIENT, daemon_call
 from harness.errors import CandidateSetupError, InfraError, UsageError
 from harness.model import Candidate
@@ -119,16 +119,10 @@ def _build_base(client: docker.DockerClient, say: Say) -> str:
 
 
 def inputs_digest(c: Candidate, base_id: str) -> str:
-    """sha256 over everything the image is made of, so equal inputs mean an equal image."""
-    h = hashlib.sha256()
-    spec = c.docker
-    h.update(f"{RECIPE}\0{base_id}\0{spec.image}\0{spec.dockerfile}\0{spec.workdir}\0".encode())
-    for rel, path in candidate_files(c):
-        mode = path.lstat().st_mode
-        h.update(f"{rel}\0{mode & 0o111:o}\0".encode())
-        h.update(os.readlink(path).encode() if stat.S_ISLNK(mode) else path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
+    """sha256 over everything the image is made of, so equal inputs mean an equal image:
+    the recipe, the base image, and the candidate's content digest (the results store
+    keys its cells by the same digest)."""
+    return hashlib.sha256(f"{RECIPE}\0{base_id}\0{content_digest(c)}".encode()).hexdigest()
 
 
 def _context(c: Candidate, base_ref: str) -> io.BytesIO:
