@@ -31,6 +31,7 @@ from harness.errors import (
     RunnerUnavailableError,
     UsageError,
 )
+from harness.executors.base import RunnerSpec
 from harness.executors.sequential import Sequential
 from harness.faults import logfaults
 from harness.faults.inject import CellLimit
@@ -40,8 +41,7 @@ from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome,
 from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Cell, Runner
-from harness.runners.docker import DockerRunner, Limits
-from harness.runners.local import LocalRunner
+from harness.runners.docker import Limits
 from harness.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,34 +66,59 @@ def intents(candidates: Sequence[Candidate], languages: dict[str, Language]) -> 
     return {c.name: find_signals(c, languages) for c in candidates}
 
 
-def choose_runner(name: str, say: Callable[[str], None] = print,
-                  limits: Limits | None = None) -> tuple[Runner, str]:
-    """The runner, and a sentence saying why it was chosen.
+@dataclass(frozen=True, slots=True)
+class RunnerChoice:
+    """Which runner a run uses, why, and what results.json records of it."""
+
+    spec: RunnerSpec
+    why: str
+    facts: dict[str, str]
+
+
+def choose(name: str, say: Callable[[str], None] = print,
+           limits: Limits | None = None) -> RunnerChoice:
+    """The runner kind every worker of this run makes its own runner of.
 
     auto: Docker when a daemon answers, else the local runner. A daemon that answers but
     fails later (while building the base image, say) is an error, not a silent fallback:
-    the user would otherwise run untrusted code unisolated without noticing."""
+    the user would otherwise run untrusted code unisolated without noticing. The base
+    image is found or built here, once, before any worker starts."""
     if name not in ("auto", "local", "docker"):
         raise UsageError(f"--runner {name}: choose auto, local or docker")
+    limits = limits or Limits()
     if name == "local":
-        return LocalRunner(), "local runner: asked for with --runner local (no isolation)"
+        return RunnerChoice(RunnerSpec("local", limits), "local runner: asked for with"
+                            " --runner local (no isolation)", {"runner": "local"})
     try:
         client = connect()
     except RunnerUnavailableError as exc:
         if name == "docker":
             raise
-        return LocalRunner(), (f"local runner: {exc}; candidates run as local processes"
-                               " without isolation")
+        return RunnerChoice(RunnerSpec("local", limits), f"local runner: {exc}; candidates run"
+                            " as local processes without isolation", {"runner": "local"})
     try:
-        runner = DockerRunner(client, say, limits or Limits())
+        base_id = images.bootstrap(client, say)
     except UsageError as exc:  # the base image is missing and cannot be built here
         if name == "docker":
             raise
-        return LocalRunner(), (f"local runner: a Docker daemon answers, but {exc}; candidates"
-                               " run as local processes without isolation")
+        return RunnerChoice(RunnerSpec("local", limits), f"local runner: a Docker daemon"
+                            f" answers, but {exc}; candidates run as local processes without"
+                            " isolation", {"runner": "local"})
+    finally:
+        client.close()
     why = "asked for with --runner docker" if name == "docker" else "a Docker daemon answers"
-    return runner, (f"docker runner: {why}; one container per cell, no network, read-only root,"
-                    f" image {images.BASE_IMAGE}")
+    return RunnerChoice(RunnerSpec("docker", limits),
+                        f"docker runner: {why}; one container per cell, no network, read-only"
+                        f" root, image {images.BASE_IMAGE}",
+                        {"runner": "docker", "base_image": images.BASE_IMAGE,
+                         "base_image_id": base_id})
+
+
+def choose_runner(name: str, say: Callable[[str], None] = print,
+                  limits: Limits | None = None) -> tuple[Runner, str]:
+    """A runner of the kind `choose` picks, opened here (the caller closes it), and why."""
+    picked = choose(name, say, limits)
+    return picked.spec.open(say), picked.why
 
 
 def reproduce_command(c: Candidate, scenario: str, seed: int, runner: str) -> str:

@@ -12,12 +12,13 @@ judged (infra_error) writes everything and exits 3 too.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,14 +28,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness import api, outdir
-from harness.errors import HarnessError, InfraError
+from harness import api, cells, outdir
+from harness.cells import CellSpec
+from harness.errors import HarnessError, InfraError, UsageError
 from harness.manifest import resolve_candidates
-from harness.model import CellResult, Outcome
+from harness.model import Candidate, CellResult, Outcome
+from harness.profiles import Profiles
 from harness.report import doc as results_doc
 from harness.report.results import build, write_results
 from harness.report.write import write_report
 from harness.runners.docker import Limits
+from harness.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
@@ -148,6 +152,17 @@ def _progress(cell: CellResult) -> None:
 @click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
+@click.option("--resume", is_flag=True,
+              help="Keep the cells already in OUT/results.sqlite and run only the rest.")
+@click.option("--jobs", default=None, type=click.IntRange(min=1),
+              help="Cells run at once: on this machine, or Dask workers to start"
+                   " [default: the measured default for this machine's cores].")
+@click.option("--executor", "executor_name", default=None, type=click.Choice(["local", "dask"]),
+              help="Where cells run: local processes, or tasks on a Dask cluster"
+                   " [default: local; dask when --scheduler is given].")
+@click.option("--scheduler", default=None,
+              help="Address of an existing Dask scheduler (tcp://HOST:8786); implies"
+                   " --executor dask.")
 @click.option("--profile", default=None,
               help="Scoring profile of the headline score [default: the profiles file's default].")
 @click.option("--fail-under", default=None, type=float,
@@ -161,32 +176,60 @@ def _progress(cell: CellResult) -> None:
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              out_dir: Path | None, profile: str | None, fail_under: float | None,
+              out_dir: Path | None, resume: bool, jobs: int | None, executor_name: str | None,
+              scheduler: str | None, profile: str | None, fail_under: float | None,
               baseline: Path | None, cell_timeout: float, scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all).
 
-    Writes results.json, index.html, results.csv and junit.xml to the output folder."""
+    Every finished cell is committed to OUT/results.sqlite as it ends; results.json,
+    index.html, results.csv and junit.xml are rendered from it. --resume continues a run
+    that was stopped or killed."""
+    from harness.executors.choose import default_jobs, make_executor
+
     base = results_doc.load(baseline) if baseline is not None else None  # before any run
-    chosen = resolve_candidates(list(candidates), api.ROOT)
+    chosen = resolve_candidates(list(candidates), api.ROOT, note=_say)
     profiles, languages = api.scoring_data()
     headline = profiles.get(profile or profiles.default).name  # an unknown name: exit 2 now
     scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
-    with outdir.claim(out_dir or api.ROOT / "reports" / "latest") as target:
-        run, why = api.choose_runner(runner, say=_say, limits=Limits(wall_s=cell_timeout))
-        err.print(f"[bold]{why}[/]", highlight=False)
-        err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}")
-        finished: list[CellResult] = []
+    kind = executor_name or ("dask" if scheduler else "local")
+    if scheduler and kind != "dask":
+        raise UsageError("--scheduler is the address of a Dask cluster: it needs --executor dask")
+    workers = jobs or default_jobs()
+    with outdir.claim(out_dir or api.ROOT / "reports" / "latest") as target, \
+            Store.open(target, resume) as store:
+        run_id = store.begin_run(sys.argv, resume)
+        running = (f"running: run {run_id} (pid {os.getpid()}) has not finished; if no harness"
+                   f" run holds {target} any more, it was stopped or killed, and `harness score"
+                   " ... --resume` with the same arguments continues it")
+        study = Study(chosen, [], store, target, seed, {"runner": runner}, "",
+                      [s.name for s in scenarios], api.intents(chosen, languages), profiles,
+                      headline)
+        study.render(running)  # at once: an earlier run's files must not pass for this run's
+        picked = api.choose(runner, say=_say, limits=Limits(wall_s=cell_timeout))
+        err.print(f"[bold]{picked.why}[/]", highlight=False)
+        study.specs = cells.plan(chosen, scenarios, seed, picked.spec.kind, api.reproduce_command)
+        study.facts, study.why = picked.facts, picked.why
+        done = store.done()
+        todo = [s for s in study.specs if s.key not in done]
+        err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}:"
+                  f" {len(study.specs)} cell(s)"
+                  + (f", {len(study.specs) - len(todo)} already done in {store.path.name},"
+                     f" {len(todo)} to run" if resume else ""), highlight=False, soft_wrap=True)
+        if resume:
+            study.render(running)
 
-        def progress(cell: CellResult) -> None:
-            finished.append(cell)
-            _progress(cell)
+        def execute() -> None:
+            with make_executor(kind, workers, picked.spec, cell_timeout, scheduler, _say) as ex:
+                study.facts = {**study.facts, **{k: str(v) for k, v in ex.describe().items()}}
+                for cell in ex.run(todo, started=None):
+                    store.put(cell)
+                    _progress(cell)
 
-        stopped = run_cells(lambda: api.score(chosen, scenarios, run, seed, progress=progress,
-                                              wall_s=cell_timeout), target)
-        doc = build(chosen, finished, seed=seed, runner={**run.describe(), "why": why},
-                    scenarios=[s.name for s in scenarios], intents=api.intents(chosen, languages),
-                    profiles=profiles, headline=headline, stopped=stopped.why if stopped else "")
-        written = write_all(doc, target, base, baseline, stopped)
+        stopped = run_cells(execute, target)
+        store.end_run(stopped.why if stopped else "complete")
+        doc = study.render(stopped.why if stopped else "", base, baseline)
+        finished = study.finished()
+    written = study.written
     if stopped is not None:
         err.print(f"[bold red]{'interrupted' if stopped.code == 130 else 'error'}:[/]"
                   f" {stopped.why}; {written}", highlight=False, soft_wrap=True)
@@ -205,6 +248,38 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
     if low:
         err.print(f"[red]below --fail-under {fail_under} ({headline}):[/] {', '.join(low)}")
         sys.exit(1)
+
+
+class Study:
+    """One scoring run's plan and its store: renders results.json and the reports from
+    the store's cells (in plan order), at the start and at the end of the run."""
+
+    def __init__(self, candidates: list[Candidate], specs: list[CellSpec], store: Store,
+                 target: Path, seed: int, facts: dict[str, Any], why: str,
+                 scenarios: list[str], intents: dict[str, Any], profiles: Profiles,
+                 headline: str) -> None:
+        self.candidates, self.specs, self.store, self.target = candidates, specs, store, target
+        self.seed, self.facts, self.why, self.scenarios = seed, facts, why, scenarios
+        self.intents, self.profiles, self.headline = intents, profiles, headline
+        self.written = ""
+
+    def finished(self) -> list[CellResult]:
+        """The store's cells of this plan, in plan order, named as this run names them (a
+        cell kept from an earlier run of the same content may have had another name)."""
+        stored = self.store.cells(s.key for s in self.specs)
+        return [replace(stored[s.key], candidate=s.candidate.name, scenario=s.scenario.name,
+                        reproduce=s.reproduce)
+                for s in self.specs if s.key in stored]
+
+    def render(self, stopped: str, base: dict[str, Any] | None = None,
+               baseline: Path | None = None) -> dict[str, Any]:
+        finished = self.finished()
+        doc = build(self.candidates, finished, seed=self.seed,
+                    runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
+                    intents=self.intents, profiles=self.profiles, headline=self.headline,
+                    stopped=stopped)
+        self.written = write_all(doc, self.target, base, baseline, stopped or None)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +304,7 @@ def run_cells(score: Callable[[], object], folder: Path) -> Stopped | None:
 
 
 def write_all(doc: dict[str, Any], target: Path, base: dict[str, Any] | None,
-              baseline: Path | None, stopped: Stopped | None) -> str:
+              baseline: Path | None, stopped: str | None) -> str:
     """Write results.json and the report; a sentence saying what was written."""
     try:
         write_results(target / "results.json", doc)

@@ -7,6 +7,7 @@ the key, never a traceback, and nothing in the folder is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,12 @@ def _docker(data: dict[str, Any], folder: Path, path: Path) -> DockerSpec:
     return spec
 
 
-def resolve_candidates(names: list[str], root: Path) -> list[Candidate]:
-    """Candidates by name under root/candidates, or by path; none named means all."""
+def resolve_candidates(names: list[str], root: Path,
+                       note: Callable[[str], None] | None = None) -> list[Candidate]:
+    """Candidates by name under root/candidates, or by path; none named means all.
+
+    A folder named twice (by name and by path, say) is one candidate, scored once, and
+    note() says so; two folders whose manifests give one name are a ManifestError."""
     base = root / "candidates"
     if not names:
         if not base.is_dir():
@@ -145,9 +150,15 @@ def resolve_candidates(names: list[str], root: Path) -> list[Candidate]:
                                 f" {base})")
         found.append(load_candidate(folder))
     seen: dict[str, Path] = {}
+    unique = []
     for c in found:
-        if c.name in seen and seen[c.name] != c.path:
+        if c.name in seen and seen[c.name].resolve() == c.path.resolve():
+            if note:
+                note(f"{c.name} ({c.path}) was named more than once: it is scored once")
+            continue
+        if c.name in seen:
             raise ManifestError(f"{c.path / MANIFEST}: name {c.name!r} is also used by"
                                 f" {seen[c.name]}")
         seen[c.name] = c.path
-    return found
+        unique.append(c)
+    return unique
