@@ -31,6 +31,7 @@ from harness import api, outdir
 from harness.errors import HarnessError, InfraError
 from harness.manifest import resolve_candidates
 from harness.model import CellResult, Outcome
+from harness.progress import cell_line
 from harness.report import doc as results_doc
 from harness.report.results import build, write_results
 from harness.report.write import write_report
@@ -124,20 +125,8 @@ def _say(text: str) -> None:
 
 
 def _progress(cell: CellResult) -> None:
-    failed = [r for r in cell.results if r.outcome is Outcome.FAIL]
-    infra = [r for r in cell.results if r.outcome is Outcome.INFRA_ERROR]
-    unexercised = [r for r in cell.results if r.outcome is Outcome.NOT_EXERCISED]
-    mark = "[red]FAIL[/]" if failed else ("[yellow]INFRA[/]" if infra else "[green]ok[/]")
-    if unexercised:
-        mark += f" [dim]({len(unexercised)} not exercised)[/]"
-    names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
-    limits = ", ".join(f"{k}={v}" for k, v in cell.extra.get("sandbox", {}).get("limits_hit", {}).items())
-    err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
-              + (f": {names}" if names else "")
-              + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
-              + (f" [magenta]limits hit: {limits}[/]" if limits else "")
-              + (f" [magenta]{cell.extra['cell_limit']}[/]" if cell.extra.get("cell_limit") else ""),
-              highlight=False)
+    """One plain line per finished cell (harness.progress.Progress is the run's bar)."""
+    err.print(cell_line(cell), highlight=False)
 
 
 @main.command("score")
