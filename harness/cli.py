@@ -34,6 +34,7 @@ from harness.errors import HarnessError, InfraError, UsageError
 from harness.manifest import resolve_candidates
 from harness.model import Candidate, CellResult, Outcome
 from harness.profiles import Profiles
+from harness.progress import Progress
 from harness.report import doc as results_doc
 from harness.report.results import build, write_results
 from harness.report.write import write_report
@@ -127,23 +128,6 @@ def _say(text: str) -> None:
     err.print(text, highlight=False, soft_wrap=True)
 
 
-def _progress(cell: CellResult) -> None:
-    failed = [r for r in cell.results if r.outcome is Outcome.FAIL]
-    infra = [r for r in cell.results if r.outcome is Outcome.INFRA_ERROR]
-    unexercised = [r for r in cell.results if r.outcome is Outcome.NOT_EXERCISED]
-    mark = "[red]FAIL[/]" if failed else ("[yellow]INFRA[/]" if infra else "[green]ok[/]")
-    if unexercised:
-        mark += f" [dim]({len(unexercised)} not exercised)[/]"
-    names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
-    limits = ", ".join(f"{k}={v}" for k, v in cell.extra.get("sandbox", {}).get("limits_hit", {}).items())
-    err.print(f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
-              + (f": {names}" if names else "")
-              + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
-              + (f" [magenta]limits hit: {limits}[/]" if limits else "")
-              + (f" [magenta]{cell.extra['cell_limit']}[/]" if cell.extra.get("cell_limit") else ""),
-              highlight=False)
-
-
 @main.command("score")
 @click.argument("candidates", nargs=-1)
 @click.option("--runner", default="auto", show_default=True,
@@ -219,11 +203,13 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
             study.render(running)
 
         def execute() -> None:
-            with make_executor(kind, workers, picked.spec, cell_timeout, scheduler, _say) as ex:
-                study.facts = {**study.facts, **{k: str(v) for k, v in ex.describe().items()}}
-                for cell in ex.run(todo, started=None):
+            with make_executor(kind, workers, picked.spec, cell_timeout, scheduler, _say) as ex, \
+                    Progress(total=len(study.specs), already_done=len(study.specs) - len(todo),
+                             workers=ex.workers, console=err) as bar:
+                study.executor = ex.describe()
+                for cell in ex.run(todo, started=bar.started):
                     store.put(cell)
-                    _progress(cell)
+                    bar.finished(cell)
 
         stopped = run_cells(execute, target)
         store.end_run(stopped.why if stopped else "complete")
@@ -261,6 +247,7 @@ class Study:
         self.candidates, self.specs, self.store, self.target = candidates, specs, store, target
         self.seed, self.facts, self.why, self.scenarios = seed, facts, why, scenarios
         self.intents, self.profiles, self.headline = intents, profiles, headline
+        self.executor: dict[str, Any] | None = None
         self.written = ""
 
     def finished(self) -> list[CellResult]:
@@ -277,7 +264,7 @@ class Study:
         doc = build(self.candidates, finished, seed=self.seed,
                     runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
                     intents=self.intents, profiles=self.profiles, headline=self.headline,
-                    stopped=stopped)
+                    stopped=stopped, executor=self.executor)
         self.written = write_all(doc, self.target, base, baseline, stopped or None)
         return doc
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ScoringDataError, UsageError
 from harness.model import CAPABILITIES, CheckResult, Outcome, Severity
@@ -69,11 +68,10 @@ class ProfileScore:
     raw: float | None
     caps: tuple[Cap, ...]
 
-    def to_json(self, p: Profile) -> dict[str, Any]:
-        return {"score": self.score, "raw": self.raw, "intent_weight": p.intent_weight,
-                "fatal_cap": p.fatal_cap, "capped": bool(self.caps),
-                "caps": [{"capability": c.capability, "check": c.check, "scenario": c.scenario,
-                          "reason": c.reason} for c in self.caps]}
+    @property
+    def capped(self) -> bool:
+        """A failed fatal check of a claimed core capability holds this score down."""
+        return bool(self.caps)
 
 
 def _number(where: str, value: object, low: float, high: float) -> float:

@@ -69,7 +69,7 @@ def diff(new: Mapping[str, Any], old: Mapping[str, Any]) -> Diff:
     profile = new["headline_profile"]  # both scores under the same profile
     changes, scores = [], []
     for name in (n for n in new_c if n in old_c):
-        after, before = verdicts(new_c[name]["checks"]), verdicts(old_c[name]["checks"])
+        after, before = verdicts(new_c[name]), verdicts(old_c[name])
         for check in sorted(set(after) | set(before)):
             a, b = after.get(check, ""), before.get(check, "")
             kind = _kind(b, a)

@@ -20,9 +20,9 @@ import jsonschema
 import jsonschema.exceptions
 
 from harness.errors import ReportInputError
-from harness.model import Outcome
+from harness.model import CheckResult, Outcome, Severity
 from harness.report.results import SCHEMA_VERSION
-from harness.scoring import verdict
+from harness.summary import CheckVerdict, check_verdicts
 
 SCHEMA = Path(__file__).resolve().parent / "results.schema.json"
 
@@ -60,12 +60,24 @@ def validate(doc: object, name: str) -> dict[str, Any]:
     if error is not None:
         what = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
         raise ReportInputError(f"{name}: {_path(error)}: {what}")
-    for cname, cand in doc["candidates"].items():  # what a schema cannot say: every profile
+    for cname, cand in doc["candidates"].items():  # what a schema cannot say
         missing = [p for p in doc["profiles"] if p not in cand["profiles"]]
         if missing:
             raise ReportInputError(f"{name}: candidates.{cname}.profiles: missing"
                                    f" {', '.join(missing)}")
+        _same_checks(name, cname, cand)
     return doc
+
+
+def _same_checks(name: str, cname: str, cand: Mapping[str, Any]) -> None:
+    """A candidate's verdicts, where written, judge exactly the checks it lists."""
+    if "verdicts" not in cand:
+        return
+    judged, ran = set(cand["verdicts"]), {str(chk["check"]) for chk in cand["checks"]}
+    if judged != ran:
+        odd = sorted(judged ^ ran)[0]
+        raise ReportInputError(f"{name}: candidates.{cname}.verdicts: {odd!r} is"
+                               f" {'not among its checks' if odd in judged else 'not judged'}")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -85,11 +97,21 @@ def load(path: Path) -> dict[str, Any]:
     return validate(doc, str(path))
 
 
-def verdicts(checks: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """check -> its `scoring.verdict` over the scenarios in results.json ("fail", "pass",
-    "not_exercised" or "infra_error"): the same once-per-check view the execution score
-    takes."""
-    outcomes: dict[str, list[Outcome]] = {}
-    for chk in checks:
-        outcomes.setdefault(str(chk["check"]), []).append(Outcome(chk["outcome"]))
-    return {c: verdict(o).value for c, o in outcomes.items()}
+def judge(checks: Iterable[Mapping[str, Any]]) -> tuple[CheckVerdict, ...]:
+    """The checks of a results.json judged again by the scoring layer: for a file written
+    before results.json carried its "verdicts"."""
+    return check_verdicts(
+        (str(chk["scenario"]), CheckResult(str(chk["check"]), str(chk["capability"]),
+                                           Severity[str(chk["severity"]).upper()],
+                                           Outcome(chk["outcome"])))
+        for chk in checks)
+
+
+def verdicts(cand: Mapping[str, Any]) -> dict[str, str]:
+    """check -> its verdict over the scenarios ("fail", "pass", "not_exercised" or
+    "infra_error"), as the candidate's "verdicts" in results.json say; the once-per-check
+    view the execution score takes. A file from before that key is judged again."""
+    written = cand.get("verdicts")
+    if isinstance(written, Mapping):
+        return {str(check): str(v["outcome"]) for check, v in written.items()}
+    return {v.check: v.outcome.value for v in judge(cand["checks"])}

@@ -48,7 +48,7 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
         by_check: dict[str, list[Mapping[str, Any]]] = {}
         for chk in cand["checks"]:
             by_check.setdefault(str(chk["check"]), []).append(chk)
-        verdict = verdicts(cand["checks"])
+        verdict = verdicts(cand)
         failures = sum(v == "fail" for v in verdict.values())
         errors = sum(v == "infra_error" for v in verdict.values())
         skipped = sum(v == "not_exercised" for v in verdict.values())

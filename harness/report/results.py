@@ -1,8 +1,10 @@
 """results.json: the stable, machine-read record of a scoring run.
 
-Other tools read this file, so its keys are kept stable and versioned by
-`schema_version`. It is written atomically (temp file next to the target, fsync,
-os.replace), so a reader never sees half a file, even if the harness is killed.
+It only serialises what the scoring layer (`harness.summary`) concluded: no score or
+verdict is worked out here. Other tools read this file, so its keys are kept stable
+and versioned by `schema_version` (later keys are only added). It is written
+atomically (temp file next to the target, fsync, os.replace), so a reader never sees
+half a file, even if the harness is killed.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import json
 import os
 import resource
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.intent import Intent, credited, matrix
-from harness.model import Candidate, CellResult, CheckResult
-from harness.profiles import Profiles, score_all
-from harness.scoring import execution_score, tally
+from harness.intent import Intent
+from harness.model import Candidate, CellResult, CheckResult, Outcome
+from harness.profiles import Profile, Profiles, ProfileScore
+from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, summarise
 
 SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings (later keys are only added)
 
@@ -32,37 +34,52 @@ def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
             "seed": cell.seed, "runner": cell.runner, "reproduce": cell.reproduce}
 
 
-def candidate_json(c: Candidate, cells: Sequence[CellResult], intent: Intent,
-                   profiles: Profiles, headline: str) -> dict[str, Any]:
-    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
-    results = [r for _, r in pairs]
-    execution = execution_score(results)
-    intent_score, withheld = credited(intent, [int(cell.extra["steps_succeeded"])
-                                               for cell in cells
-                                               if "steps_succeeded" in cell.extra])
-    scores = score_all(profiles, execution, intent_score, pairs, c.claims)
-    cells_by_cap = matrix(c.claims, intent, pairs)
+def profile_json(ps: ProfileScore, p: Profile) -> dict[str, Any]:
+    return {"score": ps.score, "raw": ps.raw, "intent_weight": p.intent_weight,
+            "fatal_cap": p.fatal_cap, "capped": ps.capped,
+            "caps": [{"capability": c.capability, "check": c.check, "scenario": c.scenario,
+                      "reason": c.reason} for c in ps.caps]}
+
+
+def tally_json(t: Tally) -> dict[str, int]:
+    return {o.value: t.count(o) for o in Outcome}
+
+
+def verdict_json(v: CheckVerdict) -> dict[str, Any]:
+    """A check judged once over its scenarios, and the scenarios of each outcome it had."""
+    return {"capability": v.capability, "severity": v.severity.name.lower(),
+            "outcome": v.outcome.value,
+            "scenarios": {o.value: list(v.scenarios(o)) for o in Outcome if v.scenarios(o)}}
+
+
+def cell_json(cell: CellResult) -> dict[str, Any]:
+    return {"scenario": cell.scenario, "seed": cell.seed, "runner": cell.runner,
+            "duration_s": round(cell.duration_s, 3), "reproduce": cell.reproduce,
+            "infra_error": cell.infra_error, **cell.extra}
+
+
+def candidate_json(cs: CandidateScore, profiles: Profiles) -> dict[str, Any]:
+    c, intent = cs.candidate, cs.intent.intent
     return {
         "name": c.name, "language": c.language, "description": c.description,
         "path": str(c.path), "claims": sorted(c.claims),
         "origin": {k: getattr(c.origin, k) for k in c.origin.__slots__ if k != "findings"},
         "findings": [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
                      for f in c.origin.findings],
-        "score": scores[headline].score, "headline_profile": headline,
-        "execution_score": execution, "intent_score": intent_score,
-        "profiles": {p.name: scores[p.name].to_json(p) for p in profiles.profiles},
-        "intent": {"language_known": intent.language_known, "signalled": intent.score,
-                   "withheld": withheld,
+        "score": cs.score, "headline_profile": cs.headline,
+        "execution_score": cs.execution, "intent_score": cs.intent.credited,
+        "profiles": {p.name: profile_json(cs.profile(p.name), p) for p in profiles.profiles},
+        "intent": {"language_known": intent.language_known, "signalled": cs.intent.signalled,
+                   "withheld": cs.intent.withheld,
                    "signals": {cap: [h.to_json() for h in intent.signals(cap)]
                                for cap in sorted({h.capability for h in intent.hits})}},
         "matrix": {m.capability: {"state": m.state.value, "claimed": m.claimed,
                                   "intent": m.intent, "passed": list(m.passed),
-                                  "failed": list(m.failed)} for m in cells_by_cap},
-        "tally": tally(results),
-        "checks": [check_json(cell, r) for cell in cells for r in cell.results],
-        "cells": [{"scenario": cell.scenario, "seed": cell.seed, "runner": cell.runner,
-                   "duration_s": round(cell.duration_s, 3), "reproduce": cell.reproduce,
-                   "infra_error": cell.infra_error, **cell.extra} for cell in cells],
+                                  "failed": list(m.failed)} for m in cs.matrix},
+        "tally": tally_json(cs.tally),
+        "verdicts": {v.check: verdict_json(v) for v in cs.verdicts},
+        "checks": [check_json(cell, r) for cell in cs.cells for r in cell.results],
+        "cells": [cell_json(cell) for cell in cs.cells],
     }
 
 
@@ -73,26 +90,37 @@ def harness_json() -> dict[str, Any]:
     return {"peak_rss_mb": round(peak_kib / 1024, 1)}
 
 
-def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
-          runner: dict[str, str], scenarios: Sequence[str], intents: dict[str, Intent],
-          profiles: Profiles, headline: str, stopped: str = "") -> dict[str, Any]:
-    """The results document; `stopped` says why a run ended before its last cell (its
-    finished cells are all it holds, and "complete" is false)."""
+def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
+             scenarios: Sequence[str], stopped: str = "",
+             executor: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The results document of a summarised run; `stopped` says why a run ended before
+    its last cell (its finished cells are all it holds, and "complete" is false), and
+    `executor` what ran the cells (Executor.describe(): its name and worker count)."""
+    profiles = summary.profiles
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "complete": not stopped, **({"stopped": stopped} if stopped else {}),
-        "seed": seed, "runner": runner, "scenarios": list(scenarios),
+        "seed": seed, "runner": dict(runner),
+        **({"executor": dict(executor)} if executor is not None else {}),
+        "scenarios": list(scenarios),
         "harness": harness_json(),
-        "headline_profile": headline,
+        "headline_profile": summary.headline,
         "profiles": {p.name: {"intent_weight": p.intent_weight, "fatal_cap": p.fatal_cap,
                               "description": p.description} for p in profiles.profiles},
         "core_capabilities": sorted(profiles.core),
-        "candidates": {c.name: candidate_json(c, [x for x in cells if x.candidate == c.name],
-                                              intents[c.name], profiles, headline)
-                       for c in candidates},
+        "candidates": {cs.name: candidate_json(cs, profiles) for cs in summary.candidates},
     }
+
+
+def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
+          runner: Mapping[str, Any], scenarios: Sequence[str], intents: Mapping[str, Intent],
+          profiles: Profiles, headline: str, stopped: str = "",
+          executor: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The results document: the run summarised by the scoring layer, then serialised."""
+    return document(summarise(candidates, cells, intents, profiles, headline), seed=seed,
+                    runner=runner, scenarios=scenarios, stopped=stopped, executor=executor)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -319,6 +319,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
                          "#" + cell_anchor.get(str(chk["scenario"]), anchor))
 
     checks = [view(n, c) for n, c in enumerate(cand["checks"])]
+    judged = verdicts(cand)  # each check once, as results.json judged it
     failing = sorted((c for c in checks if c.outcome == "fail"),
                      key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.capability, c.check,
                                     c.scenario))
@@ -326,7 +327,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
     first_fail = {g.first.check: "#" + g.first.anchor for g in grouped}
     infra = tuple(c for c in checks if c.outcome == "infra_error")
     unexercised = tuple(c for c in checks if c.outcome == "not_exercised")
-    passed = tuple(sorted({c.check for c in checks if c.outcome == "pass"} - set(first_fail)))
+    passed = tuple(sorted(k for k, v in judged.items() if v == "pass"))
 
     caps = []
     matrix = cand.get("matrix", {})
@@ -343,8 +344,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
                          str(s.get("means", ""))) for s in signals.get(cap, [])[:SIGNALS_SHOWN]),
             max(0, len(signals.get(cap, [])) - SIGNALS_SHOWN),
             tuple(Link(k, v) for k, v in fails.items()),
-            tuple(sorted({c.check for c in checks if c.capability == cap and c.outcome == "pass"}
-                         - set(fails)))))
+            tuple(sorted({c.check for c in checks
+                          if c.capability == cap and judged.get(c.check) == "pass"}))))
 
     cells = []
     for c in cand["cells"]:
@@ -362,7 +363,6 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         profiles.append(ProfileScore(p, score(ps.get("score"), bool(ps.get("capped")),
                                               "; ".join(reasons)), fmt(ps.get("raw")), reasons))
     origin = tuple((k, str(v)) for k, v in (cand.get("origin") or {}).items() if v)
-    judged = verdicts(cand["checks"])
     findings = tuple(
         FindingView(str(f.get("defect", "")), str(f.get("review", "")),
                     tuple(Link(str(k), first_fail.get(str(k), ""), "fail" if k in first_fail
