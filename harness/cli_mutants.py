@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harness import api, mutants, outdir
+from harness import api, cells, mutants, outdir
 from harness.cli import SCENARIOS_OPT, _say, err, friendly, main, out
-from harness.model import Candidate, Scenario
+from harness.model import Candidate, CellResult, Scenario
 from harness.report.results import write_atomic
 from harness.runners.docker import Limits
 
@@ -33,29 +33,40 @@ def _progress(r: mutants.MutantResult) -> None:
 @click.option("--runner", default="auto", show_default=True,
               type=click.Choice(["auto", "local", "docker"]))
 @click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
+@click.option("--jobs", default=None, type=click.IntRange(min=1),
+              help="Mutants run at once [default: the measured default, as harness score].")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
 @SCENARIOS_OPT
 @friendly
-def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, out_dir: Path | None,
-                scenarios_dir: Path | None) -> None:
+def mutants_cmd(names: tuple[str, ...], runner: str, seed: int, jobs: int | None,
+                out_dir: Path | None, scenarios_dir: Path | None) -> None:
     """Run each mutant (candidates/mutants/NAME; none named: all) in its scenario."""
     found = mutants.discover(api.ROOT, names)
     scenarios = api.all_scenarios(scenarios_dir)
     mutants.validate(found, scenarios)
     with outdir.claim(out_dir or api.ROOT / "reports" / "latest") as folder:  # before any cell
-        _run_mutants(found, scenarios, runner, seed, folder)
+        _run_mutants(found, scenarios, runner, seed, jobs, folder)
 
 
 def _run_mutants(found: list[Candidate], scenarios: list[Scenario], runner: str, seed: int,
-                 folder: Path) -> None:
-    run, why = api.choose_runner(runner, say=_say, limits=Limits())
-    err.print(f"[bold]{why}[/]", highlight=False)
-    try:
-        results = mutants.run(found, scenarios, lambda c, s: api.run_cell(run, c, s, seed),
-                              progress=_progress)
-    finally:
-        run.close()
+                 jobs: int | None, folder: Path) -> None:
+    from harness.executors.choose import default_jobs, make_executor
+
+    picked = api.choose(runner, say=_say, limits=Limits())
+    err.print(f"[bold]{picked.why}[/]", highlight=False)
+    by_name = {s.name: s for s in scenarios}
+    specs = {c.path: cells.plan([c], [by_name[c.mutant.scenario]], seed, picked.spec.kind,
+                                api.reproduce_command)[0]
+             for c in found if c.mutant is not None}
+    ran: dict[Path, CellResult] = {}
+    by_key = {spec.key: path for path, spec in specs.items()}
+    with make_executor("local", jobs or default_jobs(), picked.spec, api.CELL_TIMEOUT_S, None,
+                       _say) as ex:
+        for cell in ex.run(list(specs.values())):
+            ran[by_key[cell.key]] = cell
+            _progress(mutants.judge(next(c for c in found if c.path == by_key[cell.key]), cell))
+    results = mutants.run(found, scenarios, lambda c, s: ran[c.path])
     summary = mutants.mutation_score(results)
     table = Table("mutant", "scenario", "aimed checks", "caught", "also failed",
                   title="mutants")
@@ -71,7 +82,7 @@ def _run_mutants(found: list[Candidate], scenarios: list[Scenario], runner: str,
                  f"{', '.join(summary['unjudged'])}" if summary["unjudged"] else ""),
               highlight=False)
     target = folder / "mutants.json"
-    doc = {"seed": seed, "runner": run.describe(), **summary,
+    doc = {"seed": seed, "runner": picked.facts, **summary,
            "results": [r.to_json() for r in results]}
     write_atomic(target, (json.dumps(doc, indent=2) + "\n").encode())
     err.print(f"wrote {target}", highlight=False)
