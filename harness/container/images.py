@@ -154,6 +154,18 @@ def candidate_image(client: docker.DockerClient, c: Candidate, base_id: str, say
     tag = f"{CANDIDATE_REPO}:{digest[:24]}"
     if found := _exists(client, tag):
         return tag, found
+    # Workers of one run (--jobs, Dask workers on one host) ask for the same image at
+    # once: the first builds it, the others wait on this lock and then find it.
+    lock_path = Path(tempfile.gettempdir()) / f"harness-image-{digest[:24]}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if found := _exists(client, tag):
+            return tag, found
+        return _build_candidate(client, c, tag, digest, say)
+
+
+def _build_candidate(client: docker.DockerClient, c: Candidate, tag: str, digest: str,
+                     say: Say) -> tuple[str, str]:
     labels = {MANAGED: "1", "harness.inputs": digest, "harness.candidate": c.name}
     say(f"building the image of {c.name} ({tag})")
     try:
