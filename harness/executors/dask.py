@@ -44,8 +44,8 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
-from distributed.comm.core import connect as comm_connect
 from distributed.comm.addressing import parse_address, parse_host_port
+from distributed.comm.core import connect as comm_connect
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from harness import __version__
