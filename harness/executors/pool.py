@@ -173,6 +173,7 @@ class Pool(Executor):
 
     def run(self, specs: Sequence[CellSpec], started: Started | None = None) -> Iterator[CellResult]:
         todo = deque(specs)
+        finished = False
         try:
             while todo or self._busy:
                 while todo and len(self._busy) < self.workers:
@@ -187,8 +188,10 @@ class Pool(Executor):
                 for w in [w for w in self._busy if w.conn in ready or w.process.sentinel in ready]:
                     self._busy.remove(w)
                     yield self._collect(w)
+            finished = True
         finally:
-            self._stop_busy()
+            if not finished:  # Ctrl-C, or the caller stopped early: end every worker
+                self.close()
 
     def _collect(self, w: _Worker) -> CellResult:
         """The finished cell's result, or `broken` if its worker died before sending one."""
