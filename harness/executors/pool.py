@@ -59,10 +59,21 @@ class _Stop(BaseException):
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    # once only: a second signal must not cut short the clean-up the first one started
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _calm()
     raise _Stop
+
+
+def _calm() -> None:
+    """From now on SIGINT and SIGTERM do nothing: a second signal must not cut short the
+    clean-up that the first one started. (A Python no-op, not SIG_IGN: a signal already
+    on its way to a handler that became SIG_IGN is reported as a 'race condition'.)"""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _ignore)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal after the first: the worker is already closing."""
 
 
 def die_with_parent(parent: int) -> None:
@@ -93,7 +104,8 @@ def _worker(conn: Connection, runner: RunnerSpec, wall_s: float, parent: int) ->
     """A worker's life: cells from the pipe, one at a time, until None, EOF or a signal."""
     die_with_parent(parent)
     signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # as the harness has it
+        signal.signal(signal.SIGINT, _stop)
     opened: Runner | None = None
     try:
         while True:
@@ -105,8 +117,7 @@ def _worker(conn: Connection, runner: RunnerSpec, wall_s: float, parent: int) ->
     except (_Stop, EOFError, OSError):
         pass  # told to stop, or the parent went away: close up below
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _calm()
         if opened is not None:
             try:
                 opened.close()
@@ -126,6 +137,8 @@ class _Worker:
 def _how(exitcode: int | None) -> str:
     if exitcode is None:
         return "it did not answer"
+    if exitcode == 0:
+        return "it was interrupted"
     if exitcode < 0:
         return f"killed by {signal.Signals(-exitcode).name}"
     return f"exit code {exitcode}"

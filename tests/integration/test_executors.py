@@ -81,7 +81,7 @@ def no_cell_processes(within_s: float = 15.0) -> list[int]:
 
 @pytest.fixture(scope="module")
 def sequential() -> Outcomes:
-    specs = specs_for("reference", FAST) + specs_for("mutants/cycle-accepted", ("invalid-workflow",))
+    specs = specs_for("reference", FAST) + specs_for("mutants/no-lock", ("invalid-workflow",))
     with Sequential(RunnerSpec("local"), WALL_S) as ex:
         return outcomes(list(ex.run(specs)))
 
@@ -152,7 +152,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_dask_gives_the_outcomes_of_one_after_another(sequential: Outcomes, cache: Path) -> None:
     from harness.executors.dask import DaskExecutor
 
-    mutant = specs_for("mutants/cycle-accepted", ("invalid-workflow",))
+    mutant = specs_for("mutants/no-lock", ("invalid-workflow",))
     specs = specs_for("reference", FAST) + mutant
     with DaskExecutor(RunnerSpec("local"), WALL_S, None, 2) as ex:
         results, starts = run_all(ex, specs)
