@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -192,3 +193,33 @@ def test_a_killed_dask_worker_costs_no_cell(cache: Path) -> None:
     for r in results:  # retried on the other worker; at worst infra_error, never a FAIL
         assert {x.outcome for x in r.results} <= {Outcome.PASS, Outcome.INFRA_ERROR}, r.scenario
     assert [r.scenario for r in results if r.infra_error] == []
+
+
+# ------------------------------------------------------------------------ the choice
+
+def test_the_options_choose_the_executor() -> None:
+    from harness.executors.choose import default_jobs, make_executor
+
+    local = RunnerSpec("local")
+    with make_executor("local", 1, local, WALL_S) as one:
+        assert isinstance(one, Sequential)
+    with make_executor("local", 3, local, WALL_S) as three:
+        assert isinstance(three, Pool) and three.workers == 3
+    assert 1 <= default_jobs() <= 2
+
+
+@pytest.mark.parametrize(("name", "jobs", "scheduler", "says"), [
+    ("local", 0, None, "--jobs 0: give 1 or more"),
+    ("threads", 2, None, "--executor threads: choose local or dask"),
+    ("local", 2, "tcp://127.0.0.1:1", "--scheduler tcp://127.0.0.1:1: no Dask scheduler answers"),
+    ("dask", 2, "no-port", "--scheduler no-port: no Dask scheduler answers"),
+])
+def test_bad_options_are_usage_errors(name: str, jobs: int, scheduler: str | None,
+                                      says: str) -> None:
+    from harness.errors import UsageError
+    from harness.executors.choose import make_executor
+
+    t0 = time.monotonic()
+    with pytest.raises(UsageError, match="^" + re.escape(says)) as err:
+        make_executor(name, jobs, RunnerSpec("local"), WALL_S, scheduler)
+    assert "\n" not in str(err.value) and time.monotonic() - t0 < 6
