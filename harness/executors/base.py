@@ -55,9 +55,14 @@ class RunnerSpec:
 
 
 def execute(runner: Runner, spec: CellSpec, wall_s: float) -> CellResult:
-    """One cell on a worker's own runner (the harness's own failures become infra_error)."""
-    from harness import api
+    """One cell on a worker's own runner (the harness's own failures become infra_error).
 
+    A worker process that has only unpickled its spec has not imported the checks yet,
+    so they are registered here first (once; it is a no-op after)."""
+    from harness import api
+    from harness.checks import load_all
+
+    load_all()
     return api.run_spec(runner, spec, wall_s)
 
 
