@@ -18,7 +18,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,17 +29,14 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import api, cells, outdir
-from harness.cells import CellSpec
-from harness.errors import HarnessError, InfraError, UsageError
+from harness.errors import HarnessError, UsageError
 from harness.manifest import resolve_candidates
-from harness.model import Candidate, CellResult, Outcome
-from harness.profiles import Profiles
+from harness.model import Outcome
 from harness.progress import Progress
 from harness.report import doc as results_doc
-from harness.report.results import build, write_results
-from harness.report.write import write_report
 from harness.runners.docker import Limits
 from harness.store import Store
+from harness.study import Study
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
@@ -236,39 +233,6 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
         sys.exit(1)
 
 
-class Study:
-    """One scoring run's plan and its store: renders results.json and the reports from
-    the store's cells (in plan order), at the start and at the end of the run."""
-
-    def __init__(self, candidates: list[Candidate], specs: list[CellSpec], store: Store,
-                 target: Path, seed: int, facts: dict[str, Any], why: str,
-                 scenarios: list[str], intents: dict[str, Any], profiles: Profiles,
-                 headline: str) -> None:
-        self.candidates, self.specs, self.store, self.target = candidates, specs, store, target
-        self.seed, self.facts, self.why, self.scenarios = seed, facts, why, scenarios
-        self.intents, self.profiles, self.headline = intents, profiles, headline
-        self.executor: dict[str, Any] | None = None
-        self.written = ""
-
-    def finished(self) -> list[CellResult]:
-        """The store's cells of this plan, in plan order, named as this run names them (a
-        cell kept from an earlier run of the same content may have had another name)."""
-        stored = self.store.cells(s.key for s in self.specs)
-        return [replace(stored[s.key], candidate=s.candidate.name, scenario=s.scenario.name,
-                        reproduce=s.reproduce)
-                for s in self.specs if s.key in stored]
-
-    def render(self, stopped: str, base: dict[str, Any] | None = None,
-               baseline: Path | None = None) -> dict[str, Any]:
-        finished = self.finished()
-        doc = build(self.candidates, finished, seed=self.seed,
-                    runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
-                    intents=self.intents, profiles=self.profiles, headline=self.headline,
-                    stopped=stopped, executor=self.executor)
-        self.written = write_all(doc, self.target, base, baseline, stopped or None)
-        return doc
-
-
 @dataclass(frozen=True, slots=True)
 class Stopped:
     """Why a scoring run ended before its last cell, and the exit code that says so."""
@@ -288,23 +252,6 @@ def run_cells(score: Callable[[], object], folder: Path) -> Stopped | None:
     except Exception as exc:  # noqa: BLE001 - a harness bug must not lose the finished cells
         return Stopped(INTERNAL_EXIT, internal(exc, folder))
     return None
-
-
-def write_all(doc: dict[str, Any], target: Path, base: dict[str, Any] | None,
-              baseline: Path | None, stopped: str | None) -> str:
-    """Write results.json and the report; a sentence saying what was written."""
-    try:
-        write_results(target / "results.json", doc)
-        written = write_report(doc, target, base, str(baseline) if baseline else "")
-    except (OSError, HarnessError) as exc:
-        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InfraError(f"cannot write the results to {target}: {what}") from None
-    files = (f"{target / 'results.json'}, {written.html.name}, {written.csv.name},"
-             f" {written.junit.name}")
-    if stopped is None:
-        return f"wrote {files}"
-    n = sum(len(c["cells"]) for c in doc["candidates"].values())
-    return f"wrote the {n} finished cell(s) to {files} (marked incomplete)"
 
 
 def _named(c: dict[str, Any], outcome: Outcome) -> list[str]:
