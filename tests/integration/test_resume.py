@@ -135,3 +135,53 @@ def test_a_run_without_resume_starts_afresh(tmp_path: Path) -> None:
     assert len(rows(tmp_path)) == 1  # the earlier run's cells are gone, not mixed in
     doc = json.loads((tmp_path / "results.json").read_text())
     assert [c["scenario"] for c in doc["candidates"]["reference"]["cells"]] == ["invalid-workflow"]
+
+
+@pytest.mark.serial  # counts cell processes machine-wide
+def test_kill_of_a_pooled_run_ends_its_workers_and_engines_then_resumes(
+        tmp_path: Path, uninterrupted: dict[tuple[str, str], str]) -> None:
+    """With --jobs 2 the cells run in worker processes: a kill -9 of the harness takes
+    them with it (PR_SET_PDEATHSIG), their reapers end every engine, and --resume finds
+    every cell committed before the kill."""
+    from tests.integration.test_executors import no_cell_processes
+
+    argv = [arg if arg != "1" else "2" for arg in command(tmp_path)]  # --jobs 2
+    assert argv[argv.index("--jobs") + 1] == "2"
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / store.FILE).exists():
+        time.sleep(0.1)
+    time.sleep(random.Random(6).uniform(1.0, 2.5))
+    workers = children(proc.pid)
+    assert len(workers) >= 2, workers  # the pool's worker processes (and its resource tracker)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while [w for w in workers if alive(w)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [w for w in workers if alive(w)] == []  # the workers died with the harness
+    assert no_cell_processes() == []  # and so did every reaper and engine
+    before = rows(tmp_path)
+    assert len(before) < 5, "the kill came after the run ended; choose a shorter delay"
+    resume_and_compare(tmp_path, before, uninterrupted)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
