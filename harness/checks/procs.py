@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checks import check
+from harness.checks import NotExercised, check
 from harness.checks.common import (
     events,
     excerpt,
@@ -166,12 +166,19 @@ def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> l
     if killed is None:
         return _never_struck(obs, "kill")
     named = named_processes(obs, killed.log_after)
+    if not named:
+        return [Evidence("attempts the log names (a STEP_STARTED with the attempt's pid or"
+                         " pgid) after the kill, whose processes can be followed", "none",
+                         killed.describe(), excerpt(killed.log_after))]
     orphans = set(obs.alive_after.get("after_kill", ())) & set(named)
-    if not orphans:
-        return [Evidence("live processes of attempts the log names, after the kill"
-                         " (the scenario's premise)", "none", killed.describe(),
-                         excerpt(killed.log_after))]
-    rerun = [r for r in obs.starts() if float(r["mono"]) > killed.ended]
+    if not orphans:  # the kill came when none of them ran: nothing to end on resume
+        raise NotExercised("no process of an attempt the log names was alive after the kill,"
+                           " so there was no orphan for the resumed run to end",
+                           killed.describe())
+    # A probe of the killed run itself may record its start after the kill (its process
+    # was made before it): only the resumed run's attempts are runs again.
+    rerun = [r for r in obs.starts()
+             if float(r["mono"]) > killed.ended and int(r["pid"]) not in named]
     if not rerun:
         return [Evidence("steps run again after the kill (the workflow must finish)",
                          "no step started after it", "audit", excerpt(obs.final_log))]

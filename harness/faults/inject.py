@@ -40,8 +40,11 @@ TICK_S = 0.005
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """When to strike: `events` complete log lines, `seconds` after start, the
-    `starts`-th probe start of `step` (any step when empty), or once `outputs/STEP` is
-    published (`outputs`); then `delay` seconds more."""
+    `starts`-th probe start of `step` (any step when empty), the `children`-th
+    grandchild a probe spawned (of `step`, or any), or once `outputs/STEP` is published
+    (`outputs`); then `delay` seconds more. Counting what the probes recorded, rather
+    than waiting a time after an event, makes a fault land in the state it is meant for
+    however slowly the machine starts processes."""
 
     kind: str
     value: float
@@ -53,6 +56,8 @@ class Trigger:
             "events": f"the log holds {int(self.value)} complete events",
             "seconds": f"{self.value:.3f} s",
             "starts": f"{int(self.value)} probe start(s)" + (f" of {self.step}" if self.step else ""),
+            "children": f"{int(self.value)} grandchild(ren) running"
+                        + (f" under {self.step}" if self.step else ""),
             "outputs": f"outputs/{self.step} is published",
         }[self.kind]
         return f"after {what}" + (f" + {self.delay:.3f} s" if self.delay else "")
@@ -212,9 +217,10 @@ def _met(trigger: Trigger, files: CellFiles, elapsed: float) -> bool:
         return elapsed >= trigger.value
     if trigger.kind == "events":
         return (read_log(files) or b"").count(b"\n") >= trigger.value
-    if trigger.kind == "starts":
+    if trigger.kind in ("starts", "children"):
+        kind = "start" if trigger.kind == "starts" else "child"
         recs = parse_audit(files.read(AUDIT, AUDIT_CAP) or b"")
-        n = sum(1 for r in recs if r.get("kind") == "start"
+        n = sum(1 for r in recs if r.get("kind") == kind
                 and (not trigger.step or r.get("step") == trigger.step))
         return n >= trigger.value
     if trigger.kind == "outputs":

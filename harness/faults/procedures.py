@@ -183,9 +183,11 @@ def sigterm(ctx: Ctx) -> None:
 
 def orphans(ctx: Ctx) -> None:
     """SIGKILL the engine while steps and grandchildren run; resume; nothing may survive."""
-    events = int(ctx.params.get("kill_after_events", 3))
-    inv = ctx.call(ctx.run_args(), "run 1",
-                   trigger=Trigger("events", events, delay=float(ctx.params.get("delay", 0.5))))
+    delay = float(ctx.params.get("delay", 0.5))
+    trigger = (Trigger("children", int(ctx.params["kill_after_children"]), delay=delay)
+               if "kill_after_children" in ctx.params
+               else Trigger("events", int(ctx.params.get("kill_after_events", 3)), delay=delay))
+    inv = ctx.call(ctx.run_args(), "run 1", trigger=trigger)
     ctx.facts["killed"] = inv.fault_at is not None
     ctx.settle_alive("after_kill")
     ctx.run_to_completion(2, int(ctx.params.get("max_runs", 3)))
