@@ -4,8 +4,9 @@ A failed run's `end` record is written before the probe exits, so the engine can
 have seen the failure after it; the next run's `start` record is written after the
 engine spawned it. So `next.start - prev.end >= delay` is a sound test that no retry
 started early. Progress during backoff is judged by counting other steps that
-started inside the window: a scheduler that sleeps through the backoff starts at most
-one (spawned just before it fell asleep).
+made inside the window (`made`: when the engine made the process, not when Python got
+round to recording it, which a loaded machine delays): a scheduler that sleeps through
+the backoff makes at most one (spawned just before it fell asleep).
 
 The scenarios' failing steps fail by design and have retries left, so the contract has
 them retried: a retry or a backoff that never happened fails these checks.
@@ -28,6 +29,20 @@ def _policy(obs: Observation, step: str) -> Mapping[str, float]:
     conf = next(s for s in obs.workflow["steps"] if s["id"] == step).get("retry", {})
     return {"backoff_s": conf.get("backoff_s", 0), "multiplier": conf.get("multiplier", 2),
             "max_backoff_s": conf.get("max_backoff_s", 60)}
+
+
+def made(rec: Mapping[str, Any]) -> float:
+    """When the probe's process was made (fork), on the monotonic clock of its records.
+
+    Its start record is written only once Python has started, which a loaded machine
+    delays by up to seconds; the kernel's start time of the process is not. The probe
+    reads the boot-time and monotonic clocks together, so the start time (ticks since
+    boot) converts exactly; records without them (older probes) give the record's time."""
+    try:
+        since = float(rec["boot"]) - int(rec["starttime"]) / int(rec["clk_tck"])
+        return min(float(rec["mono"]), float(rec["mono"]) - since)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return float(rec["mono"])
 
 
 def windows(obs: Observation, step: str) -> list[tuple[int, float, float, float]]:
@@ -73,14 +88,16 @@ def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("retry.not_late", "retries", Severity.MINOR)
 def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """No retry starts more than 1 s after its backoff has passed."""
+    """No retry's process is made more than 1 s after its backoff has passed (when the
+    engine made it, not when Python got round to recording it: see `made`)."""
     step = str(params["step"])
     if not windows(obs, step):
         return [Evidence(f"{step} retried after a failed run", "it never was", "audit",
                          excerpt(obs.final_log))]
-    return [Evidence(f"run {n + 1} of {step} within {d:.2f} + {LATE_S:.0f} s of run {n}'s"
-                     " failure", f"{s - e:.3f} s after", "audit")
-            for n, e, s, d in windows(obs, step) if s - e > d + LATE_S]
+    made_at = {r["run"]: made(r) for r in obs.starts(step)}
+    return [Evidence(f"run {n + 1} of {step} made within {d:.2f} + {LATE_S:.0f} s of run"
+                     f" {n}'s failure", f"{made_at[n + 1] - e:.3f} s after", "audit")
+            for n, e, s, d in windows(obs, step) if made_at[n + 1] - e > d + LATE_S]
 
 
 @check("retry.progress_during_backoff", "nonblocking_backoff", Severity.MAJOR)
@@ -94,8 +111,10 @@ def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list
                          "no such backoff: it was never retried after one", "audit",
                          excerpt(obs.final_log))]
     out = []
+    made_at = {r["run"]: made(r) for r in obs.starts(step)}
     for n, end, start, delay in wide:
-        inside = [r for r in obs.starts() if r["step"] != step and end < float(r["mono"]) < start]
+        start = made_at.get(n + 1, start)  # the window closes when the retry was made
+        inside = [r for r in obs.starts() if r["step"] != step and end < made(r) < start]
         if len(inside) < need:
             out.append(Evidence(f"at least {need} other steps start during the {delay:.1f} s"
                                 f" backoff after {step} run {n}",

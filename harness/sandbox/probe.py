@@ -78,6 +78,10 @@ def base_record(kind: str, step: str) -> dict[str, object]:
         "pid": os.getpid(),
         "mono": time.monotonic(),
         "wall": time.time(),
+        # with starttime (clock ticks since boot), when this process was made, on the
+        # monotonic clock: boot and mono read together, clk_tck converts the ticks
+        "boot": time.clock_gettime(time.CLOCK_BOOTTIME),
+        "clk_tck": os.sysconf("SC_CLK_TCK"),
     }
 
 
