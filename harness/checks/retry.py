@@ -4,9 +4,9 @@ A failed run's `end` record is written before the probe exits, so the engine can
 have seen the failure after it; the next run's `start` record is written after the
 engine spawned it. So `next.start - prev.end >= delay` is a sound test that no retry
 started early. Progress during backoff is judged by counting other steps that
-started inside the window: a scheduler that sleeps through the backoff starts at most
-one (spawned just before it fell asleep). Both ends of the window and every start are
-probe records, so a loaded machine's delay in starting Python shifts them alike.
+started inside the window, which closes when the retry's process was made: a scheduler
+that sleeps through the backoff starts at most one (spawned just before it fell asleep;
+what it starts on waking, beside the retry, records its start after the retry was made).
 
 The scenarios' failing steps fail by design and have retries left, so the contract has
 them retried: a retry or a backoff that never happened fails these checks.
@@ -111,7 +111,12 @@ def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list
                          "no such backoff: it was never retried after one", "audit",
                          excerpt(obs.final_log))]
     out = []
+    made_at = {r["run"]: made(r) for r in obs.starts(step)}
     for n, end, start, delay in wide:
+        # Closed when the retry's process was made: a scheduler that slept through the
+        # backoff starts the retry and the next ready step together as it wakes, and that
+        # step's start record (after Python's start-up) must not count as progress.
+        start = made_at.get(n + 1, start)
         inside = [r for r in obs.starts() if r["step"] != step and end < float(r["mono"]) < start]
         if len(inside) < need:
             out.append(Evidence(f"at least {need} other steps start during the {delay:.1f} s"

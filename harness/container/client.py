@@ -132,6 +132,8 @@ def collect(client: docker.DockerClient, *, everything: bool = False) -> Collect
     removed, kept = [], []
     for c in list_labelled(client, f"{MANAGED}=1"):
         owner = owner_of(c.labels)
+        if owner is None and not everything:
+            continue  # not a cell: a container of an image harness built, which inherits its label
         if not everything and owner is not None and owner.alive():
             kept.append(c.name)
             continue
