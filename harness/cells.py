@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import __version__
+from harness.errors import ManifestError
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario, Severity
 from harness.tree import candidate_files
 
@@ -66,7 +67,15 @@ def content_digest(c: Candidate) -> str:
     for rel, path in candidate_files(c):
         mode = path.lstat().st_mode
         h.update(f"{rel}\0{mode & 0o111:o}\0".encode())
-        h.update(os.readlink(path).encode() if stat.S_ISLNK(mode) else path.read_bytes())
+        if stat.S_ISLNK(mode):
+            h.update(os.readlink(path).encode())  # a link is hashed as its target, never followed
+        elif stat.S_ISREG(mode):
+            with open(path, "rb") as f:  # in blocks: a huge file is never held whole
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        else:  # a FIFO would hang the read, a device would never end
+            raise ManifestError(f"{path}: not a regular file or a link; a candidate's folder"
+                                " holds only those")
         h.update(b"\0")
     return h.hexdigest()
 

@@ -117,3 +117,19 @@ def test_a_store_of_another_schema_version_is_refused_and_kept(tmp_path: Path) -
         assert code == 2
         assert f"schema version {store.SCHEMA_VERSION + 1}" in " ".join(output.split())
         assert digest(tmp_path / store.FILE) == before
+
+
+def test_a_fifo_in_a_candidate_folder_is_refused_not_read(tmp_path: Path) -> None:
+    """Digesting a candidate reads its files: a FIFO there must not hang the harness."""
+    import os
+
+    from harness.errors import ManifestError
+
+    ref = resolve_candidates(["reference"], api.ROOT)[0]
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for name in ("candidate.toml", "main.py"):
+        (folder / name).write_bytes((ref.path / name).read_bytes())
+    os.mkfifo(folder / "pipe")
+    with pytest.raises(ManifestError, match="not a regular file or a link"):
+        cells.content_digest(resolve_candidates([str(folder)], api.ROOT)[0])
