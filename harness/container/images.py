@@ -15,7 +15,6 @@ with identical files share one image.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from harness import cachedir
 from harness.cells import content_digest
 from harness.container.client import MANAGED, TRANSIENT, daemon_call
 from harness.errors import CandidateSetupError, InfraError, UsageError
@@ -68,9 +68,7 @@ def bootstrap(client: docker.DockerClient, say: Say, *, force: bool = False) -> 
     then finds the image."""
     if not force and (found := _exists(client, BASE_IMAGE)):
         return found
-    lock_path = Path(tempfile.gettempdir()) / "harness-bootstrap.lock"
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cachedir.locked("bootstrap"):
         if not force and (found := _exists(client, BASE_IMAGE)):
             return found
         return _build_base(client, say)
@@ -156,9 +154,7 @@ def candidate_image(client: docker.DockerClient, c: Candidate, base_id: str, say
         return tag, found
     # Workers of one run (--jobs, Dask workers on one host) ask for the same image at
     # once: the first builds it, the others wait on this lock and then find it.
-    lock_path = Path(tempfile.gettempdir()) / f"harness-image-{digest[:24]}.lock"
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cachedir.locked(f"image-{digest[:24]}"):
         if found := _exists(client, tag):
             return tag, found
         return _build_candidate(client, c, tag, digest, say)

@@ -48,7 +48,7 @@ from distributed.comm.addressing import parse_address, parse_host_port
 from distributed.comm.core import connect as comm_connect
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from harness import __version__
+from harness import __version__, cachedir
 from harness.cells import CellSpec, content_digest
 from harness.errors import HarnessError, InfraError, UsageError
 from harness.executors.base import Executor, RunnerSpec, Say, Started, _quiet, broken, execute
@@ -86,8 +86,7 @@ def pack(c: Candidate) -> bytes:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "candidates"
+    return cachedir.root() / "candidates"
 
 
 def unpacked(c: Candidate, digest: str, bundle: bytes) -> Candidate:
