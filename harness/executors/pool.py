@@ -84,20 +84,22 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _one_cell(runner: RunnerSpec, opened: Runner | None, spec: CellSpec,
-              wall_s: float) -> tuple[Runner | None, CellResult]:
-    """The cell's result, opening the worker's runner first if it has none yet."""
+def _one_cell(runner: RunnerSpec, opened: list[Runner], spec: CellSpec,
+              wall_s: float) -> CellResult:
+    """The cell's result, opening the worker's runner first if it has none yet.
+
+    The runner goes into opened the moment it exists, so that a signal in this worker's
+    first cell still finds it to close (with the container it started ahead)."""
     t0 = time.monotonic()
     try:
-        if opened is None:
-            opened = runner.open()
-        return opened, execute(opened, spec, wall_s)
+        if not opened:
+            opened.append(runner.open())
+        return execute(opened[0], spec, wall_s)
     except HarnessError as exc:
-        return opened, broken(spec, f"the worker could not run the cell: {exc}",
-                              time.monotonic() - t0)
+        return broken(spec, f"the worker could not run the cell: {exc}", time.monotonic() - t0)
     except Exception as exc:  # a harness bug on the worker: never the candidate's failure
-        return opened, broken(spec, f"harness error on the worker: {type(exc).__name__}: {exc}",
-                              time.monotonic() - t0)
+        return broken(spec, f"harness error on the worker: {type(exc).__name__}: {exc}",
+                      time.monotonic() - t0)
 
 
 def _worker(conn: Connection, runner: RunnerSpec, wall_s: float, parent: int) -> None:
@@ -106,21 +108,20 @@ def _worker(conn: Connection, runner: RunnerSpec, wall_s: float, parent: int) ->
     signal.signal(signal.SIGTERM, _stop)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # as the harness has it
         signal.signal(signal.SIGINT, _stop)
-    opened: Runner | None = None
+    opened: list[Runner] = []
     try:
         while True:
             spec = conn.recv()
             if spec is None:
                 break
-            opened, result = _one_cell(runner, opened, spec, wall_s)
-            conn.send(result)
+            conn.send(_one_cell(runner, opened, spec, wall_s))
     except (_Stop, EOFError, OSError):
         pass  # told to stop, or the parent went away: close up below
     finally:
         _calm()
-        if opened is not None:
+        for r in opened:
             try:
-                opened.close()
+                r.close()
             except HarnessError:
                 pass  # what it could not release is collected by the next run
 

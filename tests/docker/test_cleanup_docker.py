@@ -28,6 +28,23 @@ def owned_by(client: docker.DockerClient, pid: int) -> list[Listed]:
     return list_labelled(client, f"harness.owner.pid={pid}")
 
 
+def tree(pid: int) -> list[int]:
+    """pid and its living descendants (a pooled run's workers own their containers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def owned_by_tree(client: docker.DockerClient, pids: list[int]) -> list[Listed]:
+    return [c for p in pids for c in owned_by(client, p)]
+
+
 def cell_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("harness-docker-*"))
 
@@ -39,13 +56,13 @@ def cell_mounts(tmp: Path) -> list[str]:
 
 
 @contextmanager
-def score(tmp_path: Path, scenario: str) -> Iterator[subprocess.Popen[bytes]]:
+def score(tmp_path: Path, scenario: str, *more: str) -> Iterator[subprocess.Popen[bytes]]:
     """A `harness score` run in the background; killed and reaped however the test ends."""
     cells = tmp_path / "cells"
     cells.mkdir(exist_ok=True)
     with subprocess.Popen(
             [sys.executable, "-m", "harness", "score", "reference", "--runner", "docker",
-             "--scenario", scenario, "--out", str(tmp_path / "out")],
+             "--scenario", scenario, "--out", str(tmp_path / "out"), *more],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**os.environ, "TMPDIR": str(cells)}) as proc:
         try:
@@ -84,6 +101,25 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path, client: docker.DockerClient) -> N
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
     assert owned_by(client, proc.pid) == []
+    assert cell_dirs(tmp_path / "cells") == []
+
+
+def test_ctrl_c_of_a_pooled_run_leaves_nothing(tmp_path: Path,
+                                               client: docker.DockerClient) -> None:
+    """Two workers, each with a container of its own; Ctrl-C reaches the harness alone."""
+    with score(tmp_path, "retry-*", "--jobs", "2") as proc:
+        deadline = time.monotonic() + 120
+        while len(running := owned_by_tree(client, pids := tree(proc.pid))) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"two containers never ran at once: {running}"
+            time.sleep(0.1)
+        assert proc.pid not in {int(c.labels["harness.owner.pid"]) for c in running}
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    assert owned_by_tree(client, pids) == [], err.decode()
     assert cell_dirs(tmp_path / "cells") == []
 
 
