@@ -200,7 +200,8 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
             study.render(running)
 
         def execute() -> None:
-            with make_executor(kind, workers, picked.spec, cell_timeout, scheduler, _say) as ex, \
+            with make_executor(kind, workers, picked.spec, cell_timeout, scheduler, _say,
+                               cells=len(todo)) as ex, \
                     Progress(total=len(study.specs), already_done=len(study.specs) - len(todo),
                              workers=ex.workers, console=err) as bar:
                 study.executor = ex.describe()

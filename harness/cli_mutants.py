@@ -62,7 +62,7 @@ def _run_mutants(found: list[Candidate], scenarios: list[Scenario], runner: str,
     ran: dict[Path, CellResult] = {}
     by_key = {spec.key: path for path, spec in specs.items()}
     with make_executor("local", jobs or default_jobs(), picked.spec, api.CELL_TIMEOUT_S, None,
-                       _say) as ex:
+                       _say, cells=len(specs)) as ex:
         for cell in ex.run(list(specs.values())):
             ran[by_key[cell.key]] = cell
             _progress(mutants.judge(next(c for c in found if c.path == by_key[cell.key]), cell))

@@ -28,14 +28,20 @@ def default_jobs() -> int:
 
 
 def make_executor(name: str, jobs: int, runner: RunnerSpec, wall_s: float,
-                  scheduler: str | None = None, say: Say = _quiet) -> Executor:
-    """The executor for these options; the caller uses it with `with`."""
+                  scheduler: str | None = None, say: Say = _quiet,
+                  cells: int | None = None) -> Executor:
+    """The executor for these options; the caller uses it with `with`.
+
+    Given the number of cells to run, no more workers start than there are cells, and
+    a single cell runs in this process (Sequential), as it did before --jobs."""
     if name not in EXECUTORS:
         raise UsageError(f"--executor {name}: choose {' or '.join(EXECUTORS)}")
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: give 1 or more")
     if scheduler is not None and not scheduler.strip():
         raise UsageError("--scheduler: give an address such as tcp://HOST:8786")
+    if cells is not None:
+        jobs = max(1, min(jobs, cells))
     if scheduler is not None or name == "dask":
         from harness.executors.dask import DaskExecutor  # distributed is slow to import
 
