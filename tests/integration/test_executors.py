@@ -130,11 +130,14 @@ def test_closing_the_pool_run_early_ends_every_worker_and_cell() -> None:
     specs = specs_for("reference", ("invalid-workflow", LONGER, "clean-run"))
     pool = Pool(RunnerSpec("local"), 2, WALL_S)
     run: Iterator[CellResult] = pool.run(specs)
-    first = next(run)  # invalid-workflow ends first; sigint and clean-run are in flight
+    # Two cells start; whichever ends first (invalid-workflow, unless load says otherwise)
+    # comes out here, while the other is still in its worker.
+    first = next(run)
+    in_flight = [w.spec.scenario.name for w in pool._busy if w.spec is not None]
+    assert first.scenario in ("invalid-workflow", LONGER) and len(in_flight) == 1, in_flight
     t0 = time.monotonic()
     run.close()
     assert time.monotonic() - t0 < 10
-    assert first.scenario == "invalid-workflow"
     assert not multiprocessing.active_children()
     assert no_cell_processes() == []
     pool.close()
