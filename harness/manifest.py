@@ -7,6 +7,7 @@ the key, never a traceback, and nothing in the folder is written.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,22 @@ def _origin(data: dict[str, Any], path: Path) -> Origin:
             raise ManifestError(f"{where} needs 'defect' and 'review' (strings) and 'checks'"
                                 " (a list of check names)")
         found.append(Finding(f["defect"], f["review"], tuple(f["checks"])))
-    fields = {k: str(origin.get(k, "")) for k in ("model", "prompt_version", "date", "notes")}
-    return Origin(**fields, findings=tuple(found))
+    known = ("model", "prompt_version", "date", "notes", "sample")
+    fields = {k: _scalar(origin.get(k, ""), f"{path}: origin.{k}") for k in known}
+    extra = tuple(sorted((k, _scalar(v, f"{path}: origin.{k}")) for k, v in origin.items()
+                         if k not in (*known, "findings")))
+    return Origin(**fields, findings=tuple(found), extra=extra)
+
+
+def _scalar(value: Any, where: str) -> str:
+    """An origin value as text: a string, a number, a boolean or a TOML date (a table or
+    a list is an error, since groups and reports compare these as text)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float | datetime.date | datetime.time):
+        return value.isoformat() if isinstance(value, datetime.date | datetime.time) else str(value)
+    raise ManifestError(f"{where} must be a string, a number, a boolean or a date, not"
+                        f" {type(value).__name__}")
 
 
 def _extends(data: dict[str, Any], folder: Path, path: Path, depth: int) -> tuple[Path, ...]:

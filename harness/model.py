@@ -58,11 +58,25 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Origin:
+    """Where a candidate came from: the model and sample that wrote it, and what else its
+    `[origin]` table says (scalar keys, as strings, in `extra`: `--group-by origin.KEY`)."""
+
     model: str = ""
     prompt_version: str = ""
     date: str = ""
     notes: str = ""
     findings: tuple[Finding, ...] = ()
+    sample: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # (key, value), sorted by key
+
+    def as_json(self) -> dict[str, str]:
+        """Every scalar key of the origin, known ones first (findings are not scalar)."""
+        return {"model": self.model, "prompt_version": self.prompt_version, "date": self.date,
+                "notes": self.notes, "sample": self.sample, **dict(self.extra)}
+
+    def get(self, key: str) -> str:
+        """The value of origin.KEY ("" when it is not set)."""
+        return self.as_json().get(key, "")
 
 
 @dataclass(frozen=True, slots=True)

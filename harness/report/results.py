@@ -63,7 +63,7 @@ def candidate_json(cs: CandidateScore, profiles: Profiles) -> dict[str, Any]:
     return {
         "name": c.name, "language": c.language, "description": c.description,
         "path": str(c.path), "claims": sorted(c.claims),
-        "origin": {k: getattr(c.origin, k) for k in c.origin.__slots__ if k != "findings"},
+        "origin": c.origin.as_json(),
         "findings": [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
                      for f in c.origin.findings],
         "score": cs.score, "headline_profile": cs.headline,
