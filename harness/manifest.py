@@ -144,9 +144,26 @@ def _docker(data: dict[str, Any], folder: Path, path: Path) -> DockerSpec:
     return spec
 
 
+def _candidate_folders(folder: Path) -> list[Path]:
+    """folder itself if it is a candidate folder, else the candidate folders directly in
+    it (sorted; `harness import` writes one such folder of folders)."""
+    if (folder / MANIFEST).is_file():
+        return [folder]
+    try:
+        inside = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                        and (p / MANIFEST).is_file())
+    except OSError as exc:
+        raise ManifestError(f"{folder}: cannot be listed: {exc.strerror or exc}") from None
+    if not inside:
+        raise ManifestError(f"{folder}: no {MANIFEST} in this folder, nor in any folder"
+                            " directly inside it: not a candidate folder or a folder of them")
+    return inside
+
+
 def resolve_candidates(names: list[str], root: Path,
                        note: Callable[[str], None] | None = None) -> list[Candidate]:
-    """Candidates by name under root/candidates, or by path; none named means all.
+    """Candidates by name under root/candidates, or by path; none named means all. A
+    folder without a candidate.toml whose subfolders have one stands for those.
 
     A folder named twice (by name and by path, say) is one candidate, scored once, and
     note() says so; two folders whose manifests give one name are a ManifestError."""
@@ -156,14 +173,14 @@ def resolve_candidates(names: list[str], root: Path,
             raise UsageError(f"{base}: no candidates folder")
         folders = sorted(p for p in base.iterdir() if (p / MANIFEST).is_file())
         return [load_candidate(p) for p in folders]
-    found = []
+    found: list[Candidate] = []
     for name in names:
         as_path = Path(name)
         folder = as_path if as_path.is_dir() else base / name
         if not folder.is_dir():
             raise ManifestError(f"{name}: no such candidate (neither a folder nor a name under"
                                 f" {base})")
-        found.append(load_candidate(folder))
+        found.extend(load_candidate(f) for f in _candidate_folders(folder))
     seen: dict[str, Path] = {}
     unique = []
     for c in found:
