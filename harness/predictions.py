@@ -259,10 +259,11 @@ def _entrypoint(value: Any, files: dict[str, str]) -> tuple[str, ...]:
     if value is None:
         scripts = sorted(rel for rel in files if rel.endswith(".py"))
         if len(scripts) == 1:
-            return ("python3", scripts[0])
-        raise _Bad("no 'entrypoint', and it cannot be told from the files"
-                   f" ({'no .py file' if not scripts else f'{len(scripts)} .py files'}): give"
-                   ' one, e.g. "entrypoint": ["python3", "main.py"]')
+            value = ["python3", scripts[0]]
+        else:
+            raise _Bad("no 'entrypoint', and it cannot be told from the files"
+                       f" ({'no .py file' if not scripts else f'{len(scripts)} .py files'}):"
+                       ' give one, e.g. "entrypoint": ["python3", "main.py"]')
     if not (isinstance(value, list) and value and all(isinstance(x, str) and x.strip()
                                                       for x in value)):
         raise _Bad("'entrypoint' must be a non-empty list of non-empty strings"
