@@ -123,19 +123,18 @@ def _clashes(found: Sequence[Prediction]) -> list[tuple[int, str]]:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise _Bad(f"key {twice[0]!r} is given twice in one object")
+    seen: set[str] = set()
+    for key, _ in pairs:  # json keeps the last of two silently: a typo would pass
+        if key in seen:
+            raise _Bad(f"key {key!r} is given twice in one object")
+        seen.add(key)
     return dict(pairs)
 
 
 def _line(raw: str, n: int) -> Prediction:
     try:
         obj = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, _Bad):
-            raise
+    except (ValueError, RecursionError) as exc:  # a _Bad from the hook passes through
         raise _Bad(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise _Bad(f"must be a JSON object, not {_kind(obj)}")

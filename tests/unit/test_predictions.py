@@ -90,6 +90,7 @@ BAD_LINES = [
      ["key 'model' is given twice"]),
     ('{"model": "m", "sample": 1,', ["not valid JSON"]),
     ("[1, 2]", ["must be a JSON object, not a list"]),
+    ("[" * 100_000, ["not valid JSON"]),  # nested past the recursion limit
     (line(files={"main.py": "x" * (predictions.MAX_FILE_BYTES + 1)}), ["over the cap"]),
 ]
 
