@@ -129,10 +129,11 @@ def permutation_p(a: Sequence[float], b: Sequence[float], seed: int = DEFAULT_SE
                   resamples: int = RESAMPLES) -> float | None:
     """The two-sided permutation-test p-value of mean(a) - mean(b), a and b independent
     (scipy.stats.permutation_test; exact when there are at most `resamples` ways to
-    split the values). None when either sample is empty; 1.0 when every value of both
-    is the same (every split gives the same difference)."""
+    split the values). None when either sample has fewer than two values (scipy's
+    permutation test needs two); 1.0 when every value of both is the same (every split
+    gives the same difference)."""
     x, y = _floats(a, "permutation_p"), _floats(b, "permutation_p")
-    if x.size == 0 or y.size == 0:
+    if x.size < 2 or y.size < 2:
         return None
     both = np.concatenate([x, y])
     if np.all(both == both[0]):

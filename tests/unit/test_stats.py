@@ -104,8 +104,9 @@ def test_permutation_p() -> None:
     assert same is not None and same > 0.9
     # exact for small samples: {1,2,3} vs {4,5,6} is one of the 2 most extreme of 20 splits
     assert stats.permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / 20)
-    assert stats.permutation_p([5.0, 5.0], [5.0]) == 1.0
-    assert stats.permutation_p([], [1.0]) is None
+    assert stats.permutation_p([5.0, 5.0], [5.0, 5.0, 5.0]) == 1.0
+    assert stats.permutation_p([], [1.0, 2.0]) is None
+    assert stats.permutation_p([1.0], [1.0, 2.0]) is None
     assert stats.permutation_p(a, b, seed=1) == stats.permutation_p(a, b, seed=1)
 
 
