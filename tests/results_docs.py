@@ -22,7 +22,7 @@ def _verdict(outcomes: Sequence[str]) -> str:
 
 
 def candidate(name: str, trial_scores: Sequence[float | None], checks: Sequence[Check] = (),
-              origin: Mapping[str, str] | None = None) -> dict[str, Any]:
+              origin: Mapping[str, str] | None = None, profile: str = PROFILE) -> dict[str, Any]:
     """A candidate that scored trial_scores (one per trial) and ran checks."""
     scored = [s for s in trial_scores if s is not None]
     score = sum(scored) / len(scored) if scored else None
@@ -39,9 +39,9 @@ def candidate(name: str, trial_scores: Sequence[float | None], checks: Sequence[
         "name": name, "language": "python", "description": "", "path": f"/x/{name}",
         "claims": [], "origin": {"model": "", "prompt_version": "", "date": "", "notes": "",
                                  "sample": "", **(origin or {})},
-        "findings": [], "score": score, "headline_profile": PROFILE,
+        "findings": [], "score": score, "headline_profile": profile,
         "execution_score": score, "intent_score": None,
-        "profiles": {PROFILE: {"score": score, "raw": score, "intent_weight": 0.0,
+        "profiles": {profile: {"score": score, "raw": score, "intent_weight": 0.0,
                                "fatal_cap": None, "capped": False, "caps": []}},
         "intent": {"language_known": True, "signalled": [], "withheld": [], "signals": {}},
         "matrix": {}, "tally": {o: sum(c[5] == o for c in checks)
@@ -69,15 +69,15 @@ def candidate(name: str, trial_scores: Sequence[float | None], checks: Sequence[
 
 def document(candidates: Sequence[dict[str, Any]], *, harness_version: str = "0.1.0",
              scenarios: Sequence[str] = ("clean-run",), trials: int = 1,
-             complete: bool = True) -> dict[str, Any]:
+             complete: bool = True, profile: str = PROFILE) -> dict[str, Any]:
     return {
         "schema_version": 2, "harness_version": harness_version,
         "created": "2024-06-12T00:00:00+00:00", "complete": complete,
         **({} if complete else {"stopped": "interrupted"}),
         "seed": 1, "runner": {"runner": "local", "why": "synthetic"},
         "scenarios": list(scenarios), "harness": {"peak_rss_mb": 1.0},
-        "headline_profile": PROFILE,
-        "profiles": {PROFILE: {"intent_weight": 0.0, "fatal_cap": None, "description": ""}},
+        "headline_profile": profile,
+        "profiles": {profile: {"intent_weight": 0.0, "fatal_cap": None, "description": ""}},
         "core_capabilities": [], "trials": trials,
         "candidates": {c["name"]: c for c in candidates},
     }
