@@ -42,6 +42,11 @@ def _env() -> jinja2.Environment:
     return env
 
 
+def environment() -> jinja2.Environment:
+    """The templates' environment (autoescaping, strict undefined): compare.html uses it too."""
+    return _env()
+
+
 def script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 

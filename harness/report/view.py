@@ -302,8 +302,14 @@ def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
     return tuple(CheckGroup(views[0], tuple(views[1:])) for views in by_check.values())
 
 
+def candidate_anchor(idx: int, name: str) -> str:
+    """The id of the section of the idx-th candidate (in results.json order) in index.html;
+    `harness compare` links to it."""
+    return f"c{idx}-{slug(name)}"
+
+
 def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> CandidateView:
-    anchor = f"c{idx}-{slug(str(cand['name']))}"
+    anchor = candidate_anchor(idx, str(cand["name"]))
     findings_of: dict[str, list[str]] = {}
     for f in cand.get("findings", []):
         for chk in f.get("checks", []):
