@@ -120,7 +120,7 @@ class Trials:
     per_trial: tuple[TrialScore, ...]
     mean: float | None  # of the per-trial scores that exist; None if none does
     interval: tuple[float, float] | None  # 95 %; None with one trial or < 2 scores
-    rates: tuple[CheckRate, ...]  # one per check, in the order the verdicts have
+    rates: tuple[CheckRate, ...]  # one per check, sorted by check
     flaky: tuple[Flaky, ...]  # sorted by check, then scenario
 
     def rate(self, check: str) -> CheckRate | None:
@@ -248,7 +248,8 @@ def score_trials(c: Candidate, cells: Sequence[CellResult], intent: Intent, prof
                 per_scenario.setdefault((v.check, scenario), []).append(
                     verdict(o for s, o in v.runs if s == scenario))
     rates = tuple(CheckRate(v.check, per_check.get(v.check, []).count(Outcome.PASS),
-                            per_check.get(v.check, []).count(Outcome.FAIL)) for v in verdicts)
+                            per_check.get(v.check, []).count(Outcome.FAIL))
+                  for v in sorted(verdicts, key=lambda v: v.check))
     flaky = tuple(Flaky(check, scenario, o.count(Outcome.PASS), o.count(Outcome.FAIL))
                   for (check, scenario), o in sorted(per_scenario.items())
                   if Outcome.PASS in o and Outcome.FAIL in o)
