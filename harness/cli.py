@@ -304,7 +304,8 @@ def print_table(doc: dict[str, Any]) -> None:
     ranked = sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0))
     for name, c in ranked:
         t = c["tally"]
-        table.add_row(name, *((_headline(c, headline) if p == headline else _num(c["profiles"][p]["score"]))
+        table.add_row(name, *((_headline(c, headline) if p == headline
+                               else _num(c["profiles"][p]["score"]))
                               + (" !" if c["profiles"][p]["capped"] else "") for p in names),
                       _num(c["execution_score"]), _num(c["intent_score"]),
                       f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")

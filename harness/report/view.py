@@ -18,7 +18,8 @@ from harness.model import CAPABILITIES
 from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
-from harness.report.doc import flaky_rates, verdicts
+from harness.report.doc import verdicts
+from harness.report.trialview import FlakyView, flaky_marks, flaky_views, mean_text, trial_suffix
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
 STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
@@ -163,21 +164,6 @@ class FindingView:
     review: str
     checks: tuple[Link, ...]
     shown: bool  # at least one of its checks failed
-
-
-@dataclass(frozen=True, slots=True)
-class FlakyView:
-    """A check that passed in some trials and failed in others, in one scenario."""
-
-    check: str
-    scenario: str
-    passed: int
-    failed: int
-    href: str  # to the check's failures
-
-    @property
-    def text(self) -> str:
-        return f"{self.passed} of {self.passed + self.failed} trials passed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,25 +313,6 @@ def groups(failing: Sequence[CheckView],
                  for check, views in by_check.items())
 
 
-def trial_suffix(trial: int) -> str:
-    """What sets a later trial's anchor apart (trial 0 keeps a one-trial run's anchors)."""
-    return f"-t{trial}" if trial else ""
-
-
-def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:
-    """With trials, the headline as the mean over them, ± half its interval; None with
-    one trial (the headline profile's score says it all)."""
-    k, mean = int(cand.get("trials") or 1), cand.get("score")
-    if k < 2 or not isinstance(mean, int | float):
-        return None
-    lo_hi = cand.get("score_interval")
-    text = f"{mean:.2f}" + (f" ± {(lo_hi[1] - lo_hi[0]) / 2:.2f}" if lo_hi else "")
-    where = (f"95% interval [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi
-             else "no interval: fewer than two trials had a score")
-    return Score(text, float(mean), pooled.capped,
-                 f"mean of {k} trials, {where}; over every trial's cells at once: {pooled.text}")
-
-
 def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> CandidateView:
     anchor = f"c{idx}-{slug(str(cand['name']))}"
     findings_of: dict[str, list[str]] = {}
@@ -369,8 +336,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
     failing = sorted((c for c in checks if c.outcome == "fail"),
                      key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.capability, c.check,
                                     c.scenario, c.trial))
-    grouped = groups(failing, {c: f"flaky: {p} of {n} trials passed"
-                                for c, (p, n) in flaky_rates(cand).items()})
+    grouped = groups(failing, flaky_marks(cand))
     first_fail = {g.first.check: "#" + g.first.anchor for g in grouped}
     infra = tuple(c for c in checks if c.outcome == "infra_error")
     unexercised = tuple(c for c in checks if c.outcome == "not_exercised")
@@ -421,9 +387,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
     t = cand.get("tally", {})
     headline = cand.get("headline_profile")
     pooled = next((p.score for p in profiles if p.profile == headline), score(None))
-    flaky = tuple(FlakyView(str(f["check"]), str(f["scenario"]), int(f["passed"]),
-                            int(f["failed"]), first_fail.get(str(f["check"]), ""))
-                  for f in cand.get("flaky") or [])
+    flaky = flaky_views(cand, first_fail)
     return CandidateView(
         str(cand["name"]), anchor, str(cand.get("description", "")),
         str(cand.get("language", "")), str(cand.get("path", "")), origin, tuple(profiles),
@@ -433,6 +397,13 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
         cap_reasons(cand), unexercised, str((cand.get("intent") or {}).get("withheld") or ""),
         int(cand.get("trials") or 1), headline_score(cand, pooled), flaky)
+
+
+def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:
+    """With trials, the headline as the mean over them (± half its interval); None with
+    one trial, where the headline profile's score says it all."""
+    mean = mean_text(cand, pooled.text)
+    return None if mean is None else Score(mean[0], mean[1], pooled.capped, mean[2])
 
 
 def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
