@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from harness.report.browser import chromium_path, render
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +37,19 @@ def score(out: Path, *args: str) -> dict[str, Any]:
     return doc
 
 
-def test_a_check_of_an_engine_that_fails_at_random_is_flaky(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def coinflip_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("coinflip")
+    score(out, str(COINFLIP), "--scenario", "clean-run")
+    return out
+
+
+def test_a_check_of_an_engine_that_fails_at_random_is_flaky(coinflip_run: Path) -> None:
     """coinflip over clean-run, 20 trials. outputs.no_temp passes on tails and fails on
     heads; the chance that 20 fair coin flips all agree (all heads or all tails) is
     2 x 2^-20 = 2^-19, so this test fails by bad luck about once in 524288 runs."""
-    doc = score(tmp_path, str(COINFLIP), "--scenario", "clean-run")
+    tmp_path = coinflip_run
+    doc = json.loads((tmp_path / "results.json").read_text())
     cand = doc["candidates"]["coinflip"]
     assert doc["trials"] == cand["trials"] == TRIALS
     assert len(cand["per_trial"]) == TRIALS and len(cand["cells"]) == TRIALS
@@ -58,6 +68,26 @@ def test_a_check_of_an_engine_that_fails_at_random_is_flaky(tmp_path: Path) -> N
     assert f"flaky: {rate['passed']} of {TRIALS} trials passed" in page
     junit = (tmp_path / "junit.xml").read_text()
     assert f"flaky ({rate['passed']} of {TRIALS} trials passed)" in junit
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(chromium_path() is None,
+                    reason="no chromium here (make browser installs Debian's)")
+def test_the_flaky_mark_is_visible_in_a_browser(coinflip_run: Path) -> None:
+    """The page, rendered: the flaky check is marked where its failure is shown, the
+    candidate's flaky count and its score's interval are on screen."""
+    text = "document.body.innerText"
+    page = render(coinflip_run / "index.html", screenshot=False, probes={
+        "marks": "[...document.querySelectorAll('.flaky-mark')].filter(e => e.offsetParent"
+                 " !== null).map(e => e.textContent)",
+        "count": f"{text}.includes('1 flaky')",
+        "interval": f"{text}.includes('\u00b1')",
+        "ids": "new Set([...document.querySelectorAll('[id]')].map(e => e.id)).size =="
+               " document.querySelectorAll('[id]').length"})
+    assert page.console_errors == () and page.dialogs == ()
+    marks = page.values["marks"]
+    assert marks and all("trials passed" in m or m == "flaky" for m in marks)
+    assert page.values["count"] and page.values["interval"] and page.values["ids"]
 
 
 def test_the_reference_is_never_flaky(tmp_path: Path) -> None:
