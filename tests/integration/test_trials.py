@@ -108,3 +108,23 @@ def test_the_reference_is_never_flaky(tmp_path: Path) -> None:
     assert not any(t["fatal_failed"] for t in cand["per_trial"])
     assert cand["score"] == 10.0 and cand["score_interval"] == [10.0, 10.0]
     assert all(r["failed"] == 0 for r in cand["check_rates"].values())
+
+
+def test_more_trials_resume_the_ones_already_run(tmp_path: Path) -> None:
+    """A trial is part of a cell's key: asking for a third trial with --resume runs only it,
+    and each trial's cell names the seed that reproduces it."""
+    base = [sys.executable, "-m", "harness", "score", "reference", "--scenario",
+            "corrupt-middle", "--runner", "local", "--jobs", "1", "--out", str(tmp_path)]
+    first = subprocess.run([*base, "--trials", "2"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    more = subprocess.run([*base, "--trials", "3", "--resume"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "3 cell(s), 2 already done in results.sqlite, 1 to run" in more.stderr
+    assert "corrupt-middle trial 2" in more.stderr and "corrupt-middle trial 1 " not in more.stderr
+    cand = json.loads((tmp_path / "results.json").read_text())["candidates"]["reference"]
+    assert [c["trial"] for c in cand["cells"]] == [0, 1, 2] and len(cand["per_trial"]) == 3
+    seeds = [c["seed"] for c in cand["cells"]]
+    assert len(set(seeds)) == 3 and seeds[0] == 1
+    assert all(f"--seed {c['seed']} " in c["reproduce"] for c in cand["cells"])
