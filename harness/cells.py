@@ -53,7 +53,9 @@ class CellSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.candidate.name} / {self.scenario.name}"
+        """candidate / scenario, and the trial after the first (trial 0 reads as before)."""
+        return (f"{self.candidate.name} / {self.scenario.name}"
+                + (f" trial {self.trial}" if self.trial else ""))
 
 
 def content_digest(c: Candidate) -> str:

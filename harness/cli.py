@@ -131,6 +131,10 @@ def _say(text: str) -> None:
               type=click.Choice(["auto", "local", "docker"]))
 @click.option("--scenario", "pattern", default=None, help="Scenario name, glob or substring.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
+@click.option("--trials", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Runs of every cell, each with its own fault plan (seeded from --seed and"
+                   " the trial): scores become means with an interval, and a check that"
+                   " passes in some trials and fails in others is marked flaky.")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output folder [default: reports/latest].")
 @click.option("--resume", is_flag=True,
@@ -157,9 +161,10 @@ def _say(text: str) -> None:
 @SCENARIOS_OPT
 @friendly
 def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              out_dir: Path | None, resume: bool, jobs: int | None, executor_name: str | None,
-              scheduler: str | None, profile: str | None, fail_under: float | None,
-              baseline: Path | None, cell_timeout: float, scenarios_dir: Path | None) -> None:
+              trials: int, out_dir: Path | None, resume: bool, jobs: int | None,
+              executor_name: str | None, scheduler: str | None, profile: str | None,
+              fail_under: float | None, baseline: Path | None, cell_timeout: float,
+              scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all).
 
     Every finished cell is committed to OUT/results.sqlite as it ends; results.json,
@@ -184,15 +189,17 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
                    " ... --resume` with the same arguments continues it")
         study = Study(chosen, [], store, target, seed, {"runner": runner}, "",
                       [s.name for s in scenarios], api.intents(chosen, languages), profiles,
-                      headline)
+                      headline, trials)
         study.render(running)  # at once: an earlier run's files must not pass for this run's
         picked = api.choose(runner, say=_say, limits=Limits(wall_s=cell_timeout))
         err.print(f"[bold]{picked.why}[/]", highlight=False)
-        study.specs = cells.plan(chosen, scenarios, seed, picked.spec.kind, api.reproduce_command)
+        study.specs = cells.plan(chosen, scenarios, seed, picked.spec.kind, api.reproduce_command,
+                                 trials)
         study.facts, study.why = picked.facts, picked.why
         done = store.done()
         todo = [s for s in study.specs if s.key not in done]
-        err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s), seed {seed}:"
+        err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s)"
+                  + (f" x {trials} trial(s)" if trials > 1 else "") + f", seed {seed}:"
                   f" {len(study.specs)} cell(s)"
                   + (f", {len(study.specs) - len(todo)} already done in {store.path.name},"
                      f" {len(todo)} to run" if resume else ""), highlight=False, soft_wrap=True)
@@ -265,12 +272,28 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
+def _headline(c: dict[str, Any], headline: str) -> str:
+    """The headline score: with trials, their mean ± the half-width of its interval."""
+    lo_hi = c.get("score_interval")
+    if c.get("trials", 1) > 1 and c["score"] is not None:
+        return f"{c['score']:.2f}" + (f" ±{(lo_hi[1] - lo_hi[0]) / 2:.2f}" if lo_hi else "")
+    return _num(c["profiles"][headline]["score"])
+
+
+def _flaky(c: dict[str, Any]) -> str:
+    return ", ".join(f"{f['scenario']}:{f['check']} ({f['passed']} of"
+                     f" {f['passed'] + f['failed']} trials passed)" for f in c.get("flaky", []))
+
+
 def print_table(doc: dict[str, Any]) -> None:
-    """The scores as a table that fits 80 columns, then each candidate's failed checks."""
+    """The scores as a table that fits 80 columns, then each candidate's failed checks
+    (and, with trials, its flaky ones)."""
     headline = doc["headline_profile"]
+    trials = int(doc.get("trials", 1))
     names = [headline, *(p for p in doc["profiles"] if p != headline)]
-    table = Table(box=box.SIMPLE_HEAD, title="scores (* headline profile; ! capped by a failed"
-                  " fatal check of a claimed core capability)")
+    table = Table(box=box.SIMPLE_HEAD, title="scores (* headline profile"
+                  + (f": mean of {trials} trials ± half its 95% interval" if trials > 1 else "")
+                  + "; ! capped by a failed fatal check of a claimed core capability)")
     table.add_column("candidate", no_wrap=True)
     for p in names:
         table.add_column(p.replace("-", "-\n") + (" *" if p == headline else ""),
@@ -281,12 +304,15 @@ def print_table(doc: dict[str, Any]) -> None:
     ranked = sorted(doc["candidates"].items(), key=lambda kv: -(kv[1]["score"] or 0))
     for name, c in ranked:
         t = c["tally"]
-        table.add_row(name, *(_num(c["profiles"][p]["score"]) + (" !" if c["profiles"][p]["capped"]
-                                                                 else "") for p in names),
+        table.add_row(name, *((_headline(c, headline) if p == headline
+                               else _num(c["profiles"][p]["score"]))
+                              + (" !" if c["profiles"][p]["capped"] else "") for p in names),
                       _num(c["execution_score"]), _num(c["intent_score"]),
                       f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")
     out.print(table)
     for name, c in ranked:
+        if c.get("flaky"):  # passed in some trials and failed in others
+            out.print(f"{name} flaky: {_flaky(c)}", highlight=False, soft_wrap=True)
         failed = _named(c, Outcome.FAIL)
         if failed:
             out.print(f"{name} failed: {', '.join(failed)}", highlight=False, soft_wrap=True)

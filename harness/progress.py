@@ -42,7 +42,8 @@ def cell_line(cell: CellResult) -> str:
         mark += f" [dim]({len(unexercised)} not exercised)[/]"
     names = ", ".join(r.check for r in failed[:4]) + (" ..." if len(failed) > 4 else "")
     limits = ", ".join(f"{k}={v}" for k, v in cell.extra.get("sandbox", {}).get("limits_hit", {}).items())
-    return (f"  {mark} {cell.candidate} / {cell.scenario} ({cell.duration_s:.1f} s)"
+    trial = f" trial {cell.trial}" if cell.trial else ""  # trial 0 reads as a one-trial run
+    return (f"  {mark} {cell.candidate} / {cell.scenario}{trial} ({cell.duration_s:.1f} s)"
             + (f": {names}" if names else "")
             + (f" [yellow]{cell.infra_error}[/]" if cell.infra_error else "")
             + (f" [magenta]limits hit: {limits}[/]" if limits else "")

@@ -30,10 +30,11 @@ class Study:
     def __init__(self, candidates: list[Candidate], specs: list[CellSpec], store: Store,
                  target: Path, seed: int, facts: dict[str, Any], why: str,
                  scenarios: list[str], intents: dict[str, Any], profiles: Profiles,
-                 headline: str) -> None:
+                 headline: str, trials: int = 1) -> None:
         self.candidates, self.specs, self.store, self.target = candidates, specs, store, target
         self.seed, self.facts, self.why, self.scenarios = seed, facts, why, scenarios
         self.intents, self.profiles, self.headline = intents, profiles, headline
+        self.trials = trials
         self.executor: dict[str, Any] | None = None
         self.written = ""
 
@@ -51,7 +52,7 @@ class Study:
         doc = build(self.candidates, finished, seed=self.seed,
                     runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
                     intents=self.intents, profiles=self.profiles, headline=self.headline,
-                    stopped=stopped, executor=self.executor)
+                    stopped=stopped, executor=self.executor, trials=self.trials)
         self.written = write_all(doc, self.target, base, baseline, stopped or None)
         return doc
 

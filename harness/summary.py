@@ -7,10 +7,18 @@ profile's score and its fatal caps) compute, for every candidate, from its
 and every report reads what results.json says instead of judging the checks again.
 It is pure: the cells may come from a run that just ended or from the results store,
 in any order, and the records are frozen.
+
+With trials (`harness score --trials K`), each trial's cells are also scored on their
+own, exactly as a one-trial run would score them: the candidate's `score` is the mean of
+those headline scores, with a Student-t interval (`stats.mean_interval`); a check's pass
+rate counts one verdict per trial; a check that passed in some trials and failed in
+others in the same scenario is flaky. Verdicts, matrix, tally and caps stay pooled over
+every cell. With one trial, the mean is that trial's score, which is the pooled score.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +26,7 @@ from harness.intent import Intent, MatrixCell, credited, matrix
 from harness.model import Candidate, CellResult, CheckResult, Outcome, Severity
 from harness.profiles import Cap, Profiles, ProfileScore, score_all
 from harness.scoring import execution_score, tally, verdict
+from harness.stats import mean_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,59 @@ class IntentScore:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialScore:
+    """One trial's cells of a candidate, scored as a run of that trial alone would be."""
+
+    trial: int
+    score: float | None  # the headline profile's score; None: nothing could be judged
+    execution: float | None
+    fatal_failed: bool  # a FATAL-severity check failed in this trial
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRate:
+    """How many trials a check passed and failed in (its verdict over that trial's
+    scenarios); trials where it was not exercised or not judged are not counted."""
+
+    check: str
+    passed: int
+    failed: int
+
+    @property
+    def rate(self) -> float | None:
+        judged = self.passed + self.failed
+        return self.passed / judged if judged else None
+
+
+@dataclass(frozen=True, slots=True)
+class Flaky:
+    """A check that both passed and failed in one scenario, across the trials."""
+
+    check: str
+    scenario: str
+    passed: int  # trials it passed in, in this scenario
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trials:
+    """A candidate's scores over its trials (one entry per trial, in trial order)."""
+
+    per_trial: tuple[TrialScore, ...]
+    mean: float | None  # of the per-trial scores that exist; None if none does
+    interval: tuple[float, float] | None  # 95 %; None with one trial or < 2 scores
+    rates: tuple[CheckRate, ...]  # one per check, sorted by check
+    flaky: tuple[Flaky, ...]  # sorted by check, then scenario
+
+    def rate(self, check: str) -> CheckRate | None:
+        return next((r for r in self.rates if r.check == check), None)
+
+    def flaky_checks(self) -> tuple[str, ...]:
+        """The checks flaky in at least one scenario, each once, sorted."""
+        return tuple(sorted({f.check for f in self.flaky}))
+
+
+@dataclass(frozen=True, slots=True)
 class CandidateScore:
     """Everything a run concluded about one candidate."""
 
@@ -82,6 +144,7 @@ class CandidateScore:
     matrix: tuple[MatrixCell, ...]  # one per capability, in CAPABILITIES order
     tally: Tally
     verdicts: tuple[CheckVerdict, ...]  # one per check, in the order first seen
+    trials: Trials
 
     @property
     def name(self) -> str:
@@ -92,8 +155,9 @@ class CandidateScore:
 
     @property
     def score(self) -> float | None:
-        """The headline profile's score."""
-        return self.profile(self.headline).score
+        """The headline score: its mean over the trials (with one trial, the headline
+        profile's score over every cell)."""
+        return self.trials.mean
 
     @property
     def caps(self) -> tuple[Cap, ...]:
@@ -111,6 +175,7 @@ class Summary:
     profiles: Profiles
     headline: str
     candidates: tuple[CandidateScore, ...]
+    trials: int = 1  # trials planned per cell
 
     def candidate(self, name: str) -> CandidateScore:
         return next(c for c in self.candidates if c.name == name)
@@ -134,29 +199,75 @@ def steps_succeeded(cells: Iterable[CellResult]) -> list[int]:
 
 
 def score_candidate(c: Candidate, cells: Sequence[CellResult], intent: Intent,
-                    profiles: Profiles, headline: str) -> CandidateScore:
-    """One candidate's records from its own cells."""
+                    profiles: Profiles, headline: str, trials: int = 1) -> CandidateScore:
+    """One candidate's records from its own cells (of `trials` trials, or of more if the
+    cells carry more)."""
     pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
     results = [r for _, r in pairs]
     execution = execution_score(results)
     intent_score, withheld = credited(intent, steps_succeeded(cells))
     scores = score_all(profiles, execution, intent_score, pairs, c.claims)
+    verdicts = check_verdicts(pairs)
+    name = profiles.get(headline).name
     return CandidateScore(
         c, tuple(cells), execution, IntentScore(intent, intent_score, withheld),
-        tuple(scores[p.name] for p in profiles.profiles), profiles.get(headline).name,
-        matrix(c.claims, intent, pairs), Tally.of(results), check_verdicts(pairs))
+        tuple(scores[p.name] for p in profiles.profiles), name,
+        matrix(c.claims, intent, pairs), Tally.of(results), verdicts,
+        score_trials(c, cells, intent, profiles, name, trials, verdicts))
+
+
+def trial_score(c: Candidate, trial: int, cells: Sequence[CellResult], intent: Intent,
+                profiles: Profiles, headline: str) -> TrialScore:
+    """One trial's cells scored as the pooled score is, on those cells alone."""
+    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
+    execution = execution_score(r for _, r in pairs)
+    intent_score, _ = credited(intent, steps_succeeded(cells))
+    score = score_all(profiles, execution, intent_score, pairs, c.claims)[headline].score
+    fatal = any(r.severity is Severity.FATAL and r.outcome is Outcome.FAIL for _, r in pairs)
+    return TrialScore(trial, score, execution, fatal)
+
+
+def score_trials(c: Candidate, cells: Sequence[CellResult], intent: Intent, profiles: Profiles,
+                 headline: str, trials: int, verdicts: Sequence[CheckVerdict]) -> Trials:
+    """Per-trial scores, their mean and interval, per-check pass rates and flaky checks."""
+    by_trial: dict[int, list[CellResult]] = {t: [] for t in range(trials)}
+    for cell in cells:
+        by_trial.setdefault(cell.trial, []).append(cell)
+    order = sorted(by_trial)
+    per_trial = tuple(trial_score(c, t, by_trial[t], intent, profiles, headline) for t in order)
+    scored = [t.score for t in per_trial if t.score is not None]
+    # one score is kept as it is (no division), so one trial scores exactly as before
+    mean = (scored[0] if len(scored) == 1 else math.fsum(scored) / len(scored)) if scored else None
+    per_check: dict[str, list[Outcome]] = {}
+    per_scenario: dict[tuple[str, str], list[Outcome]] = {}
+    for t in order:
+        trial_pairs = [(cell.scenario, r) for cell in by_trial[t] for r in cell.results]
+        for v in check_verdicts(trial_pairs):
+            per_check.setdefault(v.check, []).append(v.outcome)
+            for scenario in dict.fromkeys(s for s, _ in v.runs):
+                per_scenario.setdefault((v.check, scenario), []).append(
+                    verdict(o for s, o in v.runs if s == scenario))
+    rates = tuple(CheckRate(v.check, per_check.get(v.check, []).count(Outcome.PASS),
+                            per_check.get(v.check, []).count(Outcome.FAIL))
+                  for v in sorted(verdicts, key=lambda v: v.check))
+    flaky = tuple(Flaky(check, scenario, o.count(Outcome.PASS), o.count(Outcome.FAIL))
+                  for (check, scenario), o in sorted(per_scenario.items())
+                  if Outcome.PASS in o and Outcome.FAIL in o)
+    interval = mean_interval(scored) if len(order) > 1 else None
+    return Trials(per_trial, mean, interval, rates, flaky)
 
 
 def summarise(candidates: Sequence[Candidate], cells: Iterable[CellResult],
-              intents: Mapping[str, Intent], profiles: Profiles, headline: str) -> Summary:
+              intents: Mapping[str, Intent], profiles: Profiles, headline: str,
+              trials: int = 1) -> Summary:
     """Every candidate's scores from the run's cells (each cell goes to the candidate of
-    its name; a cell of a candidate not listed is left out). An unknown headline profile
-    is a UsageError, as on the command line."""
+    its name; a cell of a candidate not listed is left out), over `trials` trials. An
+    unknown headline profile is a UsageError, as on the command line."""
     name = profiles.get(headline).name
     by_name: dict[str, list[CellResult]] = {c.name: [] for c in candidates}
     for cell in cells:
         if cell.candidate in by_name:
             by_name[cell.candidate].append(cell)
     return Summary(profiles, name, tuple(
-        score_candidate(c, by_name[c.name], intents[c.name], profiles, name)
-        for c in candidates))
+        score_candidate(c, by_name[c.name], intents[c.name], profiles, name, trials)
+        for c in candidates), trials)

@@ -115,3 +115,16 @@ def verdicts(cand: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(written, Mapping):
         return {str(check): str(v["outcome"]) for check, v in written.items()}
     return {v.check: v.outcome.value for v in judge(cand["checks"])}
+
+
+def flaky_rates(cand: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """check -> (trials it passed in, trials it was judged in), for each check that is
+    flaky in some scenario (results.json "flaky", counted by its "check_rates"); empty
+    for a file from before trials."""
+    rates = cand.get("check_rates") or {}
+    out = {}
+    for f in cand.get("flaky") or []:
+        r = rates.get(str(f["check"])) or {}
+        passed = int(r.get("passed", 0))
+        out[str(f["check"])] = (passed, passed + int(r.get("failed", 0)))
+    return out

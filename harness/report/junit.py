@@ -7,7 +7,8 @@ that only met infrastructure errors is an <error>, not a <failure>: the harness 
 not the candidate. A check whose precondition never happened (not exercised) is
 <skipped>, its message saying what did not happen. The file validates against the
 common JUnit schema (Jenkins' junit-10.xsd); text a candidate produced is stripped of
-characters XML cannot carry.
+characters XML cannot carry. With trials, a check that passed in some and failed in
+others says so first in its failure's message: "flaky (p of n trials passed)".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from harness.report.doc import verdicts
+from harness.report.doc import flaky_rates, verdicts
 
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -27,7 +28,8 @@ def clean(text: object) -> str:
 
 
 def _evidence_text(chk: Mapping[str, Any]) -> str:
-    parts = [f"scenario {chk['scenario']} ({chk['severity']}): {chk.get('detail', '')}"]
+    trial = f", trial {chk['trial']}" if chk.get("trial") else ""
+    parts = [f"scenario {chk['scenario']}{trial} ({chk['severity']}): {chk.get('detail', '')}"]
     for e in chk["evidence"]:
         parts += [f"  expected: {e.get('expected', '')}", f"  seen:     {e.get('seen', '')}",
                   f"  where:    {e.get('where', '')}"]
@@ -49,6 +51,7 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
         for chk in cand["checks"]:
             by_check.setdefault(str(chk["check"]), []).append(chk)
         verdict = verdicts(cand)
+        flaky = {c: f"flaky ({p} of {n} trials passed)" for c, (p, n) in flaky_rates(cand).items()}
         failures = sum(v == "fail" for v in verdict.values())
         errors = sum(v == "infra_error" for v in verdict.values())
         skipped = sum(v == "not_exercised" for v in verdict.values())
@@ -68,8 +71,9 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
             failed = [c for c in runs if c["outcome"] == "fail"]
             if verdict[check] == "fail":
                 first = failed[0]["evidence"][0] if failed[0]["evidence"] else {}
-                message = (f"{check} failed in {', '.join(str(c['scenario']) for c in failed)}: "
-                           f"{first.get('seen', '')}")
+                where = ", ".join(dict.fromkeys(str(c["scenario"]) for c in failed))
+                message = ((f"{flaky[check]}: " if check in flaky else "")
+                           + f"{check} failed in {where}: {first.get('seen', '')}")
                 el = ET.SubElement(case, "failure", message=clean(message[:500]),
                                    type=clean(failed[0]["severity"]))
                 el.text = clean("\n\n".join(_evidence_text(c) for c in failed))

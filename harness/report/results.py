@@ -22,7 +22,7 @@ from harness import __version__
 from harness.intent import Intent
 from harness.model import Candidate, CellResult, CheckResult, Outcome
 from harness.profiles import Profile, Profiles, ProfileScore
-from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, summarise
+from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, Trials, summarise
 
 SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings (later keys are only added)
 
@@ -31,7 +31,8 @@ def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
     return {"scenario": cell.scenario, "check": r.check, "capability": r.capability,
             "severity": r.severity.name.lower(), "outcome": r.outcome.value,
             "evidence": [e.to_json() for e in r.evidence], "detail": r.detail,
-            "seed": cell.seed, "runner": cell.runner, "reproduce": cell.reproduce}
+            "seed": cell.seed, "runner": cell.runner, "reproduce": cell.reproduce,
+            "trial": cell.trial}
 
 
 def profile_json(ps: ProfileScore, p: Profile) -> dict[str, Any]:
@@ -55,7 +56,20 @@ def verdict_json(v: CheckVerdict) -> dict[str, Any]:
 def cell_json(cell: CellResult) -> dict[str, Any]:
     return {"scenario": cell.scenario, "seed": cell.seed, "runner": cell.runner,
             "duration_s": round(cell.duration_s, 3), "reproduce": cell.reproduce,
-            "infra_error": cell.infra_error, **cell.extra}
+            "infra_error": cell.infra_error, "trial": cell.trial, **cell.extra}
+
+
+def trials_json(t: Trials) -> dict[str, Any]:
+    """The candidate's scores over trials: the keys results.json gives them."""
+    return {
+        "trials": len(t.per_trial), "score": t.mean,
+        "score_interval": list(t.interval) if t.interval is not None else None,
+        "per_trial": [{"trial": p.trial, "score": p.score, "execution_score": p.execution,
+                       "fatal_failed": p.fatal_failed} for p in t.per_trial],
+        "check_rates": {r.check: {"passed": r.passed, "failed": r.failed, "rate": r.rate}
+                        for r in t.rates},
+        "flaky": [{"check": f.check, "scenario": f.scenario, "passed": f.passed,
+                   "failed": f.failed} for f in t.flaky]}
 
 
 def candidate_json(cs: CandidateScore, profiles: Profiles) -> dict[str, Any]:
@@ -66,7 +80,7 @@ def candidate_json(cs: CandidateScore, profiles: Profiles) -> dict[str, Any]:
         "origin": c.origin.as_json(),
         "findings": [{"defect": f.defect, "review": f.review, "checks": list(f.checks)}
                      for f in c.origin.findings],
-        "score": cs.score, "headline_profile": cs.headline,
+        **trials_json(cs.trials), "headline_profile": cs.headline,
         "execution_score": cs.execution, "intent_score": cs.intent.credited,
         "profiles": {p.name: profile_json(cs.profile(p.name), p) for p in profiles.profiles},
         "intent": {"language_known": intent.language_known, "signalled": cs.intent.signalled,
@@ -102,7 +116,7 @@ def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
         "harness_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "complete": not stopped, **({"stopped": stopped} if stopped else {}),
-        "seed": seed, "runner": dict(runner),
+        "seed": seed, "trials": summary.trials, "runner": dict(runner),
         **({"executor": dict(executor)} if executor is not None else {}),
         "scenarios": list(scenarios),
         "harness": harness_json(),
@@ -117,9 +131,10 @@ def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
 def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
           runner: Mapping[str, Any], scenarios: Sequence[str], intents: Mapping[str, Intent],
           profiles: Profiles, headline: str, stopped: str = "",
-          executor: Mapping[str, Any] | None = None) -> dict[str, Any]:
+          executor: Mapping[str, Any] | None = None, trials: int = 1) -> dict[str, Any]:
     """The results document: the run summarised by the scoring layer, then serialised."""
-    return document(summarise(candidates, cells, intents, profiles, headline), seed=seed,
+    return document(summarise(candidates, cells, intents, profiles, headline, trials),
+                    seed=seed,
                     runner=runner, scenarios=scenarios, stopped=stopped, executor=executor)
 
 

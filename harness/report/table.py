@@ -3,6 +3,8 @@
 Built with pandas so the columns and their types are the ones `pandas.read_csv` gives
 back. Candidate-level scores are repeated on each row, so a single groupby answers most
 questions; the first piece of evidence is flattened into columns, the rest counted.
+With trials, each row says its trial; `score` is the mean over the candidate's trials and
+score_lo/score_hi its 95 % interval (empty with one trial).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import pandas as pd
 
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
-           "expected", "seen", "where", "evidence_count", "reproduce"]
+           "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
+           "score_lo", "score_hi"]
 
 
 def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for name, cand in doc["candidates"].items():
+        lo_hi = cand.get("score_interval") or (None, None)
         for chk in cand["checks"]:
             ev = chk["evidence"][0] if chk["evidence"] else {}
             rows.append({
@@ -32,7 +36,9 @@ def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
                 "execution_score": cand.get("execution_score"),
                 "intent_score": cand.get("intent_score"), "expected": ev.get("expected", ""),
                 "seen": ev.get("seen", ""), "where": ev.get("where", ""),
-                "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"]})
+                "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
+                "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
+                "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

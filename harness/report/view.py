@@ -19,6 +19,7 @@ from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
 from harness.report.doc import verdicts
+from harness.report.trialview import FlakyView, flaky_marks, flaky_views, mean_text, trial_suffix
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
 STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
@@ -61,6 +62,7 @@ class LeaderRow:
     infra: int
     failing: tuple[Link, ...]  # failed checks, each to its evidence
     not_exercised: int = 0
+    flaky: int = 0  # (check, scenario) pairs that passed in some trials and failed in others
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class CheckView:
     reproduce: str
     findings: tuple[str, ...]  # the review's findings this check stands for
     timeline_href: str
+    trial: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class CheckGroup:
 
     first: CheckView
     others: tuple[CheckView, ...]
+    flaky: str = ""  # "flaky: p of n trials passed" when it passed in some trials
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ class CellView:
     failed: tuple[Link, ...]
     picture: tl.Timeline
     limits_hit: str
+    trial: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,9 @@ class CandidateView:
     cap_reasons: tuple[str, ...]  # why scores are capped, once for every profile
     not_exercised: tuple[CheckView, ...] = ()  # what each guards never happened
     intent_withheld: str = ""  # why design intent was not credited, if it was not
+    trials: int = 1
+    headline: Score | None = None  # with trials: the mean and its interval
+    flaky: tuple[FlakyView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,7 @@ class Report:
     infra_total: int
     stopped: str = ""  # the run stopped before its last cell: why (results.json "stopped")
     not_exercised_total: int = 0
+    trials: int = 1
 
 
 def fmt(x: Any) -> str:
@@ -295,11 +304,13 @@ def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
                  for (check, capability), where in scenarios.items())
 
 
-def groups(failing: Sequence[CheckView]) -> tuple[CheckGroup, ...]:
+def groups(failing: Sequence[CheckView],
+           flaky: Mapping[str, str] | None = None) -> tuple[CheckGroup, ...]:
     by_check: dict[str, list[CheckView]] = {}
     for c in failing:
         by_check.setdefault(c.check, []).append(c)
-    return tuple(CheckGroup(views[0], tuple(views[1:])) for views in by_check.values())
+    return tuple(CheckGroup(views[0], tuple(views[1:]), (flaky or {}).get(check, ""))
+                 for check, views in by_check.items())
 
 
 def candidate_anchor(idx: int, name: str) -> str:
@@ -314,7 +325,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
     for f in cand.get("findings", []):
         for chk in f.get("checks", []):
             findings_of.setdefault(str(chk), []).append(str(f.get("defect", "")))
-    cell_anchor = {str(c["scenario"]): f"{anchor}-run-{slug(str(c['scenario']))}"
+    cell_anchor = {(str(c["scenario"]), int(c.get("trial", 0))):
+                   f"{anchor}-run-{slug(str(c['scenario']))}{trial_suffix(int(c.get('trial', 0)))}"
                    for c in cand["cells"]}
 
     def view(n: int, chk: Mapping[str, Any]) -> CheckView:
@@ -322,14 +334,15 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
                          str(chk["severity"]), str(chk["scenario"]), str(chk["outcome"]),
                          str(chk.get("detail", "")), evidence(chk["evidence"]),
                          str(chk["reproduce"]), tuple(findings_of.get(str(chk["check"]), ())),
-                         "#" + cell_anchor.get(str(chk["scenario"]), anchor))
+                         "#" + cell_anchor.get((str(chk["scenario"]), int(chk.get("trial", 0))),
+                                               anchor), int(chk.get("trial", 0)))
 
     checks = [view(n, c) for n, c in enumerate(cand["checks"])]
     judged = verdicts(cand)  # each check once, as results.json judged it
     failing = sorted((c for c in checks if c.outcome == "fail"),
                      key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.capability, c.check,
-                                    c.scenario))
-    grouped = groups(failing)
+                                    c.scenario, c.trial))
+    grouped = groups(failing, flaky_marks(cand))
     first_fail = {g.first.check: "#" + g.first.anchor for g in grouped}
     infra = tuple(c for c in checks if c.outcome == "infra_error")
     unexercised = tuple(c for c in checks if c.outcome == "not_exercised")
@@ -355,12 +368,13 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
 
     cells = []
     for c in cand["cells"]:
-        sc = str(c["scenario"])
+        sc, trial = str(c["scenario"]), int(c.get("trial", 0))
         cells.append(CellView(
-            cell_anchor[sc], sc, int(c["seed"]), str(c["runner"]), str(c["reproduce"]),
+            cell_anchor[(sc, trial)], sc, int(c["seed"]), str(c["runner"]), str(c["reproduce"]),
             f"{c.get('duration_s', 0):.1f} s", str(c.get("infra_error") or ""),
-            tuple(Link(x.check, "#" + x.anchor) for x in failing if x.scenario == sc),
-            tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c)))
+            tuple(Link(x.check, "#" + x.anchor) for x in failing
+                  if x.scenario == sc and x.trial == trial),
+            tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c), trial))
 
     profiles = []
     for p in order:
@@ -377,6 +391,9 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
                     any(k in first_fail for k in f.get("checks", [])))
         for f in cand.get("findings", []))
     t = cand.get("tally", {})
+    headline = cand.get("headline_profile")
+    pooled = next((p.score for p in profiles if p.profile == headline), score(None))
+    flaky = flaky_views(cand, first_fail)
     return CandidateView(
         str(cand["name"]), anchor, str(cand.get("description", "")),
         str(cand.get("language", "")), str(cand.get("path", "")), origin, tuple(profiles),
@@ -384,16 +401,27 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         tuple(failing), grouped, infra, tuple(caps), tuple(cells), passed,
         f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('not_exercised', 0)}"
         f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
-        cap_reasons(cand), unexercised, str((cand.get("intent") or {}).get("withheld") or ""))
+        cap_reasons(cand), unexercised, str((cand.get("intent") or {}).get("withheld") or ""),
+        int(cand.get("trials") or 1), headline_score(cand, pooled), flaky)
+
+
+def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:
+    """With trials, the headline as the mean over them (± half its interval); None with
+    one trial, where the headline profile's score says it all."""
+    mean = mean_text(cand, pooled.text)
+    return None if mean is None else Score(mean[0], mean[1], pooled.capped, mean[2])
 
 
 def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
     t = cand.get("tally", {})
-    return LeaderRow(cv.name, "#" + cv.anchor, cv.language, tuple(p.score for p in cv.profiles),
+    head = cv.headline
+    return LeaderRow(cv.name, "#" + cv.anchor, cv.language,
+                     tuple(head if head is not None and p.profile == cand.get("headline_profile")
+                           else p.score for p in cv.profiles),
                      cv.execution, cv.intent, int(t.get("pass", 0)), int(t.get("fail", 0)),
                      int(t.get("infra_error", 0)),
                      tuple(Link(g.first.check, "#" + g.first.anchor, "fail") for g in cv.groups),
-                     int(t.get("not_exercised", 0)))
+                     int(t.get("not_exercised", 0)), len(cv.flaky))
 
 
 def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) -> BaselineView:
@@ -438,4 +466,4 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         baseline_view(diff, baseline_name, baseline_created, hrefs) if diff else None,
         sum(len(v.infra) for v in views),
         str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
-        sum(len(v.not_exercised) for v in views))
+        sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1))

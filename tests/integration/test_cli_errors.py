@@ -112,6 +112,16 @@ def test_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> None
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_trials_below_one_are_refused_before_anything_runs(tmp_path: Path, value: str) -> None:
+    """click's own refusal, as for --jobs: its usage line, then the bad value, exit 2."""
+    p = harness("score", "reference", "--runner", "local", "--trials", value,
+                "--out", str(tmp_path / "out"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "Invalid value for '--trials': " in p.stderr and value in p.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("content, words", [
     (None, ["no such file"]),
     ("{oops", ["not JSON"]),

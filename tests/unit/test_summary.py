@@ -4,12 +4,19 @@ and results.json and the reports saying what those records say."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import io
 import json
+import math
+import statistics
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import xmlschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,13 +25,23 @@ from harness.errors import ReportInputError, UsageError
 from harness.intent import NO_STEP_RAN, Cell, Hit, Intent
 from harness.model import CAPABILITIES, Candidate, CellResult, CheckResult, Outcome, Severity
 from harness.report import doc as results_doc
-from harness.report import junit, view
+from harness.report import html, junit, table, view
 from harness.report.baseline import diff
 from harness.report.results import build
 from harness.runners.fake import FakeCell, FakeRunner
-from harness.summary import CheckVerdict, Summary, Tally, summarise
+from harness.summary import (
+    CandidateScore,
+    CheckRate,
+    CheckVerdict,
+    Flaky,
+    Summary,
+    Tally,
+    TrialScore,
+    summarise,
+)
 
 PROFILES, LANGUAGES = api.scoring_data()
+JUNIT_XSD = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"
 CLAIMS = frozenset({"durable_log", "input_validation"})
 ENGINE = Candidate("engine", "none", "", ("engine",), CLAIMS, Path("/nonexistent"))
 OTHER = Candidate("other", "none", "", ("engine",), frozenset(), Path("/nonexistent"))
@@ -212,3 +229,170 @@ def test_check_verdict_scenarios_are_listed_once_each_in_order() -> None:
                      (("b", Outcome.FAIL), ("a", Outcome.PASS), ("b", Outcome.FAIL),
                       ("a", Outcome.FAIL)))
     assert v.scenarios(Outcome.FAIL) == ("b", "a") and v.scenarios(Outcome.NOT_EXERCISED) == ()
+
+
+# trials: each trial scored on its own, the mean and its interval, pass rates, flaky
+
+
+def in_trial(cells: Sequence[CellResult], trial: int) -> list[CellResult]:
+    return [dataclasses.replace(c, trial=trial) for c in cells]
+
+
+# trial 0: CELLS as above (log.append_only fails in torn-tail); trial 1: it passes there too
+PASSING = tuple(cell(c.scenario, *(((r.check, r.capability, r.severity),
+                                    Outcome.PASS if r.outcome is Outcome.FAIL else r.outcome)
+                                   for r in c.results), candidate=c.candidate) for c in CELLS)
+TWO_TRIALS = (*in_trial(CELLS, 0), *in_trial(PASSING, 1))
+
+
+def engine_of(cells: Sequence[CellResult], trials: int = 1) -> CandidateScore:
+    return summarise([ENGINE, OTHER], cells, NO_INTENT, PROFILES, "balanced",
+                     trials).candidate("engine")
+
+
+def test_one_trial_scores_as_before_trials_existed() -> None:
+    engine = engine_of(CELLS)
+    assert engine.score == engine.profile("balanced").score  # the very same float
+    assert engine.trials.per_trial == (TrialScore(0, engine.score, engine.execution, True),)
+    assert engine.trials.interval is None and engine.trials.flaky == ()
+    assert engine.trials.rate("log.append_only") == CheckRate("log.append_only", 0, 1)
+
+
+def test_each_trial_is_scored_on_its_own_cells_and_the_score_is_their_mean() -> None:
+    engine = engine_of(TWO_TRIALS, trials=2)
+    alone = [engine_of(CELLS), engine_of(PASSING)]  # each trial as a run of its own
+    assert [(t.trial, t.score, t.execution, t.fatal_failed) for t in engine.trials.per_trial] == [
+        (0, alone[0].score, alone[0].execution, True), (1, alone[1].score, alone[1].execution,
+                                                        False)]
+    s0, s1 = (a.score for a in alone)
+    assert s0 is not None and s1 is not None and s0 < s1
+    assert engine.score == pytest.approx((s0 + s1) / 2)
+    # Student t with one degree of freedom, by hand: m +- t(0.975, 1) * sd / sqrt(2)
+    half = 12.706204736174698 * statistics.stdev([s0, s1]) / math.sqrt(2)
+    assert engine.trials.interval == pytest.approx(((s0 + s1) / 2 - half, (s0 + s1) / 2 + half))
+    # the pooled records judge every cell at once: failed in one trial is failed
+    assert engine.profile("balanced").score == s0 and engine.tally.failed == 1
+    assert engine.verdict("log.append_only").outcome is Outcome.FAIL  # type: ignore[union-attr]
+
+
+def test_check_rates_count_one_verdict_per_trial_and_leave_out_the_unjudged() -> None:
+    trials = engine_of(TWO_TRIALS, trials=2).trials
+    assert [(r.check, r.passed, r.failed, r.rate) for r in trials.rates] == [
+        ("inputs.invalid_rejected", 2, 0, 1.0),  # infra_error in daemon-gone: not counted
+        ("log.append_only", 1, 1, 0.5),  # passed in crash-loop, failed in torn-tail: one fail
+        ("retry.bounded", 2, 0, 1.0)]  # not exercised in crash-loop: not counted
+    unjudged = [cell("daemon-gone", (RETRY, Outcome.NOT_EXERCISED), (REJECT, Outcome.INFRA_ERROR))]
+    lone = engine_of([*unjudged, *in_trial(unjudged, 1)], trials=2).trials
+    assert [(r.check, r.passed, r.failed, r.rate) for r in lone.rates] == [
+        ("inputs.invalid_rejected", 0, 0, None), ("retry.bounded", 0, 0, None)]
+    assert lone.per_trial[0].score is None and lone.mean is None and lone.interval is None
+
+
+def test_a_check_that_passed_and_failed_in_one_scenario_is_flaky() -> None:
+    three = (*TWO_TRIALS, *in_trial(CELLS, 2))
+    trials = engine_of(three, trials=3).trials
+    # torn-tail: failed, passed, failed; crash-loop always passed, daemon-gone never judged
+    assert trials.flaky == (Flaky("log.append_only", "torn-tail", 1, 2),)
+    assert trials.flaky_checks() == ("log.append_only",)
+    assert engine_of([*in_trial(CELLS, 0), *in_trial(CELLS, 1)], trials=2).trials.flaky == ()
+    other = summarise([OTHER], three, NO_INTENT, PROFILES, "balanced", 3).candidate("other")
+    assert other.trials.flaky == (Flaky("log.append_only", "crash-loop", 1, 2),)
+    assert [t.fatal_failed for t in other.trials.per_trial] == [True, False, True]
+
+
+def test_a_trial_without_cells_has_no_score_and_is_left_out_of_the_mean() -> None:
+    engine = engine_of(TWO_TRIALS, trials=3)  # the run stopped before trial 2 began
+    assert [t.trial for t in engine.trials.per_trial] == [0, 1, 2]
+    assert engine.trials.per_trial[2] == TrialScore(2, None, None, False)
+    assert engine.score == engine_of(TWO_TRIALS, trials=2).score
+
+
+@settings(max_examples=30)
+@given(st.permutations(TWO_TRIALS))
+def test_the_order_cells_finish_in_changes_no_trial_score(cells: list[CellResult]) -> None:
+    assert engine_of(cells, 2).trials == engine_of(TWO_TRIALS, 2).trials
+
+
+@pytest.fixture(scope="module")
+def trials_doc() -> dict[str, Any]:
+    three = (*TWO_TRIALS, *in_trial(CELLS, 2))
+    out = build([ENGINE, OTHER], three, seed=1, runner={"runner": "fake"}, scenarios=["x"],
+                intents=NO_INTENT, profiles=PROFILES, headline="balanced", trials=3)
+    return results_doc.validate(json.loads(json.dumps(out)), "trials")
+
+
+def test_results_json_carries_the_trials(trials_doc: dict[str, Any]) -> None:
+    engine = summarise([ENGINE, OTHER], (*TWO_TRIALS, *in_trial(CELLS, 2)), NO_INTENT,
+                       PROFILES, "balanced", 3).candidate("engine")
+    cand = trials_doc["candidates"]["engine"]
+    assert trials_doc["trials"] == cand["trials"] == 3
+    assert cand["score"] == engine.score and cand["score_interval"] == list(
+        engine.trials.interval or ())
+    second = engine.trials.per_trial[1]
+    assert cand["per_trial"][1] == {"trial": 1, "score": second.score, "execution_score": 10.0,
+                                    "fatal_failed": False}
+    assert cand["check_rates"]["log.append_only"] == {"passed": 1, "failed": 2, "rate": 1 / 3}
+    assert cand["flaky"] == [{"check": "log.append_only", "scenario": "torn-tail", "passed": 1,
+                              "failed": 2}]
+    assert [c["trial"] for c in cand["cells"]] == [0] * 4 + [1] * 4 + [2] * 4
+    assert {c["trial"] for c in cand["checks"]} == {0, 1, 2}
+    assert cand["profiles"]["balanced"]["score"] != cand["score"]  # pooled vs mean
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda d: d.update({"trials": 0}), r"trials: 0 is less than the minimum of 1"),
+    (lambda d: d["candidates"]["engine"].update({"score_interval": [1.0]}), "score_interval"),
+    (lambda d: d["candidates"]["engine"]["flaky"][0].update({"passed": "1"}), "'1' is not of type"),
+    (lambda d: d["candidates"]["engine"]["per_trial"][0].pop("fatal_failed"), "fatal_failed"),
+    (lambda d: d["candidates"]["engine"]["checks"][0].update({"trial": -1}), "minimum of 0"),
+])
+def test_the_schema_is_strict_on_the_trial_keys(trials_doc: dict[str, Any], change: Any,
+                                                words: str) -> None:
+    d = copy.deepcopy(trials_doc)
+    change(d)
+    with pytest.raises(ReportInputError, match=words):
+        results_doc.validate(d, "r.json")
+
+
+def test_the_reports_mark_flaky_checks(trials_doc: dict[str, Any]) -> None:
+    report = view.build(trials_doc)
+    engine = next(c for c in report.candidates if c.name == "engine")
+    assert [(f.check, f.scenario, f.text) for f in engine.flaky] == [
+        ("log.append_only", "torn-tail", "1 of 3 trials passed")]
+    group = next(g for g in engine.groups if g.first.check == "log.append_only")
+    assert group.flaky == "flaky: 1 of 3 trials passed" and len(group.others) == 1
+    assert engine.headline is not None and engine.headline.text.startswith(
+        f"{trials_doc['candidates']['engine']['score']:.2f} \u00b1 ")
+    row = next(r for r in report.leaderboard if r.name == "engine")
+    assert row.flaky == 1 and row.scores[PROFILES.names.index("balanced")] == engine.headline
+    anchors = [c.anchor for c in engine.cells]
+    assert len(set(anchors)) == len(anchors) == 12  # one per trial's run
+    page = html.render(report)
+    assert "flaky: 1 of 3 trials passed" in page and "1 flaky" in page
+    data = junit.to_bytes(trials_doc)
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(io.BytesIO(data))
+    failure = next(c for c in ET.fromstring(data).iter("testcase")
+                   if c.get("name") == "log.append_only").find("failure")
+    assert failure is not None and failure.get("message", "").startswith(
+        "flaky (1 of 3 trials passed): log.append_only failed in torn-tail")
+    frame = pd.read_csv(io.BytesIO(table.to_bytes(trials_doc)))
+    rows = frame[frame.candidate == "engine"]
+    assert set(rows.trial) == {0, 1, 2} and set(rows.trials) == {3}
+    lo, hi = trials_doc["candidates"]["engine"]["score_interval"]
+    assert rows.score_lo.iloc[0] == pytest.approx(lo) and rows.score_hi.iloc[0] == pytest.approx(hi)
+
+
+def test_a_results_file_from_before_trials_still_renders(trials_doc: dict[str, Any]) -> None:
+    old = copy.deepcopy(trials_doc)
+    del old["trials"]
+    for cand in old["candidates"].values():
+        for key in ("trials", "score_interval", "per_trial", "check_rates", "flaky"):
+            del cand[key]
+        for entry in (*cand["checks"], *cand["cells"]):
+            del entry["trial"]
+    old = results_doc.validate(old, "old")
+    report = view.build(old)
+    assert report.trials == 1 and all(c.flaky == () and c.headline is None
+                                       for c in report.candidates)
+    assert "flaky-mark\">" not in html.render(report) and b"flaky" not in junit.to_bytes(old)
+    assert set(pd.read_csv(io.BytesIO(table.to_bytes(old))).trial) == {0}
