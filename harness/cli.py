@@ -13,6 +13,7 @@ judged (infra_error) writes everything and exits 3 too.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -227,6 +228,10 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
         sys.exit(stopped.code)
     print_table(doc)
     err.print(written, highlight=False)
+    models = {c["origin"].get("model", "") for c in doc["candidates"].values()} - {""}
+    if len(models) > 1:
+        err.print(f"{len(models)} models (origin.model): compare them with `harness compare"
+                  f" {shlex.quote(str(target))}`", highlight=False, soft_wrap=True)
     broken = [c for c in finished if c.infra_error]
     if broken:  # the scores hold without these cells' checks: not a result to trust blindly
         err.print(f"[bold red]error:[/] {len(broken)} cell(s) could not be judged (infra_error,"

@@ -33,5 +33,5 @@ def import_cmd(predictions_file: Path, into: Path) -> None:
     named = ", ".join(models[:5]) + (" ..." if len(models) > 5 else "")
     out.print(f"wrote {len(found)} candidate folder(s) for {len(models)} model(s) ({named})"
               f" into {target}", highlight=False, soft_wrap=True)
-    out.print(f"score them: harness score {shlex.quote(str(into))}", highlight=False,
+    out.print(f"score them: harness score {shlex.quote(str(into))} --trials 3", highlight=False,
               soft_wrap=True)

@@ -29,6 +29,7 @@ def test_the_imported_example_study_scores_and_compares_as_its_engines_deserve(
     p = harness("score", str(study), "--runner", "local", "--scenario", "clean-run",
                 "--trials", "2", "--jobs", "2", "--out", str(out))
     assert p.returncode == 0, p.stderr
+    assert "3 models (origin.model): compare them with `harness compare" in p.stderr
     doc = json.loads((out / "results.json").read_text())
     got = {name: (c["origin"]["model"], c["origin"]["sample"])
            for name, c in doc["candidates"].items()}
