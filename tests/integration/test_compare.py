@@ -5,23 +5,33 @@ through."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from harness import cli
 from tests.results_docs import write
 from tests.unit.test_groups import study
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def harness(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "compare", *map(str, args)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def harness(*args: str | Path) -> Ran:
+    """`harness compare ARGS` in this process (click's runner: the same command, its exit
+    code and both streams, without a Python start-up per call)."""
+    r = CliRunner().invoke(cli.main, ["compare", *map(str, args)])
+    return Ran(r.exit_code, r.stdout, r.stderr)
 
 
 @pytest.fixture
@@ -30,7 +40,7 @@ def runs(tmp_path: Path) -> tuple[Path, Path]:
     return write(tmp_path / "run-a", docs[0]), write(tmp_path / "run-b", docs[1])
 
 
-def refused(p: subprocess.CompletedProcess[str], out: Path, *words: str) -> None:
+def refused(p: Ran, out: Path, *words: str) -> None:
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error:")
     assert all(w in p.stderr for w in words), p.stderr
