@@ -220,7 +220,7 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
         stopped = run_cells(execute, target)
         store.end_run(stopped.why if stopped else "complete")
         doc = study.render(stopped.why if stopped else "", base, baseline)
-        finished = study.finished()
+        finished = study.rendered  # the store, as the final render read it
     written = study.written
     if stopped is not None:
         err.print(f"[bold red]{'interrupted' if stopped.code == 130 else 'error'}:[/]"

@@ -37,6 +37,7 @@ class Study:
         self.trials = trials
         self.executor: dict[str, Any] | None = None
         self.written = ""
+        self.rendered: list[CellResult] = []  # the cells the last render was made from
 
     def finished(self) -> list[CellResult]:
         """The store's cells of this plan, in plan order, named as this run names them (a
@@ -48,7 +49,7 @@ class Study:
 
     def render(self, stopped: str, base: dict[str, Any] | None = None,
                baseline: Path | None = None) -> dict[str, Any]:
-        finished = self.finished()
+        finished = self.rendered = self.finished()
         doc = build(self.candidates, finished, seed=self.seed,
                     runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
                     intents=self.intents, profiles=self.profiles, headline=self.headline,
