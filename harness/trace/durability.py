@@ -110,7 +110,7 @@ class _LogBytes:
         self.spans: dict[int, tuple[int, int]] = {}  # position in the result -> [start, end)
 
     def apply(self, pos: int, call: Call, kind: Kind) -> None:
-        if call.failed and call.ret is not None:
+        if call.failed or call.ret is None:  # no effect, or none known: a kill at entry
             return
         if kind is Kind.LOG_WRITE and call.data:
             at = call.offset if call.syscall != "write" and call.offset is not None \
@@ -118,8 +118,9 @@ class _LogBytes:
             end = at + len(call.data)
             self.data[at:end] = call.data
             self.spans[pos] = (at, end)
-        elif kind is Kind.TRUNCATE and call.length is not None:
-            del self.data[call.length:]
+        elif kind is Kind.TRUNCATE and call.length is not None:  # cut, or zero-filled
+            self.data[call.length:] = b""
+            self.data += bytes(call.length - len(self.data))
         elif kind is Kind.OPEN and call.flags is not None and call.flags & O_TRUNC:
             self.data.clear()
 

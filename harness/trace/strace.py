@@ -57,7 +57,8 @@ class Call:
     ``paths`` are absolute where strace let them be resolved (the fd's file for fd
     calls; for path calls, the path joined to its dirfd's or the process's known cwd),
     in argument order (a rename: old, then new). ``data`` is what a write wrote: the
-    first ``ret`` bytes of its buffer (``truncated`` when strace cut the buffer short).
+    first ``ret`` bytes of its buffer, or all of it when ``ret`` is None (``truncated``
+    when strace cut the buffer short).
     """
 
     line: int  # 1-based line of the trace where the call completed
@@ -223,7 +224,7 @@ def _build(raw: _Raw, args: list[str], after: str, cwd: dict[int, str]) -> Call:
     data, cut = None, False
     if name in ("write", "pwrite64", "writev", "pwritev", "pwritev2"):
         buf, cut = _strings(args[1])
-        data = buf[:ret] if ret is not None and ret >= 0 else b""
+        data = buf if ret is None else buf[:max(ret, 0)]  # unknown outcome: what it meant
         cut = cut and (ret is None or ret > len(buf))
     pick = {key: _int(args[pos]) for key, table in (("offset", _OFFSET), ("length", _LENGTH))
             if (pos := table.get(name)) is not None and pos < len(args)}
