@@ -1,0 +1,101 @@
+"""The reference engine's clean-run, recorded with `harness.trace.strace_argv`.
+
+The engine runs directly under strace in a temporary folder, outside the runners, with
+the environment TASK.md promises (PATH, HOME, TMPDIR, LANG) and the probe as every
+step's command. The recording must show what TASK.md's log rules demand of it: each
+event of the final log carried by exactly one write of its whole line, each write
+fsynced before the next event is written and before anything is done on it (a
+dependent step's command starts; an output is published), and every output published
+by a link or rename into outputs/. A step's command is taken to have started at its
+probe's first audit write (the trace has no execve), which is late, never early.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from harness.runners.local import PROBE
+from harness.scenario import workflow_bytes
+from harness.trace import DurabilityCall, Kind, durability_calls, log_events, parse_trace, strace_argv
+from harness.trace.strace import Call
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not on PATH"),
+]
+
+
+def _run_traced(root: Path, tmp: Path) -> tuple[list[Call], Path, dict[str, list[str]]]:
+    scenario = tomllib.loads((root / "scenarios" / "clean-run.toml").read_text())
+    audit, state, trace = tmp / "audit.jsonl", tmp / "work" / "state", tmp / "trace.txt"
+    (tmp / "work").mkdir()
+    (tmp / "home").mkdir()
+    wf = tmp / "workflow.json"
+    wf.write_bytes(workflow_bytes(scenario["workflow"], [sys.executable, "-I", "-S", str(PROBE)],
+                                  str(audit)))
+    candidate = root / "candidates" / "reference"
+    entry = tomllib.loads((candidate / "candidate.toml").read_text())["entrypoint"]
+    env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+           "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
+    argv = strace_argv([*entry, "run", str(wf), str(state)], str(trace))
+    done = subprocess.run(argv, cwd=candidate, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    deps = {s["id"]: list(s.get("depends_on", [])) for s in scenario["workflow"]["steps"]}
+    return parse_trace(trace.read_text()), state, deps
+
+
+def _synced_at(calls: list[DurabilityCall], write: DurabilityCall) -> int:
+    """The trace line where the log was first fsynced after write, by its process."""
+    return next(d.call.line for d in calls if d.kind is Kind.SYNC and d.file == "events.jsonl"
+                and d.call.pid == write.call.pid and d.call.line > write.call.line
+                and d.call.ret == 0)
+
+
+def _command_starts(calls: list[Call], audit: str) -> dict[str, int]:
+    """Step id -> the trace line of its probe's 'start' audit record."""
+    starts: dict[str, int] = {}
+    for c in calls:
+        if c.syscall == "write" and c.paths == (audit,) and c.data:
+            record = json.loads(c.data)
+            if record.get("kind") == "start":
+                starts.setdefault(record["step"], c.line)
+    return starts
+
+
+def test_reference_clean_run_is_recorded_event_by_event(root: Path, tmp_path: Path) -> None:
+    tmp = tmp_path.resolve()
+    calls, state, deps = _run_traced(root, tmp)
+    mapped = durability_calls(calls, str(state))
+    events = log_events(mapped)
+    final = (state / "events.jsonl").read_bytes()
+    assert b"".join(e.raw for e in events) == final
+    writes = [d for d in mapped if d.kind is Kind.LOG_WRITE]
+    for event in events:  # exactly one write carries each line, whole
+        [carrier] = [d for d in writes if event.index in d.events]
+        assert carrier.call.data == event.raw and not carrier.partial
+    durable = {}
+    for write, nxt in zip(writes, [*writes[1:], None], strict=True):
+        synced = _synced_at(mapped, write)
+        assert nxt is None or synced < nxt.call.line, f"event {write.events} not fsynced"
+        [index] = write.events
+        durable[index] = synced
+    succeeded = {e.event["step"]: durable[e.index] for e in events
+                 if e.event is not None and e.event["type"] == "STEP_SUCCEEDED"}
+    starts = _command_starts(calls, str(tmp / "audit.jsonl"))
+    assert set(starts) == set(deps)
+    for step, needs in deps.items():
+        for dep in needs:
+            assert succeeded[dep] < starts[step], f"{step} started before {dep} was durable"
+    published = {d.step: d.call.line for d in mapped if d.kind is Kind.PUBLISH}
+    assert set(published) == {p.name for p in (state / "outputs").iterdir()}
+    assert set(published) == {"prepare", "fan-a", "fan-c", "join"}
+    for step, line in published.items():
+        assert succeeded[step] < line, f"{step} published before its success was durable"
