@@ -31,6 +31,7 @@ TRACED = (
     "fsync", "fdatasync", "sync_file_range",
     "rename", "renameat", "renameat2", "link", "linkat",
     "truncate", "ftruncate", "unlink", "unlinkat", "mkdir", "mkdirat",
+    "clone", "clone3", "fork", "vfork",  # when a process was made: its return is the child
 )  # no close/dup/fcntl: -y names each fd's file at every call, so fds need no tracking
 
 O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND = 0o1, 0o2, 0o100, 0o1000, 0o2000

@@ -6,8 +6,9 @@ step's command. The recording must show what TASK.md's log rules demand of it: e
 event of the final log carried by exactly one write of its whole line, each write
 fsynced before the next event is written and before anything is done on it (a
 dependent step's command starts; an output is published), and every output published
-by a link or rename into outputs/. A step's command is taken to have started at its
-probe's first audit write (the trace has no execve), which is late, never early.
+by a link or rename into outputs/. A step's command is taken to have started when the
+process that runs it was made (the clone or fork whose child wrote its probe's start
+record), not at that record, which comes a Python start-up later.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.manifest import load_candidate
 from harness.runners.local import PROBE
 from harness.scenario import workflow_bytes
 from harness.trace import DurabilityCall, Kind, durability_calls, log_events, parse_trace, strace_argv
 from harness.trace.strace import Call
+from harness.tree import candidate_files
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +36,16 @@ pytestmark = [
 ]
 
 
-def _run_traced(root: Path, tmp: Path) -> tuple[list[Call], Path, dict[str, list[str]]]:
+def _merged(candidate: Path, into: Path) -> Path:
+    """The candidate's merged file tree (a mutant's files over the reference's), copied."""
+    for rel, path in candidate_files(load_candidate(candidate)):
+        (into / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, into / rel)
+    return into
+
+
+def _run_traced(root: Path, tmp: Path, name: str = "reference"
+                ) -> tuple[list[Call], Path, dict[str, list[str]]]:
     scenario = tomllib.loads((root / "scenarios" / "clean-run.toml").read_text())
     audit, state, trace = tmp / "audit.jsonl", tmp / "work" / "state", tmp / "trace.txt"
     (tmp / "work").mkdir()
@@ -41,8 +53,9 @@ def _run_traced(root: Path, tmp: Path) -> tuple[list[Call], Path, dict[str, list
     wf = tmp / "workflow.json"
     wf.write_bytes(workflow_bytes(scenario["workflow"], [sys.executable, "-I", "-S", str(PROBE)],
                                   str(audit)))
-    candidate = root / "candidates" / "reference"
-    entry = tomllib.loads((candidate / "candidate.toml").read_text())["entrypoint"]
+    source = root / "candidates" / name
+    entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]
+    candidate = _merged(source, tmp / "engine")
     env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
     argv = strace_argv([*entry, "run", str(wf), str(state)], str(trace))
@@ -60,42 +73,64 @@ def _synced_at(calls: list[DurabilityCall], write: DurabilityCall) -> int:
 
 
 def _command_starts(calls: list[Call], audit: str) -> dict[str, int]:
-    """Step id -> the trace line of its probe's 'start' audit record."""
+    """Step id -> the trace line where the process that ran its command was made (the
+    clone/fork whose return is the pid that wrote the step's probe 'start' record)."""
+    made = {c.ret: c.line for c in calls
+            if c.syscall in ("clone", "clone3", "fork", "vfork") and c.ret and c.ret > 0}
     starts: dict[str, int] = {}
     for c in calls:
         if c.syscall == "write" and c.paths == (audit,) and c.data:
             record = json.loads(c.data)
             if record.get("kind") == "start":
-                starts.setdefault(record["step"], c.line)
+                starts.setdefault(record["step"], made[c.pid])
     return starts
 
 
-def test_reference_clean_run_is_recorded_event_by_event(root: Path, tmp_path: Path) -> None:
-    tmp = tmp_path.resolve()
-    calls, state, deps = _run_traced(root, tmp)
+def _broken_rules(calls: list[Call], state: Path, deps: dict[str, list[str]],
+                  audit: str) -> list[str]:
+    """What the recording shows of TASK.md's log rules being broken ([]: none)."""
     mapped = durability_calls(calls, str(state))
     events = log_events(mapped)
     final = (state / "events.jsonl").read_bytes()
     assert b"".join(e.raw for e in events) == final
     writes = [d for d in mapped if d.kind is Kind.LOG_WRITE]
+    broken = []
     for event in events:  # exactly one write carries each line, whole
-        [carrier] = [d for d in writes if event.index in d.events]
-        assert carrier.call.data == event.raw and not carrier.partial
+        carriers = [d for d in writes if event.index in d.events]
+        if len(carriers) != 1 or carriers[0].call.data != event.raw or carriers[0].partial:
+            broken.append(f"event {event.index} is not carried by one whole write")
     durable = {}
     for write, nxt in zip(writes, [*writes[1:], None], strict=True):
         synced = _synced_at(mapped, write)
-        assert nxt is None or synced < nxt.call.line, f"event {write.events} not fsynced"
-        [index] = write.events
-        durable[index] = synced
+        if nxt is not None and synced > nxt.call.line:
+            broken.append(f"event {write.events} not fsynced before the next")
+        for index in write.events:
+            durable[index] = synced
     succeeded = {e.event["step"]: durable[e.index] for e in events
                  if e.event is not None and e.event["type"] == "STEP_SUCCEEDED"}
-    starts = _command_starts(calls, str(tmp / "audit.jsonl"))
+    starts = _command_starts(calls, audit)
     assert set(starts) == set(deps)
-    for step, needs in deps.items():
-        for dep in needs:
-            assert succeeded[dep] < starts[step], f"{step} started before {dep} was durable"
+    broken += [f"{step} started before {dep} was durable" for step, needs in deps.items()
+               for dep in needs if succeeded[dep] > starts[step]]
     published = {d.step: d.call.line for d in mapped if d.kind is Kind.PUBLISH}
     assert set(published) == {p.name for p in (state / "outputs").iterdir()}
-    assert set(published) == {"prepare", "fan-a", "fan-c", "join"}
-    for step, line in published.items():
-        assert succeeded[step] < line, f"{step} published before its success was durable"
+    broken += [f"{step} published before its success was durable"
+               for step, line in published.items() if succeeded[step] > line]
+    return broken
+
+
+def test_reference_clean_run_is_recorded_event_by_event(root: Path, tmp_path: Path) -> None:
+    tmp = tmp_path.resolve()
+    calls, state, deps = _run_traced(root, tmp)
+    assert _broken_rules(calls, state, deps, str(tmp / "audit.jsonl")) == []
+    published = {d.step for d in durability_calls(calls, str(state)) if d.kind is Kind.PUBLISH}
+    assert published == {"prepare", "fan-a", "fan-c", "join"}
+
+
+def test_an_engine_that_acts_before_durable_is_seen_doing_so(root: Path, tmp_path: Path) -> None:
+    """The same judgement fails on the mutant that starts dependents before their
+    dependency's STEP_SUCCEEDED is written: the recording is evidence, not decoration."""
+    tmp = tmp_path.resolve()
+    calls, state, deps = _run_traced(root, tmp, "mutants/acts-before-durable")
+    broken = _broken_rules(calls, state, deps, str(tmp / "audit.jsonl"))
+    assert any("started before" in b or "published before" in b for b in broken), broken
