@@ -13,7 +13,13 @@ from harness.trace import Call, durability_calls, parse_trace
 from harness.trace.durability import DurabilityCall
 from harness.trace.fsmodel import replay
 from harness.trace.states import (
-    CrashState, Model, StateError, materialise, power_loss_states, prefix_states, torn_states,
+    CrashState,
+    Model,
+    StateError,
+    materialise,
+    power_loss_states,
+    prefix_states,
+    torn_states,
 )
 from harness.trace.strace import O_APPEND, O_CREAT, O_TRUNC, O_WRONLY
 
