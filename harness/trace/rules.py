@@ -77,11 +77,16 @@ def _next_act(calls: Sequence[DurabilityCall], after: int) -> int | None:
 
 
 def _act_name(calls: Sequence[DurabilityCall], at: int | None) -> str:
+    """What the call at `at` did, as a finding names it: a publish, or the event it wrote."""
     if at is None:
         return "the end of the trace"
     dc = calls[at]
-    what = f"outputs/{dc.step} was published" if dc.kind is Kind.PUBLISH else "the next event was written"
-    return f"{what} ({where(dc)})"
+    if dc.kind is Kind.PUBLISH:
+        return f"outputs/{dc.step} was published ({where(dc)})"
+    events = {e.index: e for e in log_events(calls)}
+    first = events.get(min(dc.events)) if dc.events else None
+    what = describe(first) if first is not None else "the next event"
+    return f"{what} was written ({where(dc)})"
 
 
 def unsynced_events(calls: Sequence[DurabilityCall]) -> list[str]:

@@ -85,7 +85,8 @@ def test_an_event_not_fsynced_before_a_publish_is_named_with_the_act() -> None:
 
 def test_an_event_not_fsynced_before_the_next_or_at_all_is_found() -> None:
     [before_next] = unsynced_events(trace(*reference_order(s1=None)))
-    assert "WORKFLOW_STARTED (seq 1)" in before_next and "the next event was written" in before_next
+    assert "WORKFLOW_STARTED (seq 1)" in before_next
+    assert "before the STEP_SUCCEEDED of step b (seq 2) was written" in before_next
     [at_end] = unsynced_events(trace(create_log(), fsync(S), c("write", LOG, data=STARTED)))
     assert "the end of the trace" in at_end
 
@@ -128,7 +129,7 @@ def test_only_the_publisher_fsyncing_after_the_last_write_counts() -> None:
 def test_a_log_created_without_a_directory_fsync_before_the_second_event_is_found() -> None:
     [finding] = unsynced_directories(trace(*reference_order(dir=None)))
     assert "openat at trace line 2 (pid 1) created events.jsonl" in finding
-    assert "before the next event was written (write at trace line 6" in finding
+    assert "before the STEP_SUCCEEDED of step b (seq 2) was written (write at trace line 6" in finding
     late = reference_order(dir=None)
     late.append(fsync(S))  # at the end: after the log was acted on
     assert len(unsynced_directories(trace(*late))) == 1
