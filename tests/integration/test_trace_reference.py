@@ -14,21 +14,14 @@ record), not at that record, which comes a Python start-up later.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from harness.manifest import load_candidate
-from harness.runners.local import PROBE
-from harness.scenario import workflow_bytes
-from harness.trace import DurabilityCall, Kind, durability_calls, log_events, parse_trace, strace_argv
+from harness.trace import DurabilityCall, Kind, durability_calls, log_events
 from harness.trace.strace import Call
-from harness.tree import candidate_files
+from tests.trace_run import run_traced
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,33 +29,9 @@ pytestmark = [
 ]
 
 
-def _merged(candidate: Path, into: Path) -> Path:
-    """The candidate's merged file tree (a mutant's files over the reference's), copied."""
-    for rel, path in candidate_files(load_candidate(candidate)):
-        (into / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, into / rel)
-    return into
-
-
 def _run_traced(root: Path, tmp: Path, name: str = "reference"
                 ) -> tuple[list[Call], Path, dict[str, list[str]]]:
-    scenario = tomllib.loads((root / "scenarios" / "clean-run.toml").read_text())
-    audit, state, trace = tmp / "audit.jsonl", tmp / "work" / "state", tmp / "trace.txt"
-    (tmp / "work").mkdir()
-    (tmp / "home").mkdir()
-    wf = tmp / "workflow.json"
-    wf.write_bytes(workflow_bytes(scenario["workflow"], [sys.executable, "-I", "-S", str(PROBE)],
-                                  str(audit)))
-    source = root / "candidates" / name
-    entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]
-    candidate = _merged(source, tmp / "engine")
-    env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
-           "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
-    argv = strace_argv([*entry, "run", str(wf), str(state)], str(trace))
-    done = subprocess.run(argv, cwd=candidate, env=env, capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    deps = {s["id"]: list(s.get("depends_on", [])) for s in scenario["workflow"]["steps"]}
-    return parse_trace(trace.read_text()), state, deps
+    return run_traced(root, tmp, root / "candidates" / name)
 
 
 def _synced_at(calls: list[DurabilityCall], write: DurabilityCall) -> int:

@@ -1,0 +1,200 @@
+"""Durability judgements over the `DurabilityCall`s of one recorded clean run.
+
+Each rule takes the calls `durability_calls` kept, in trace order, and returns its
+findings: one line each, naming the call (syscall, trace line, pid) and the event or
+output it concerns; an empty list means the run kept the rule. The rules read TASK.md's
+log and output rules as a trace can show them:
+
+- `unsynced_events`: every event, once its last byte is written, is fsynced (fsync or
+  fdatasync of events.jsonl, successful, by the process that wrote it) before the next
+  event is written and before any output is published, and before the trace ends.
+  Those are the acts on an event that calls under STATE_DIR show; a dependent step
+  starting is a clone outside them (tests/integration/test_trace_reference.py judges it
+  with the probe's audit).
+- `split_events`: every event is carried by exactly one write (a crash between two
+  writes of one line tears it, which no fabricated torn tail models).
+- `published_before_synced`: every link or rename into outputs/ follows an fsync of its
+  source file, after that file's last write, by the publishing process. A step's command
+  fsyncing its own output does not count: the contract's commands are arbitrary and need
+  not (the harness's probe does, and would otherwise hide the defect).
+- `unsynced_directories`: when the run creates events.jsonl (an O_CREAT open or a
+  rename/link onto that name, its first successful call on it), STATE_DIR is fsynced
+  after the creation and before the engine acts on the log: before the second event is
+  written (the first one is not durable while the name holding it is not, and an event
+  must be durable before the next is written), before any publish, and before the trace
+  ends. TASK.md demands this ("Fsync the directory when you create the file", of the
+  log). It demands no fsync of outputs/ after a link: `unsynced_output_directories`
+  says where none followed, as notes, never as findings.
+
+sync_file_range is not counted as an fsync: it flushes no metadata and no disk cache.
+Pure: calls in, strings out.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+
+from harness.trace.durability import LOG_NAME, OUTPUTS, DurabilityCall, Kind, LogEvent, log_events
+from harness.trace.strace import O_CREAT
+
+Rule = Callable[[Sequence[DurabilityCall]], list[str]]
+_FSYNCS = ("fsync", "fdatasync")
+NOT_DEMANDED = "not demanded by the contract"
+
+
+def where(dc: DurabilityCall) -> str:
+    """The call, as a finding names it."""
+    return f"{dc.call.syscall} at trace line {dc.call.line} (pid {dc.call.pid})"
+
+
+def describe(event: LogEvent) -> str:
+    """The event, as a finding names it: 'the STEP_SUCCEEDED of step b (seq 12)'."""
+    if event.event is None:
+        return f"line {event.index + 1} of the log (not a whole JSON event)"
+    kind, step = event.event.get("type"), event.event.get("step")
+    of = f" of step {step}" if step is not None else ""
+    return f"the {kind}{of} (seq {event.seq})"
+
+
+def _ok(dc: DurabilityCall) -> bool:
+    return not dc.call.failed and dc.call.ret is not None
+
+
+def _fsync_of(dc: DurabilityCall, file: str, pid: int | None = None) -> bool:
+    return (dc.kind is Kind.SYNC and dc.call.syscall in _FSYNCS and dc.file == file and _ok(dc)
+            and (pid is None or dc.call.pid == pid))
+
+
+def _carriers(calls: Sequence[DurabilityCall], index: int) -> list[int]:
+    return [i for i, dc in enumerate(calls) if dc.kind is Kind.LOG_WRITE and index in dc.events]
+
+
+def _next_act(calls: Sequence[DurabilityCall], after: int) -> int | None:
+    """The first log write or publish after position `after` (None: the trace ends)."""
+    return next((i for i in range(after + 1, len(calls))
+                 if calls[i].kind in (Kind.LOG_WRITE, Kind.PUBLISH) and _ok(calls[i])), None)
+
+
+def _act_name(calls: Sequence[DurabilityCall], at: int | None) -> str:
+    """What the call at `at` did, as a finding names it: a publish, or the event it wrote."""
+    if at is None:
+        return "the end of the trace"
+    dc = calls[at]
+    if dc.kind is Kind.PUBLISH:
+        return f"outputs/{dc.step} was published ({where(dc)})"
+    events = {e.index: e for e in log_events(calls)}
+    first = events.get(min(dc.events)) if dc.events else None
+    what = describe(first) if first is not None else "the next event"
+    return f"{what} was written ({where(dc)})"
+
+
+def unsynced_events(calls: Sequence[DurabilityCall]) -> list[str]:
+    """Events not fsynced by their writer before the next event or publish."""
+    found = []
+    for event in log_events(calls):
+        carriers = _carriers(calls, event.index)
+        if not carriers:
+            continue
+        last = carriers[-1]
+        act = _next_act(calls, last)
+        stop = len(calls) if act is None else act
+        pid = calls[last].call.pid
+        if not any(_fsync_of(calls[i], LOG_NAME, pid) for i in range(last + 1, stop)):
+            found.append(f"{describe(event)}, written by {where(calls[last])}, was never fsynced"
+                         f" by its writer before {_act_name(calls, act)}")
+    return found
+
+
+def split_events(calls: Sequence[DurabilityCall]) -> list[str]:
+    """Events carried by more than one write."""
+    found = []
+    for event in log_events(calls):
+        carriers = _carriers(calls, event.index)
+        if len(carriers) > 1:
+            names = ", then ".join(where(calls[i]) for i in carriers)
+            found.append(f"{describe(event)} was written in {len(carriers)} writes ({names}):"
+                         " a crash between them tears it")
+    return found
+
+
+def _last_change(calls: Sequence[DurabilityCall], before: int, file: str) -> int:
+    """The position of the last write or truncate of file before `before` (-1: none)."""
+    return max((i for i in range(before) if calls[i].kind in (Kind.WRITE, Kind.TRUNCATE)
+                and calls[i].rel[:1] == (file,) and _ok(calls[i])), default=-1)
+
+
+def published_before_synced(calls: Sequence[DurabilityCall]) -> list[str]:
+    """Outputs linked or renamed into outputs/ before the publisher fsynced their data."""
+    found = []
+    for at, dc in enumerate(calls):
+        if dc.kind is not Kind.PUBLISH or not _ok(dc):
+            continue
+        source = dc.rel[0] if len(dc.rel) > 1 else ""
+        if not source:
+            found.append(f"{where(dc)} published outputs/{dc.step} from outside STATE_DIR:"
+                         " no fsync of its data can be seen")
+            continue
+        start = _last_change(calls, at, source)
+        if not any(_fsync_of(calls[i], source, dc.call.pid) for i in range(start + 1, at)):
+            later = next((where(calls[i]) for i in range(at + 1, len(calls))
+                          if _fsync_of(calls[i], source, dc.call.pid)), None)
+            after = f"; it fsynced it only after, {later}" if later else ""
+            found.append(f"{where(dc)} published outputs/{dc.step} from {source} before the"
+                         f" publishing process fsynced that file's data{after}")
+    return found
+
+
+def _creates(dc: DurabilityCall, name: str) -> bool:
+    if dc.kind is Kind.OPEN:
+        return dc.file == name and dc.call.flags is not None and bool(dc.call.flags & O_CREAT)
+    return dc.kind in (Kind.MOVE, Kind.PUBLISH) and dc.file == name
+
+
+def _creation(calls: Sequence[DurabilityCall], name: str) -> int | None:
+    """The position of the call that created `name`: its first successful call, when
+    that call can create it (None: it was there before the trace, or never made)."""
+    first = next((i for i, dc in enumerate(calls) if name in dc.rel and _ok(dc)), None)
+    return first if first is not None and _creates(calls[first], name) else None
+
+
+def unsynced_directories(calls: Sequence[DurabilityCall]) -> list[str]:
+    """A created events.jsonl whose directory was not fsynced before the log was acted on."""
+    made = _creation(calls, LOG_NAME)
+    if made is None:
+        return []
+    second = next((i for i in range(made + 1, len(calls)) if calls[i].kind is Kind.LOG_WRITE
+                   and _ok(calls[i]) and max(calls[i].events, default=0) > 0), None)
+    publish = next((i for i in range(made + 1, len(calls)) if calls[i].kind is Kind.PUBLISH), None)
+    stops = [i for i in (second, publish) if i is not None]
+    stop = min(stops) if stops else None
+    if any(_fsync_of(calls[i], ".") for i in range(made + 1, len(calls) if stop is None else stop)):
+        return []
+    return [f"{where(calls[made])} created {LOG_NAME}, and STATE_DIR was not fsynced before"
+            f" {_act_name(calls, stop)}: after a power loss the log's name, with every event"
+            " in it, may be gone"]
+
+
+def unsynced_output_directories(calls: Sequence[DurabilityCall]) -> list[str]:
+    """Notes (never findings: TASK.md does not demand it) on links into outputs/ that no
+    later fsync of outputs/ made durable."""
+    notes = []
+    for at, dc in enumerate(calls):
+        if dc.kind is Kind.PUBLISH and _ok(dc) and not any(
+                _fsync_of(calls[i], posixpath.dirname(dc.file)) for i in range(at + 1, len(calls))):
+            notes.append(f"{NOT_DEMANDED}: {where(dc)} published outputs/{dc.step}, and"
+                         f" {OUTPUTS}/ was never fsynced after it")
+    return notes
+
+
+RULES: dict[str, Rule] = {
+    "unsynced_events": unsynced_events,
+    "split_events": split_events,
+    "published_before_synced": published_before_synced,
+    "unsynced_directories": unsynced_directories,
+}
+
+
+def judge(calls: Sequence[DurabilityCall]) -> dict[str, list[str]]:
+    """Every rule's findings, by rule name."""
+    return {name: rule(calls) for name, rule in RULES.items()}
