@@ -1,0 +1,163 @@
+"""Crash points struck live on the reference engine's clean-run (issue 13 item 2).
+
+The clean-run is recorded once under `strace_argv`, outside the runners, as in
+test_trace_reference. Then, for a seeded sample of its crash points (the first and the
+last always in), the engine runs again from an empty STATE_DIR under `inject_argv`: it
+must die by SIGKILL at that call, leaving the log as the recording had it just before the
+call took effect; a plain `run` must then finish the workflow, every output published
+once. Striking the same point twice must leave the same log.
+
+Log lines carry what no two runs share (``ts``, a step's ``pid`` and ``pgid``); the log is
+compared line by line with those values masked, every other byte exact, a torn final line
+included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.runners.local import PROBE
+from harness.scenario import workflow_bytes
+from harness.trace import DurabilityCall, durability_calls, parse_trace, strace_argv
+from harness.trace.plan import CrashPoint, choose, crash_points, inject_argv, log_before
+from tests.integration.test_trace_reference import _merged
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not on PATH"),
+]
+
+SEED, LIMIT = 13, 6
+PUBLISHED = {"prepare", "fan-a", "fan-c", "join"}  # the clean-run steps with an output
+_VOLATILE = re.compile(rb'"(ts|pid|pgid)":-?[0-9.eE+-]+')
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A folder with the merged engine, the workflow and the environment TASK.md gives."""
+
+    tmp: Path
+    engine: Path
+    workflow: Path
+    entry: tuple[str, ...]
+    env: dict[str, str]
+
+    def argv(self, verb: str, state: Path) -> list[str]:
+        args = [str(self.workflow), str(state)] if verb == "run" else [str(state)]
+        return [*self.entry, verb, *args]
+
+    def call(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(argv, cwd=self.engine, env=self.env, capture_output=True,
+                              timeout=60)
+
+
+def _staggered(workflow: dict[str, Any]) -> dict[str, Any]:
+    """clean-run's workflow with the fan steps' sleeps 0.3 s apart instead of all 0.6 s.
+
+    With equal sleeps, fan-a and fan-b (run side by side) end in either order, so the
+    n-th write to the log carries STEP_SUCCEEDED fan-a in one run and fan-b in the next:
+    a kill at an ordinal lands on the same call number but not on the same event."""
+    fans = [s for s in workflow["steps"] if s.get("depends_on") == ["prepare"]]
+    for i, step in enumerate(fans, 1):
+        at = step["probe"].index("--sleep")
+        step["probe"] = [*step["probe"][:at + 1], str(0.3 * i), *step["probe"][at + 2:]]
+    return workflow
+
+
+def _cell(root: Path, tmp: Path) -> Cell:
+    scenario = tomllib.loads((root / "scenarios" / "clean-run.toml").read_text())
+    (tmp / "home").mkdir()
+    wf = tmp / "workflow.json"
+    probe = [sys.executable, "-I", "-S", str(PROBE)]
+    wf.write_bytes(workflow_bytes(_staggered(scenario["workflow"]), probe,
+                                  str(tmp / "audit.jsonl")))
+    source = root / "candidates" / "reference"
+    entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]
+    env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+           "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
+    return Cell(tmp, _merged(source, tmp / "engine"), wf, tuple(entry), env)
+
+
+def _record(cell: Cell) -> tuple[list[DurabilityCall], Path]:
+    state, trace = cell.tmp / "recorded" / "state", cell.tmp / "trace.txt"
+    state.parent.mkdir()
+    done = cell.call(strace_argv(cell.argv("run", state), str(trace)))
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return durability_calls(parse_trace(trace.read_text()), str(state)), state
+
+
+def _log(state: Path) -> bytes:
+    """The log's bytes (none before the engine created it)."""
+    path = state / "events.jsonl"
+    return path.read_bytes() if path.exists() else b""
+
+
+def _masked(log: bytes) -> list[bytes]:
+    return [_VOLATILE.sub(rb'"\1":_', line) for line in log.splitlines(keepends=True)]
+
+
+def _strike(cell: Cell, point: CrashPoint, name: str) -> Path:
+    """A fresh STATE_DIR, the engine killed in it at point; the STATE_DIR."""
+    state = cell.tmp / name / "state"
+    state.parent.mkdir()
+    done = cell.call(inject_argv(cell.argv("run", state), point, str(state)))
+    # strace re-raises the tracee's SIGKILL on itself: a shell sees 137, Popen -9
+    assert done.returncode == -signal.SIGKILL, (point, done.returncode, done.stderr[-2000:])
+    return state
+
+
+def _resumed(cell: Cell, state: Path) -> list[str]:
+    """What is wrong after a plain `run` resumes state ([]: nothing)."""
+    wrong = []
+    done = cell.call(cell.argv("run", state))
+    if done.returncode != 0:
+        wrong.append(f"run exited {done.returncode}: {done.stderr[-500:]!r}")
+    events = [json.loads(line) for line in (state / "events.jsonl").read_bytes().splitlines()]
+    if events[-1]["type"] != "WORKFLOW_SUCCEEDED":
+        wrong.append(f"the log ends in {events[-1]['type']}")
+    status = json.loads(cell.call(cell.argv("status", state)).stdout)
+    if status["workflow"] != "succeeded":
+        wrong.append(f"status says {status['workflow']}")
+    published = sorted(p.name for p in (state / "outputs").iterdir())
+    if published != sorted(PUBLISHED):
+        wrong.append(f"outputs/ holds {published}")
+    succeeded = [e["step"] for e in events if e["type"] == "STEP_SUCCEEDED"]
+    if sorted(succeeded) != sorted(set(succeeded)):
+        wrong.append(f"a step succeeded twice: {succeeded}")
+    return wrong
+
+
+def test_reference_dies_at_each_chosen_point_and_resumes(root: Path, tmp_path: Path) -> None:
+    cell = _cell(root, tmp_path.resolve())
+    calls, recorded = _record(cell)
+    points = [p for p in crash_points(calls) if not p.ambiguous]
+    plan = choose(points, SEED, LIMIT)
+    assert len(plan.points) == LIMIT and plan.points[0] == points[0] \
+        and plan.points[-1] == points[-1]
+    for i, point in enumerate(plan.points):
+        state = _strike(cell, point, f"kill{i}")
+        expected = _masked(log_before(calls, point))
+        assert _masked(_log(state)) == expected, point.description
+        assert _resumed(cell, state) == [], point.description
+    assert (recorded / "events.jsonl").exists()
+
+
+def test_the_same_point_struck_twice_leaves_the_same_log(root: Path, tmp_path: Path) -> None:
+    cell = _cell(root, tmp_path.resolve())
+    calls, _ = _record(cell)
+    point = next(p for p in crash_points(calls) if p.syscall == "link")
+    first, second = (_log(_strike(cell, point, name)) for name in ("a", "b"))
+    assert _masked(first) == _masked(second) == _masked(log_before(calls, point))
+    assert first != b""
