@@ -4,8 +4,11 @@ The clean-run is recorded once under `strace_argv`, outside the runners, as in
 test_trace_reference. Then, for a seeded sample of its crash points (the first and the
 last always in), the engine runs again from an empty STATE_DIR under `inject_argv`: it
 must die by SIGKILL at that call, leaving the log as the recording had it just before the
-call took effect; a plain `run` must then finish the workflow, every output published
-once. Striking the same point twice must leave the same log.
+call took effect; a plain `run` must then finish the workflow, keeping the log's complete
+lines, every output published once. Striking the same point twice must leave the same
+log, and striking the next call must not. The fan steps' sleeps are staggered (see
+`_staggered`) so that the engine's calls come in one order in every run. The resume
+judgement is shown to fail on two mutants that break recovery, at a kill before join.
 
 Log lines carry what no two runs share (``ts``, a step's ``pid`` and ``pgid``); the log is
 compared line by line with those values masked, every other byte exact, a torn final line
@@ -72,18 +75,18 @@ def _staggered(workflow: dict[str, Any]) -> dict[str, Any]:
     fans = [s for s in workflow["steps"] if s.get("depends_on") == ["prepare"]]
     for i, step in enumerate(fans, 1):
         at = step["probe"].index("--sleep")
-        step["probe"] = [*step["probe"][:at + 1], str(0.3 * i), *step["probe"][at + 2:]]
+        step["probe"] = [*step["probe"][:at + 1], f"{0.3 * i:.1f}", *step["probe"][at + 2:]]
     return workflow
 
 
-def _cell(root: Path, tmp: Path) -> Cell:
+def _cell(root: Path, tmp: Path, name: str = "reference") -> Cell:
     scenario = tomllib.loads((root / "scenarios" / "clean-run.toml").read_text())
-    (tmp / "home").mkdir()
+    (tmp / "home").mkdir(parents=True)
     wf = tmp / "workflow.json"
     probe = [sys.executable, "-I", "-S", str(PROBE)]
     wf.write_bytes(workflow_bytes(_staggered(scenario["workflow"]), probe,
                                   str(tmp / "audit.jsonl")))
-    source = root / "candidates" / "reference"
+    source = root / "candidates" / name
     entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]
     env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
@@ -120,16 +123,20 @@ def _strike(cell: Cell, point: CrashPoint, name: str) -> Path:
 
 def _resumed(cell: Cell, state: Path) -> list[str]:
     """What is wrong after a plain `run` resumes state ([]: nothing)."""
-    wrong = []
+    wrong, before = [], _log(state)
+    kept = before[:before.rfind(b"\n") + 1]  # its complete lines: a torn tail may be cut
     done = cell.call(cell.argv("run", state))
     if done.returncode != 0:
         wrong.append(f"run exited {done.returncode}: {done.stderr[-500:]!r}")
-    events = [json.loads(line) for line in (state / "events.jsonl").read_bytes().splitlines()]
-    if events[-1]["type"] != "WORKFLOW_SUCCEEDED":
-        wrong.append(f"the log ends in {events[-1]['type']}")
-    status = json.loads(cell.call(cell.argv("status", state)).stdout)
-    if status["workflow"] != "succeeded":
-        wrong.append(f"status says {status['workflow']}")
+    if not _log(state).startswith(kept):
+        wrong.append("the log's complete lines were not kept")
+    events = [json.loads(line) for line in _log(state).splitlines()]
+    if not events or events[-1]["type"] != "WORKFLOW_SUCCEEDED":
+        wrong.append(f"the log ends in {events[-1]['type'] if events else 'nothing'}")
+    status = cell.call(cell.argv("status", state))
+    said = json.loads(status.stdout).get("workflow") if status.returncode == 0 else None
+    if said != "succeeded":
+        wrong.append(f"status exited {status.returncode} saying {said}")
     published = sorted(p.name for p in (state / "outputs").iterdir())
     if published != sorted(PUBLISHED):
         wrong.append(f"outputs/ holds {published}")
@@ -139,25 +146,56 @@ def _resumed(cell: Cell, state: Path) -> list[str]:
     return wrong
 
 
-def test_reference_dies_at_each_chosen_point_and_resumes(root: Path, tmp_path: Path) -> None:
-    cell = _cell(root, tmp_path.resolve())
-    calls, recorded = _record(cell)
+@pytest.fixture(scope="module")
+def reference(root: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Cell, list[DurabilityCall]]:
+    """The reference's cell and its recorded clean-run, shared by this module's tests."""
+    cell = _cell(root, tmp_path_factory.mktemp("reference").resolve())
+    return cell, _record(cell)[0]
+
+
+def test_reference_dies_at_each_chosen_point_and_resumes(
+        reference: tuple[Cell, list[DurabilityCall]]) -> None:
+    cell, calls = reference
     points = [p for p in crash_points(calls) if not p.ambiguous]
     plan = choose(points, SEED, LIMIT)
     assert len(plan.points) == LIMIT and plan.points[0] == points[0] \
         and plan.points[-1] == points[-1]
     for i, point in enumerate(plan.points):
-        state = _strike(cell, point, f"kill{i}")
+        state = _strike(cell, point, f"plan{i}")
         expected = _masked(log_before(calls, point))
         assert _masked(_log(state)) == expected, point.description
         assert _resumed(cell, state) == [], point.description
-    assert (recorded / "events.jsonl").exists()
 
 
-def test_the_same_point_struck_twice_leaves_the_same_log(root: Path, tmp_path: Path) -> None:
-    cell = _cell(root, tmp_path.resolve())
-    calls, _ = _record(cell)
-    point = next(p for p in crash_points(calls) if p.syscall == "link")
-    first, second = (_log(_strike(cell, point, name)) for name in ("a", "b"))
+def test_the_same_point_struck_twice_leaves_the_same_log(
+        reference: tuple[Cell, list[DurabilityCall]]) -> None:
+    cell, calls = reference
+    point = next(p for p in crash_points(calls)
+                 if p.description == "the write of STEP_SUCCEEDED fan-b")
+    first, second = (_log(_strike(cell, point, name)) for name in ("twice-a", "twice-b"))
     assert _masked(first) == _masked(second) == _masked(log_before(calls, point))
     assert first != b""
+    later = _strike(cell, CrashPoint(point.index, point.syscall, point.path, point.ordinal + 1,
+                                     point.role, "the next write"), "next")
+    assert _masked(_log(later)) != _masked(first)  # the check sees a kill one call off
+
+
+MUTANTS = {"mutants/rerun-succeeded": "succeeded twice",  # the defect, and what shows it
+           "mutants/truncating-log": "complete lines were not kept"}
+
+
+def _before_join(cell: Cell, calls: list[DurabilityCall], name: str) -> list[str]:
+    point = next(p for p in crash_points(calls)
+                 if p.description == "the write of STEP_STARTED join")
+    return _resumed(cell, _strike(cell, point, name))
+
+
+def test_a_kill_before_join_shows_engines_that_break_recovery(
+        root: Path, tmp_path: Path, reference: tuple[Cell, list[DurabilityCall]]) -> None:
+    """The resume judgement passes the reference at one point and fails each mutant there."""
+    assert _before_join(*reference, "join") == []
+    for name, sign in MUTANTS.items():
+        cell = _cell(root, tmp_path.resolve() / name.replace("/", "-"), name)
+        wrong = _before_join(cell, _record(cell)[0], "join")
+        assert any(sign in w for w in wrong), (name, wrong)
