@@ -1,14 +1,15 @@
 """Crash points struck live on the reference engine's clean-run (issue 13 item 2).
 
 The clean-run is recorded once under `strace_argv`, outside the runners, as in
-test_trace_reference. Then, for a seeded sample of its crash points (the first and the
-last always in), the engine runs again from an empty STATE_DIR under `inject_argv`: it
-must die by SIGKILL at that call, leaving the log as the recording had it just before the
-call took effect; a plain `run` must then finish the workflow, keeping the log's complete
-lines, every output published once. Striking the same point twice must leave the same
-log, and striking the next call must not. The fan steps' sleeps are staggered (see
-`_staggered`) so that the engine's calls come in one order in every run. The resume
-judgement is shown to fail on two mutants that break recovery, at a kill before join.
+test_trace_reference (with tests/trace_run.py's `merged`). Then, for a seeded sample of
+its crash points (the first and the last always in), the engine runs again from an empty
+STATE_DIR under `inject_argv`: it must die by SIGKILL at that call, leaving the log as
+the recording had it just before the call took effect; a plain `run` must then finish
+the workflow, keeping the log's complete lines, every output published once. Striking
+the same point twice must leave the same log, and striking the next call must not. The
+fan steps' sleeps are staggered (see `_staggered`) so that the engine's calls come in
+one order in every run. The resume judgement is shown to fail on two mutants that break
+recovery, at a kill before join.
 
 Log lines carry what no two runs share (``ts``, a step's ``pid`` and ``pgid``); the log is
 compared line by line with those values masked, every other byte exact, a torn final line
@@ -35,7 +36,7 @@ from harness.runners.local import PROBE
 from harness.scenario import workflow_bytes
 from harness.trace import DurabilityCall, durability_calls, parse_trace, strace_argv
 from harness.trace.plan import CrashPoint, choose, crash_points, inject_argv, log_before
-from tests.integration.test_trace_reference import _merged
+from tests.trace_run import merged
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,7 +91,7 @@ def _cell(root: Path, tmp: Path, name: str = "reference") -> Cell:
     entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]
     env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "home"), "LANG": "C.UTF-8"}
-    return Cell(tmp, _merged(source, tmp / "engine"), wf, tuple(entry), env)
+    return Cell(tmp, merged(source, tmp / "engine"), wf, tuple(entry), env)
 
 
 def _record(cell: Cell) -> tuple[list[DurabilityCall], Path]:
