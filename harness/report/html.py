@@ -31,7 +31,9 @@ def element_text(value: object) -> Markup:
     return Markup(text)
 
 
-def _env() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The templates' environment (autoescaping, strict undefined): index.html and
+    compare.html both render through it."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its suffix: .j2 is not in the default list
@@ -42,11 +44,6 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def environment() -> jinja2.Environment:
-    """The templates' environment (autoescaping, strict undefined): compare.html uses it too."""
-    return _env()
-
-
 def script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
@@ -55,7 +52,7 @@ def render(report: Report) -> str:
     css = (TEMPLATES / "style.css").read_text()
     script = (TEMPLATES / "report.js").read_text()
     cap_labels = [c.replace("_", "_\u200b") for c in report.capabilities]  # may wrap at _
-    return _env().get_template("index.html.j2").render(
+    return environment().get_template("index.html.j2").render(
         r=report, css=Markup(css),
         script=Markup(script), script_hash=script_hash(script),
         cap_labels=cap_labels)
