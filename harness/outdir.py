@@ -99,3 +99,12 @@ def claim(path: Path, option: str = "--out") -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)  # releases the lock
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make folder's entries durable (a file created or renamed into it)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

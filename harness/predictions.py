@@ -24,6 +24,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.manifest import MANIFEST, load_candidate
 from harness.model import CAPABILITIES
+from harness.outdir import fsync_dir
 from harness.tree import IGNORED, candidate_files
 
 REQUIRED = ("model", "sample", "files")
@@ -344,9 +345,9 @@ def write(found: Sequence[Prediction], into: Path, source: str) -> Path:
         for p in found:
             _loads_back(tmp / p.folder, p)
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the folders from other users
-        _fsync(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, into)  # replaces an empty folder; fails if one appeared and filled
-        _fsync(into.parent)
+        fsync_dir(into.parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"--into {into}: cannot write: {exc.strerror or exc}; nothing was"
@@ -380,15 +381,7 @@ def _write_folder(folder: Path, p: Prediction, source: str) -> None:
             f.flush()
             os.fsync(f.fileno())
     for dirpath, _, _ in os.walk(folder):
-        _fsync(Path(dirpath))
-
-
-def _fsync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(Path(dirpath))
 
 
 def _loads_back(folder: Path, p: Prediction) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.intent import Intent
 from harness.model import Candidate, CellResult, CheckResult, Outcome
+from harness.outdir import fsync_dir
 from harness.profiles import Profile, Profiles, ProfileScore
 from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, Trials, summarise
 
@@ -151,11 +152,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
 
 
 def write_results(path: Path, doc: dict[str, Any]) -> None:
