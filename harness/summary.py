@@ -198,33 +198,46 @@ def steps_succeeded(cells: Iterable[CellResult]) -> list[int]:
     return [int(cell.extra["steps_succeeded"]) for cell in cells if "steps_succeeded" in cell.extra]
 
 
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """A set of a candidate's cells judged: the pairs, execution, intent, every profile."""
+
+    pairs: list[tuple[str, CheckResult]]
+    execution: float | None
+    intent: float
+    withheld: str
+    scores: Mapping[str, ProfileScore]
+
+
+def _judge(c: Candidate, cells: Sequence[CellResult], intent: Intent,
+           profiles: Profiles) -> _Judged:
+    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
+    execution = execution_score(r for _, r in pairs)
+    intent_score, withheld = credited(intent, steps_succeeded(cells))
+    return _Judged(pairs, execution, intent_score, withheld,
+                   score_all(profiles, execution, intent_score, pairs, c.claims))
+
+
 def score_candidate(c: Candidate, cells: Sequence[CellResult], intent: Intent,
                     profiles: Profiles, headline: str, trials: int = 1) -> CandidateScore:
     """One candidate's records from its own cells (of `trials` trials, or of more if the
     cells carry more)."""
-    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
-    results = [r for _, r in pairs]
-    execution = execution_score(results)
-    intent_score, withheld = credited(intent, steps_succeeded(cells))
-    scores = score_all(profiles, execution, intent_score, pairs, c.claims)
-    verdicts = check_verdicts(pairs)
+    j = _judge(c, cells, intent, profiles)
+    verdicts = check_verdicts(j.pairs)
     name = profiles.get(headline).name
     return CandidateScore(
-        c, tuple(cells), execution, IntentScore(intent, intent_score, withheld),
-        tuple(scores[p.name] for p in profiles.profiles), name,
-        matrix(c.claims, intent, pairs), Tally.of(results), verdicts,
+        c, tuple(cells), j.execution, IntentScore(intent, j.intent, j.withheld),
+        tuple(j.scores[p.name] for p in profiles.profiles), name,
+        matrix(c.claims, intent, j.pairs), Tally.of(r for _, r in j.pairs), verdicts,
         score_trials(c, cells, intent, profiles, name, trials, verdicts))
 
 
 def trial_score(c: Candidate, trial: int, cells: Sequence[CellResult], intent: Intent,
                 profiles: Profiles, headline: str) -> TrialScore:
     """One trial's cells scored as the pooled score is, on those cells alone."""
-    pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
-    execution = execution_score(r for _, r in pairs)
-    intent_score, _ = credited(intent, steps_succeeded(cells))
-    score = score_all(profiles, execution, intent_score, pairs, c.claims)[headline].score
-    fatal = any(r.severity is Severity.FATAL and r.outcome is Outcome.FAIL for _, r in pairs)
-    return TrialScore(trial, score, execution, fatal)
+    j = _judge(c, cells, intent, profiles)
+    fatal = any(r.severity is Severity.FATAL and r.outcome is Outcome.FAIL for _, r in j.pairs)
+    return TrialScore(trial, j.scores[headline].score, j.execution, fatal)
 
 
 def score_trials(c: Candidate, cells: Sequence[CellResult], intent: Intent, profiles: Profiles,
