@@ -35,6 +35,7 @@ from harness.manifest import resolve_candidates
 from harness.model import Outcome
 from harness.progress import Progress
 from harness.report import doc as results_doc
+from harness.report.trialview import half_width
 from harness.runners.docker import Limits
 from harness.store import Store
 from harness.study import Study
@@ -279,9 +280,9 @@ def _num(x: float | None) -> str:
 
 def _headline(c: dict[str, Any], headline: str) -> str:
     """The headline score: with trials, their mean ± the half-width of its interval."""
-    lo_hi = c.get("score_interval")
+    half = half_width(c)
     if c.get("trials", 1) > 1 and c["score"] is not None:
-        return f"{c['score']:.2f}" + (f" ±{(lo_hi[1] - lo_hi[0]) / 2:.2f}" if lo_hi else "")
+        return f"{c['score']:.2f}" + (f" ±{half:.2f}" if half is not None else "")
     return _num(c["profiles"][headline]["score"])
 
 

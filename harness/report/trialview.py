@@ -28,7 +28,6 @@ class FlakyView:
         return f"{self.passed} of {self.passed + self.failed} trials passed"
 
 
-
 def flaky_views(cand: Mapping[str, Any], hrefs: Mapping[str, str]) -> tuple[FlakyView, ...]:
     """Each flaky (check, scenario), linked to the check's failures (hrefs: check -> href)."""
     return tuple(FlakyView(str(f["check"]), str(f["scenario"]), int(f["passed"]),
@@ -46,6 +45,12 @@ def trial_suffix(trial: int) -> str:
     return f"-t{trial}" if trial else ""
 
 
+def half_width(cand: Mapping[str, Any]) -> float | None:
+    """Half the width of the candidate's score interval; None when it has none."""
+    lo_hi = cand.get("score_interval")
+    return (lo_hi[1] - lo_hi[0]) / 2 if lo_hi else None
+
+
 def mean_text(cand: Mapping[str, Any], pooled: str) -> tuple[str, float, str] | None:
     """With trials: the mean score ± half its interval, the mean, and a title saying
     what it is; None with one trial or no score."""
@@ -53,7 +58,8 @@ def mean_text(cand: Mapping[str, Any], pooled: str) -> tuple[str, float, str] | 
     if k < 2 or not isinstance(mean, int | float) or isinstance(mean, bool):
         return None
     lo_hi = cand.get("score_interval")
-    text = f"{mean:.2f}" + (f" \u00b1 {(lo_hi[1] - lo_hi[0]) / 2:.2f}" if lo_hi else "")
+    half = half_width(cand)
+    text = f"{mean:.2f}" + (f" \u00b1 {half:.2f}" if half is not None else "")
     where = (f"95% interval [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi
              else "no interval: fewer than two trials had a score")
     return (text, float(mean),
