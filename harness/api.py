@@ -187,6 +187,9 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
             "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)}}
         if cut_short:
             extra["cell_limit"] = cut_short
+        for key in ("faults", "recordings"):  # which kills were exact, and the plan's source
+            if obs.facts.get(key):
+                extra[key] = obs.facts[key]
         steps = {str(s["id"]) for s in scenario.workflow.get("steps", [])}
         if steps:  # how many ran to success, per the probes: it gates design intent
             extra["steps_succeeded"] = len(succeeded_steps(obs.audit) & steps)

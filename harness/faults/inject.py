@@ -250,8 +250,13 @@ def _end_quietly(proc: EngineProcess) -> None:
 
 def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, bound_s: float,
           trigger: Trigger | None = None, action: Action | None = None,
-          action_name: str = "", limit: CellLimit | None = None) -> Invocation:
+          action_name: str = "", limit: CellLimit | None = None,
+          wrap: Sequence[str] = (), struck: str = "") -> Invocation:
     """Run ENTRYPOINT + args to its end (or the bound), striking once when trigger is met.
+
+    With wrap (`harness.faults.exact`: strace set to kill the engine at one exact call)
+    the strike is the tracer's: an engine that dies of SIGKILL without the harness
+    having sent one was struck there, and `struck` says where.
 
     With a cell limit the bound is cut to the time the cell has left; an engine still
     running when the limit passes is killed, put in `limit.cut`, and CellLimitReached
@@ -259,7 +264,7 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
     if limit is not None:
         limit.check(label)
     log_before = read_log(watcher.files, keep=True)
-    proc = cell.start(args)
+    proc = cell.start(args, wrap) if wrap else cell.start(args)
     stop_at = proc.started + bound_s
     at_limit = limit is not None and limit.deadline <= stop_at
     if limit is not None:
@@ -290,6 +295,8 @@ def drive(cell: Cell, watcher: Watcher, args: Sequence[str], *, label: str, boun
         why = str(exc)
         fault, rc, at_limit = (fault + "; " if fault else "") + why, None, True
     ended = time.monotonic()
+    if wrap and struck and rc == -signal.SIGKILL and not fault:
+        fault, fault_at = f"SIGKILL {struck}", ended
     watcher.tick()
     out, err = proc.output()
     out_cut, err_cut = proc.cuts()

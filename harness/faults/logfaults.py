@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from harness.eventlog import complete_prefix
+from harness.faults.crashes import crash_at_events
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
 from harness.faults.inject import Trigger, drive, read_log, restore, snapshot
 from harness.faults.procedures import PROCEDURES, Ctx
@@ -40,7 +41,7 @@ TORN_BYTES = 64 << 20
 def _crash_base(ctx: Ctx) -> bytes | None:
     """Run and SIGKILL at a seeded event count; the complete lines it left, or None."""
     lo, hi = ctx.params.get("kill_events", [4, 8])
-    inv = ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", ctx.rng.randint(lo, hi)))
+    inv = crash_at_events(ctx, ctx.rng.randint(lo, hi))
     ctx.cell.end_all()  # the killed run's steps are not what these scenarios judge
     base = complete_prefix(ctx.files.read_strict(LOG, LOG_CAP) or b"")
     lines = base.count(b"\n")
@@ -188,7 +189,7 @@ def concurrent_run(ctx: Ctx) -> None:
 
 def changed_workflow(ctx: Ctx) -> None:
     """Crash a run, then resume with a different workflow file: exit 2, log unchanged."""
-    ctx.call(ctx.run_args(), "run 1", trigger=Trigger("events", int(ctx.params.get("kill_events", 3))))
+    crash_at_events(ctx, int(ctx.params.get("kill_events", 3)))
     ctx.cell.end_all()
     ctx.facts["base_starts"] = sum(1 for r in ctx.watcher.audit() if r.get("kind") == "start")
     doc = json.loads(ctx.workflow)

@@ -136,38 +136,6 @@ def clean(ctx: Ctx) -> None:
     ctx.call(ctx.status_args(), "status")
 
 
-def kill_trigger(ctx: Ctx, events_now: int) -> Trigger:
-    """A seeded moment during the next run: by event count, by time, or inside a step."""
-    kind = ctx.rng.choice(list(ctx.params.get("kill_kinds", ["events", "seconds", "starts"])))
-    if kind == "events":
-        return Trigger("events", events_now + ctx.rng.randint(1, int(ctx.params.get("span", 6))))
-    if kind == "seconds":
-        return Trigger("seconds", round(ctx.rng.uniform(0.05, float(ctx.params.get("max_s", 1.5))), 3))
-    starts = sum(1 for r in ctx.watcher.audit() if r.get("kind") == "start")
-    return Trigger("starts", starts + ctx.rng.randint(1, 2),
-                   delay=round(ctx.rng.uniform(0.0, 0.3), 3))
-
-
-def crash_loop(ctx: Ctx) -> None:
-    """SIGKILL the engine at K seeded moments, then run until it finishes.
-
-    With `kill_after_output = "ID"`, the first kill comes just after outputs/ID is
-    published, whatever the machine's speed: every later run then resumes over a log
-    with a published output, which is what a republishing engine gets wrong."""
-    kills = int(ctx.params.get("kills", 4))
-    after_output = str(ctx.params.get("kill_after_output", ""))
-    for k in range(1, kills + 1):
-        events_now = (read_log(ctx.files) or b"").count(b"\n")
-        trigger = (Trigger("outputs", 1, step=after_output, delay=0.05) if k == 1 and after_output
-                   else kill_trigger(ctx, events_now))
-        inv = ctx.call(ctx.run_args(), f"run {k}", trigger=trigger)
-        if inv.fault_at is None:  # it finished before the moment came
-            break
-    ctx.run_to_completion(len(ctx.invocations) + 1, int(ctx.params.get("max_runs", 6)))
-    ctx.settle_alive("end")
-    ctx.call(ctx.status_args(), "status")
-
-
 def sigterm(ctx: Ctx) -> None:
     """SIGTERM (or SIGINT) the engine while steps run; then resume."""
     sig = signal.Signals[str(ctx.params.get("signal", "SIGTERM"))]
@@ -203,7 +171,6 @@ def single_run(ctx: Ctx) -> None:
 
 PROCEDURES: dict[str, Callable[[Ctx], None]] = {
     "clean": clean,
-    "crash_loop": crash_loop,
     "sigterm": sigterm,
     "orphans": orphans,
     "single_run": single_run,

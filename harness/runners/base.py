@@ -62,6 +62,7 @@ class Cell(abc.ABC):
     engine_root: str  # root as the engine sees it
     python: str  # the interpreter that runs the probe, as the engine sees it
     probe: str  # the probe program, as the engine sees it
+    traces = False  # whether start() can wrap the engine in strace (harness.faults.exact)
 
     def engine_path(self, rel: str) -> str:
         return f"{self.engine_root}/{rel}"
@@ -82,8 +83,17 @@ class Cell(abc.ABC):
         return {"disk_full": 1} if cellfs.full(self.root) else {}
 
     @abc.abstractmethod
-    def start(self, args: Sequence[str]) -> EngineProcess:
-        """Start ENTRYPOINT + args with the candidate folder as working directory."""
+    def start(self, args: Sequence[str], wrap: Sequence[str] = ()) -> EngineProcess:
+        """Start ENTRYPOINT + args with the candidate folder as working directory; with
+        wrap (a tracer's argv, ending in "--"), start wrap + ENTRYPOINT + args instead.
+        The process the harness gets is the engine's either way: a wrapping tracer must
+        detach itself (strace -D), so that signals and the exit code are the engine's."""
+
+    def trace_file(self, name: str) -> tuple[str, Path]:
+        """Where a tracer started in this cell writes `name`: the path as the engine's
+        side sees it, and the same file on the host. Outside STATE_DIR, the audit and
+        the inputs (the engine is never asked to touch it); read it with a cap."""
+        raise NotImplementedError(f"{type(self).__name__} cannot trace")
 
     @abc.abstractmethod
     def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:

@@ -332,13 +332,18 @@ class DockerCell(Cell):
 
     # -- the Cell interface --------------------------------------------------------------
 
-    def start(self, args: Sequence[str]) -> EngineProcess:
+    traces = True
+
+    def trace_file(self, name: str) -> tuple[str, Path]:
+        return f"/run/io/{name}", self.io / name
+
+    def start(self, args: Sequence[str], wrap: Sequence[str] = ()) -> EngineProcess:
         n = self._procs
         self._procs += 1
         out, err = self.io / f"{n}.out", self.io / f"{n}.err"
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": "/cell"}
-        reply = self.request({"op": "spawn", "argv": engine_argv(self.candidate, args),
+        reply = self.request({"op": "spawn", "argv": [*wrap, *engine_argv(self.candidate, args)],
                               "cwd": self.candidate.docker.workdir, "env": env,
                               "stdout": f"/run/io/{n}.out", "stderr": f"/run/io/{n}.err",
                               "cap": layout.STREAM_CAP})

@@ -53,7 +53,9 @@ class FakeCell(Cell):
             (self.root / sub).mkdir(parents=True)
         self.private.mkdir()
 
-    def start(self, args: Sequence[str]) -> EngineProcess:
+    def start(self, args: Sequence[str], wrap: Sequence[str] = ()) -> EngineProcess:
+        if wrap:
+            raise NotImplementedError("a fake cell cannot trace (traces is False)")
         return FakeProcess(self.handler(list(args), self))
 
     def alive(self, procs: Sequence[tuple[int, int | None]]) -> set[int]:

@@ -132,11 +132,17 @@ class LocalCell(Cell):
                 "TMPDIR": str(self.private / "tmp"), "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1", "HARNESS_CELL": str(self.base)}
 
-    def start(self, args: Sequence[str]) -> EngineProcess:
+    traces = True
+
+    def trace_file(self, name: str) -> tuple[str, Path]:
+        path = self.private / "io" / name
+        return str(path), path
+
+    def start(self, args: Sequence[str], wrap: Sequence[str] = ()) -> EngineProcess:
         n = len(self._procs)
         out, err = self.private / "io" / f"{n}.out", self.private / "io" / f"{n}.err"
         argv = [sys.executable, "-S", str(REAPER), str(layout.STREAM_CAP), str(out), str(err),
-                "--", *engine_argv(self.candidate, args)]
+                "--", *wrap, *engine_argv(self.candidate, args)]
         try:
             reaper = subprocess.Popen(argv, cwd=self.workdir, env=self._env(),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -192,26 +192,37 @@ def _point(doc: dict[str, object]) -> CrashPoint:
     return CrashPoint(**doc)  # type: ignore[arg-type]
 
 
-def inject_argv(argv: Sequence[str], point: CrashPoint, state_dir: str,
-                trace_file: str | None = None) -> list[str]:
-    """The command that runs argv and kills its engine at point's call, before it acts.
+def inject_prefix(point: CrashPoint, state_dir: str, *, follow: bool = True,
+                  trace_file: str | None = None, detach: bool = False) -> list[str]:
+    """The strace argv, ending in "--", that kills its engine at point's call, before it acts.
 
     state_dir must be absolute, named as the engine names it (strace compares paths as
-    the kernel reports them). An ambiguous point is refused: it would kill another
-    process too."""
-    if not argv:
-        raise TraceError("inject_argv: the command to run is empty")
+    the kernel reports them). follow (-f) traces the engine's whole tree: needed when
+    the log's writer is not the process strace starts (a wrapper's child), and then an
+    ambiguous point is refused, since it would kill another process too. Without it
+    only the started process is traced and counted. detach (-D) makes the process the
+    caller starts the engine itself, so the caller sees the engine's own exit."""
     if not posixpath.isabs(state_dir):
         raise TraceError(f"inject_argv: STATE_DIR must be absolute, not {state_dir!r}")
-    if point.ambiguous:
+    if point.ambiguous and follow:
         raise TraceError(f"inject_argv: cannot strike {point.description} alone: "
                          f"{point.ambiguous}")
     target = posixpath.normpath(posixpath.join(state_dir, point.path))
     name = point.syscall
     out = ["-o", trace_file] if trace_file is not None else []
-    return ["strace", "-f", "-qq", *out, "-P", target, "-e", f"trace={name}",
-            "-e", f"inject={name}:signal=KILL:when={point.ordinal}", "--", *argv]
+    flags = [*(["-D"] if detach else []), *(["-f"] if follow else [])]
+    return ["strace", *flags, "-qq", *out, "-P", target, "-e", f"trace={name}",
+            "-e", f"inject={name}:signal=KILL:when={point.ordinal}", "--"]
 
 
-__all__ = ["CrashPlan", "CrashPoint", "choose", "crash_points", "inject_argv",
+def inject_argv(argv: Sequence[str], point: CrashPoint, state_dir: str,
+                trace_file: str | None = None) -> list[str]:
+    """The command that runs argv and kills its engine at point's call, before it acts,
+    tracing the whole tree (`inject_prefix` with follow)."""
+    if not argv:
+        raise TraceError("inject_argv: the command to run is empty")
+    return [*inject_prefix(point, state_dir, trace_file=trace_file), *argv]
+
+
+__all__ = ["CrashPlan", "CrashPoint", "choose", "crash_points", "inject_argv", "inject_prefix",
            "log_before", "plan_from_json", "plan_json"]

@@ -43,12 +43,17 @@ class TraceError(HarnessError):
     exit_code = 3
 
 
+def strace_prefix(trace_file: str) -> list[str]:
+    """The strace argv, ending in "--", that records what follows it into trace_file."""
+    return ["strace", "-f", "-y", "-X", "raw", "-v", "-xx", "-s", str(DATA_CAP), "-ttt",
+            "-o", trace_file, "-e", "trace=" + ",".join(TRACED), "--"]
+
+
 def strace_argv(argv: Sequence[str], trace_file: str) -> list[str]:
     """The command that runs argv under strace, writing the trace to trace_file."""
     if not argv:
         raise TraceError("strace_argv: the command to trace is empty")
-    return ["strace", "-f", "-y", "-X", "raw", "-v", "-xx", "-s", str(DATA_CAP), "-ttt",
-            "-o", trace_file, "-e", "trace=" + ",".join(TRACED), "--", *argv]
+    return [*strace_prefix(trace_file), *argv]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,197 @@
+"""Exact crash points: record a clean run under strace, then kill the engine at one call.
+
+A polled kill ("after 5 events", "after 0.7 s") lands wherever the engine happens to be,
+so the same seed can leave a different state from one run to the next. Here the crash
+is struck by strace itself (``-e inject=SYSCALL:signal=KILL:when=N``): the engine dies
+at its N-th call of that syscall touching one path, before the call takes effect.
+
+`record` runs the scenario's workflow once, cleanly, under `strace_prefix`, in a
+STATE_DIR and an audit of its own (``work/record``, ``audit/record.jsonl``), so nothing
+it does counts in the checks of the cells' real runs. Its trace gives the crash points
+(`harness.trace.plan.crash_points`): every write to the log, every fsync, every
+publish into ``outputs/``, each named by (syscall, path, n). A recording is used only
+when it is what happened: the engine exited 0, the trace parsed, and the log the traced
+writes assemble is byte for byte the log on disk. Otherwise (no strace in the image, a
+fake runner, an engine that writes through mmap ...) `Recording.unavailable` says why,
+and the procedures fall back to their timed triggers, saying so in the cell's faults.
+
+The trace file is written by strace as the sandbox user, into the runner's stream
+folder, outside STATE_DIR, the audit and the inputs. An engine that went looking could
+still write it; what it could gain is bounded by that check against the bytes on disk,
+and the kill itself is struck by the tracer, which the engine cannot refuse.
+
+`Strike` is data (the point, whether the whole tree must be traced), printed into the
+invocation's fault and the cell's record, so that a failure names the exact call.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.faults.procedures import Ctx
+from harness.layout import AUDIT_DIR, STATE, WORKFLOW, input_file, state_dir
+from harness.observe import Invocation
+from harness.safefs import CellFiles
+from harness.scenario import workflow_bytes
+from harness.trace.durability import LOG_NAME, DurabilityCall, Kind, durability_calls, log_events
+from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_before
+from harness.trace.strace import TraceError, parse_trace, strace_prefix
+
+TRACE_CAP = 64 << 20  # a trace beyond this is not read: the recording is unavailable
+RECORD = "record"
+_FORKS = {"clone", "clone3", "fork", "vfork"}
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A clean run's durability calls and crash points, or why there are none."""
+
+    calls: tuple[DurabilityCall, ...] = ()
+    points: tuple[CrashPoint, ...] = ()
+    root: bool = True  # the log's writer is the process strace starts: trace it alone
+    unavailable: str = ""
+    state: str = ""  # the recording's STATE_DIR, relative to the cell root
+
+    @property
+    def usable(self) -> tuple[CrashPoint, ...]:
+        """The points a strike can hit alone."""
+        return tuple(p for p in self.points if self.root or not p.ambiguous)
+
+    def summary(self) -> dict[str, object]:
+        if self.unavailable:
+            return {"unavailable": self.unavailable}
+        return {"calls": len(self.calls), "crash_points": len(self.points),
+                "usable": len(self.usable), "traced_alone": self.root,
+                "syscalls": sorted({p.syscall for p in self.points})}
+
+
+@dataclass(frozen=True, slots=True)
+class Strike:
+    """Kill the engine at its `point.ordinal`-th `point.syscall` touching `point.path`."""
+
+    point: CrashPoint
+    follow: bool  # trace the whole tree (the writer is a child of what strace starts)
+    recorded: str = ""  # what that call wrote in the clean recording, if it maps to one
+
+    def describe(self) -> str:
+        n, name, path = self.point.ordinal, self.point.syscall, self.point.path
+        where = "STATE_DIR" if path == "." else path
+        text = f"at the engine's {_ordinal(n)} {name} touching {where} (strace, exact)"
+        return f"{text}: in the clean recording, {self.recorded}" if self.recorded else text
+
+    def wrap(self, ctx: Ctx, state: str) -> list[str]:
+        return inject_prefix(self.point, ctx.cell.engine_path(state), follow=self.follow,
+                             trace_file="/dev/null", detach=True)
+
+    def as_json(self) -> dict[str, object]:
+        return {"kind": "exact", "syscall": self.point.syscall, "path": self.point.path,
+                "ordinal": self.point.ordinal, "recorded": self.recorded}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def record(ctx: Ctx, name: str = RECORD) -> Recording:
+    """The scenario's workflow run once, cleanly, under strace, in STATE_DIR work/NAME."""
+    state = state_dir(name)
+    rec = _record(ctx, state, name)
+    ctx.facts.setdefault("recordings", {})[name] = rec.summary()
+    return rec
+
+
+def _record(ctx: Ctx, state: str, name: str) -> Recording:
+    if not ctx.cell.traces:
+        return Recording(unavailable=f"the {type(ctx.cell).__name__} cannot trace")
+    audit = ctx.cell.engine_path(f"{AUDIT_DIR}/{name}.jsonl")
+    workflow = input_file(f"{name}.json")
+    ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(), audit))
+    engine_trace, host_trace = ctx.cell.trace_file(f"{name}.trace")
+    inv = ctx.call(ctx.run_args(workflow, state), f"{name} (clean, under strace)",
+                   wrap=strace_prefix(engine_trace))
+    ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
+    ctx.facts.setdefault("recording_runs", []).append(inv)
+    ctx.cell.end_all()
+    if inv.returncode != 0:
+        why = "it never exited" if inv.returncode is None else f"it exited {inv.returncode}"
+        return Recording(unavailable=f"the clean recording run did not succeed: {why}")
+    raw = CellFiles(host_trace.parent).read(host_trace.name, TRACE_CAP + 1)
+    if raw is None:
+        return Recording(unavailable="strace wrote no trace (is strace in the image?)")
+    if len(raw) > TRACE_CAP:
+        return Recording(unavailable=f"the trace is over {TRACE_CAP >> 20} MiB")
+    try:
+        calls = parse_trace(raw.decode("utf-8", "replace"))
+    except TraceError as exc:
+        return Recording(unavailable=f"the trace could not be read: {exc}")
+    dcalls = durability_calls(calls, ctx.cell.engine_path(state))
+    assembled = b"".join(e.raw for e in log_events(dcalls))
+    on_disk = ctx.files.read(f"{state}/events.jsonl", TRACE_CAP) or b""
+    if assembled != on_disk:
+        return Recording(unavailable=f"the traced writes assemble {len(assembled)} bytes of"
+                         f" log, but the log on disk holds {len(on_disk)} that differ: the"
+                         " trace is not what happened")
+    points = crash_points(dcalls)
+    if not points:
+        return Recording(unavailable="the trace holds no write to the log")
+    born = {c.ret for c in calls if c.syscall in _FORKS}
+    writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
+    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state)
+
+
+def strike_at(rec: Recording, point: CrashPoint) -> Strike:
+    """A strike at one recorded point, in a run that starts as the recording did."""
+    return Strike(point, follow=not rec.root, recorded=point.description)
+
+
+def seeded_strike(rec: Recording, rng: random.Random, *, fresh: bool, span: int) -> Strike:
+    """A seeded strike among the recorded points. In a fresh run (fresh) the point keeps
+    its recorded place. A resumed run replays first and writes another sequence, and the
+    files beside the log may be named per attempt; so it is struck at a seeded ordinal,
+    in 1..span, of a call the recording made on the log itself."""
+    if fresh:
+        return strike_at(rec, rng.choice(rec.usable))
+    on_log = [p for p in rec.usable if p.path == LOG_NAME] or list(rec.usable)
+    point = rng.choice(on_log)
+    n = rng.randint(1, max(1, span))
+    return Strike(CrashPoint(point.index, point.syscall, point.path, n, point.role,
+                             "", point.ambiguous), follow=not rec.root)
+
+
+def first_point(rec: Recording, want: Sequence[str] = (), *, lines: int = 0,
+                after_publish: str = "") -> CrashPoint | None:
+    """The first usable point whose log (as a kill there leaves it) holds `lines` complete
+    events or more, and which comes after the publish of outputs/`after_publish` when
+    one is named."""
+    start = 0
+    if after_publish:
+        pub = next((i for i, d in enumerate(rec.calls) if d.kind is Kind.PUBLISH
+                    and d.file == f"outputs/{after_publish}"), None)
+        if pub is None:
+            return None
+        start = pub + 1
+    for point in rec.usable:
+        if point.index < start or (want and point.syscall not in want):
+            continue
+        if log_before(rec.calls, point).count(b"\n") >= lines:
+            return point
+    return None
+
+
+def strike(ctx: Ctx, label: str, hit: Strike, state: str | None = None) -> Invocation:
+    """One run, killed by strace at the strike's call (or finishing before it)."""
+    inv = ctx.call(ctx.run_args(WORKFLOW, state or STATE), label,
+                   wrap=hit.wrap(ctx, state or STATE), struck=hit.describe())
+    ctx.facts.setdefault("faults", []).append(
+        {"run": label, **hit.as_json(), "struck": inv.returncode == -signal.SIGKILL})
+    return inv
+
+
+def timed(ctx: Ctx, label: str, what: str, struck: bool) -> None:
+    """Note a fault that a polled trigger struck (about time itself, or no recording)."""
+    ctx.facts.setdefault("faults", []).append({"run": label, "kind": "timed", "at": what,
+                                               "struck": struck})
