@@ -13,7 +13,10 @@ Kills that land where a polled condition or a clock says move with machine load;
 crash points (issue 13) must bring `changes` to 0.
 
     python bench/bench_determinism.py --runs 5 --jobs 4 --runner docker --load \
-        [--json bench/determinism.json] [CANDIDATE ...]
+        [--only SCENARIO ...] [--json bench/determinism.json] [CANDIDATE ...]
+
+--only scores on those scenarios alone (a folder of copies, with scenarios/scoring), so
+that many candidates, every mutant say, can be measured on the crash scenarios.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,8 +55,10 @@ def outcomes(results: Path) -> dict[Key, str]:
 
 def score(candidates: list[str], out: Path, args: argparse.Namespace) -> float:
     t0 = time.monotonic()
+    only = ["--scenarios", str(args.scenario_dir)] if args.scenario_dir else []
     done = subprocess.run([HARNESS, "score", *candidates, "--seed", str(args.seed),
-                           "--runner", args.runner, "--jobs", str(args.jobs), "--out", str(out)],
+                           "--runner", args.runner, "--jobs", str(args.jobs), "--out", str(out),
+                           *only],
                           cwd=ROOT, capture_output=True, text=True)
     if done.returncode not in (0, 1):
         sys.stderr.write(done.stderr[-3000:])
@@ -70,8 +76,15 @@ def main() -> None:
     ap.add_argument("--load", action="store_true",
                     help="score the reference again and again beside the measured runs")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--only", action="append", default=[], metavar="SCENARIO")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-determinism-") as tmp:
+        args.scenario_dir = None
+        if args.only:
+            args.scenario_dir = Path(tmp) / "scenarios"
+            shutil.copytree(ROOT / "scenarios" / "scoring", args.scenario_dir / "scoring")
+            for name in args.only:
+                shutil.copy(ROOT / "scenarios" / f"{name}.toml", args.scenario_dir)
         load = None
         if args.load:
             loop = (f"while true; do {HARNESS} score reference --runner {args.runner}"
@@ -95,7 +108,8 @@ def main() -> None:
     unstable = {"/".join(k): v for k, v in sorted(seen.items()) if len(set(v)) > 1}
     record: dict[str, Any] = {
         "candidates": args.candidates, "runs": args.runs, "jobs": args.jobs, "seed": args.seed,
-        "runner": args.runner, "load": args.load, "wall_s": walls, "outcomes_per_run": len(runs[0]),
+        "runner": args.runner, "load": args.load, "only": args.only, "wall_s": walls,
+        "outcomes_per_run": len(runs[0]),
         "changes": changes, "unstable": unstable,
     }
     print(json.dumps(record, indent=2))

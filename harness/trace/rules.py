@@ -6,11 +6,13 @@ output it concerns; an empty list means the run kept the rule. The rules read TA
 log and output rules as a trace can show them:
 
 - `unsynced_events`: every event, once its last byte is written, is fsynced (fsync or
-  fdatasync of events.jsonl, successful, by the process that wrote it) before the next
-  event is written and before any output is published, and before the trace ends.
-  Those are the acts on an event that calls under STATE_DIR show; a dependent step
-  starting is a clone outside them (tests/integration/test_trace_reference.py judges it
-  with the probe's audit).
+  fdatasync of events.jsonl, successful, by the process that wrote it) before the engine
+  acts on it, as calls under STATE_DIR show acts: the publish of the output it records,
+  the STEP_STARTED of a dependent (or of the failed step's next attempt), the workflow's
+  end event, and the end of the trace. A later event that does not act on it is no act,
+  so events that become ready together may share one fsync (group commit). The spawn
+  itself is a clone outside STATE_DIR; tests/integration/test_trace_reference.py judges
+  it with the probe's audit, and log.durable_before_acted in every run.
 - `split_events`: every event is carried by exactly one write (a crash between two
   writes of one line tears it, which no fabricated torn tail models).
 - `published_before_synced`: every link or rename into outputs/ follows an fsync of its
@@ -33,7 +35,7 @@ Pure: calls in, strings out.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from harness.trace.durability import LOG_NAME, OUTPUTS, DurabilityCall, Kind, LogEvent, log_events
 from harness.trace.strace import O_CREAT
@@ -89,15 +91,54 @@ def _act_name(calls: Sequence[DurabilityCall], at: int | None) -> str:
     return f"{what} was written ({where(dc)})"
 
 
-def unsynced_events(calls: Sequence[DurabilityCall]) -> list[str]:
-    """Events not fsynced by their writer before the next event or publish."""
+def _acts_on(event: LogEvent, later: LogEvent | None, publish: DurabilityCall | None,
+             deps: Mapping[str, Sequence[str]] | None) -> bool:
+    """Whether writing `later` (or publishing `publish`) acts on `event` (TASK.md: an event
+    is fsynced before the engine acts on what it records; group commit is not acting)."""
+    kind = event.event.get("type") if event.event else None
+    step = event.event.get("step") if event.event else None
+    if publish is not None:
+        return kind in ("WORKFLOW_STARTED", "WORKFLOW_RESUMED") or (
+            kind == "STEP_SUCCEEDED" and publish.step == step)
+    if later is None or later.event is None:
+        return False
+    what, whom = later.event.get("type"), later.event.get("step")
+    if what in ("WORKFLOW_SUCCEEDED", "WORKFLOW_FAILED"):
+        return True  # the end acts on everything before it
+    if what != "STEP_STARTED":
+        return False
+    if kind in ("WORKFLOW_STARTED", "WORKFLOW_RESUMED"):
+        return True  # any step's start
+    if kind in ("STEP_FAILED", "STEP_RETRY_SCHEDULED"):
+        return whom == step  # the next attempt acts on the failure and its retry
+    if kind == "STEP_SUCCEEDED":  # a dependent's start (without deps: any step's start)
+        return deps is None or str(step) in deps.get(str(whom), ())
+    return False
+
+
+def unsynced_events(calls: Sequence[DurabilityCall],
+                    deps: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """Events not fsynced by their writer before the engine acted on them.
+
+    An act on an event, as a trace shows it: publishing the output of the step it
+    records as succeeded; the start of a step that depends on that step (deps: step ->
+    depends_on; without it, any step's start); the next attempt of a step it records
+    as failed; the workflow's end event; the end of the trace (the engine exited). A
+    later event that does not act on it is no act: events that become ready together
+    may share one fsync (group commit)."""
     found = []
-    for event in log_events(calls):
+    lines = log_events(calls)
+    first_write = {e.index: (_carriers(calls, e.index) or [None])[0] for e in lines}
+    for event in lines:
         carriers = _carriers(calls, event.index)
         if not carriers:
             continue
         last = carriers[-1]
-        act = _next_act(calls, last)
+        act = next((i for i in range(last + 1, len(calls)) if _ok(calls[i]) and (
+            (calls[i].kind is Kind.PUBLISH and _acts_on(event, None, calls[i], deps))
+            or (calls[i].kind is Kind.LOG_WRITE and any(
+                first_write.get(j) == i and _acts_on(event, lines[j], None, deps)
+                for j in calls[i].events if j < len(lines))))), None)
         stop = len(calls) if act is None else act
         pid = calls[last].call.pid
         if not any(_fsync_of(calls[i], LOG_NAME, pid) for i in range(last + 1, stop)):

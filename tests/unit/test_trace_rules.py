@@ -83,12 +83,34 @@ def test_an_event_not_fsynced_before_a_publish_is_named_with_the_act() -> None:
     assert "write at trace line 7" in finding and "outputs/b was published (link" in finding
 
 
-def test_an_event_not_fsynced_before_the_next_or_at_all_is_found() -> None:
-    [before_next] = unsynced_events(trace(*reference_order(s1=None)))
-    assert "WORKFLOW_STARTED (seq 1)" in before_next
-    assert "before the STEP_SUCCEEDED of step b (seq 2) was written" in before_next
+STEP_STARTED = json.dumps({"seq": 2, "type": "STEP_STARTED", "ts": 2, "step": "c", "attempt": 1,
+                           "pid": 7, "pgid": 7}).encode() + b"\n"
+
+
+def test_events_that_share_one_fsync_are_group_commit_not_a_defect() -> None:
+    # WORKFLOW_STARTED and STEP_SUCCEEDED b written, then one fsync before the publish.
+    assert unsynced_events(trace(*reference_order(s1=None))) == []
+
+
+def test_an_event_not_fsynced_before_an_act_on_it_or_at_all_is_found() -> None:
+    # A step's start acts on WORKFLOW_STARTED: it must be durable before it.
+    started = [create_log(), fsync(S), c("write", LOG, data=STARTED),
+               c("write", LOG, data=STEP_STARTED), fsync(LOG)]
+    [before_start] = unsynced_events(trace(*started))
+    assert "WORKFLOW_STARTED (seq 1)" in before_start
+    assert "before the STEP_STARTED of step c (seq 2) was written" in before_start
     [at_end] = unsynced_events(trace(create_log(), fsync(S), c("write", LOG, data=STARTED)))
     assert "the end of the trace" in at_end
+
+
+def test_a_success_is_acted_on_only_by_its_dependents_when_deps_are_known() -> None:
+    success = [create_log(), fsync(S), c("write", LOG, data=STARTED), fsync(LOG),
+               c("write", LOG, data=SUCCEEDED), c("write", LOG, data=STEP_STARTED.replace(
+                   b'"seq": 2', b'"seq": 3')), fsync(LOG)]
+    assert unsynced_events(trace(*success), {"b": [], "c": []}) == []
+    [finding] = unsynced_events(trace(*success), {"b": [], "c": ["b"]})
+    assert "STEP_SUCCEEDED of step b" in finding and "STEP_STARTED of step c" in finding
+    assert len(unsynced_events(trace(*success))) == 1  # unknown deps: any start acts
 
 
 def test_only_a_successful_fsync_or_fdatasync_by_the_writer_counts() -> None:
