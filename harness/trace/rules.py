@@ -128,7 +128,11 @@ def unsynced_events(calls: Sequence[DurabilityCall],
     may share one fsync (group commit)."""
     found = []
     lines = log_events(calls)
-    first_write = {e.index: (_carriers(calls, e.index) or [None])[0] for e in lines}
+    first_write: dict[int, int] = {}  # event -> the write that began it
+    for e in lines:
+        carriers = _carriers(calls, e.index)
+        if carriers:
+            first_write[e.index] = carriers[0]
     for event in lines:
         carriers = _carriers(calls, event.index)
         if not carriers:
