@@ -156,6 +156,7 @@ class CellView:
     picture: tl.Timeline
     limits_hit: str
     trial: int = 0
+    faults: tuple[str, ...] = ()  # each kill: exact (the call) or timed (the moment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +291,27 @@ def limits_text(cell: Mapping[str, Any]) -> str:
     return ", ".join([*parts, *([str(cell["cell_limit"])] if cell.get("cell_limit") else [])])
 
 
+def fault_lines(cell: Mapping[str, Any]) -> tuple[str, ...]:
+    """Each kill of a crash scenario, saying whether it was exact or timed, and why a
+    cell had no exact kills (its recording could not be used)."""
+    out = []
+    for f in cell.get("faults") or []:
+        if not isinstance(f, Mapping):
+            continue
+        missed = "" if f.get("struck") else " (the run ended before it)"
+        if f.get("kind") == "exact":
+            where = "STATE_DIR" if f.get("path") == "." else f.get("path")
+            n = f.get("ordinal")
+            out.append(f"{f.get('run')}: exact, at its call #{n} of {f.get('syscall')} on"
+                       f" {where}{missed}")
+        else:
+            out.append(f"{f.get('run')}: timed, {f.get('at')}{missed}")
+    for name, rec in (cell.get("recordings") or {}).items():
+        if isinstance(rec, Mapping) and rec.get("unavailable"):
+            out.append(f"no exact crash points ({name}): {rec['unavailable']}")
+    return tuple(out)
+
+
 def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
     """Why the scores are capped, one line per failed fatal check with its scenarios (the
     same failures cap every profile, so they are said once)."""
@@ -374,7 +396,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
             f"{c.get('duration_s', 0):.1f} s", str(c.get("infra_error") or ""),
             tuple(Link(x.check, "#" + x.anchor) for x in failing
                   if x.scenario == sc and x.trial == trial),
-            tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c), trial))
+            tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c), trial,
+            fault_lines(c)))
 
     profiles = []
     for p in order:
