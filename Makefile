@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: score image browser test test-fast lint typecheck bench bench-report clean
+.PHONY: score image browser strace test test-fast lint typecheck bench bench-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,7 @@ DOCKER_UP = $(BIN)/python -c "import docker; docker.from_env(timeout=5).ping()" 
 
 ## score: install, then score every bundled candidate (reports/latest/results.json).
 ## Docker where a daemon answers (the base image is built first if missing), local otherwise.
-score: $(STAMP)
+score: $(STAMP) strace
 	@if $(DOCKER_UP); then $(MAKE) --no-print-directory image; fi
 	$(BIN)/harness score
 
@@ -36,9 +36,19 @@ browser:
 	       apt-get install -y -q chromium >/dev/null; } \
 	  || echo "could not install chromium: the browser tests will be skipped"; }
 
+## strace: Debian's strace, which records the clean run that exact crash points come from
+## (the local runner's; the base image has its own)
+strace:
+	@command -v strace >/dev/null || { \
+	  echo "installing Debian's strace, for crashes at exact system calls"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q strace >/dev/null; } \
+	  || echo "could not install strace: the local runner will use timed kills"; }
+
 ## test: install, then run the whole test suite (unit, integration, docker, browser):
 ## two workers, then the few tests that must run alone
-test: $(STAMP) browser
+test: $(STAMP) browser strace
 	$(BIN)/python -m pytest -q -n 2 -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 

@@ -116,12 +116,12 @@ def _record(ctx: Ctx, state: str, name: str) -> Recording:
     ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
     ctx.facts.setdefault("recording_runs", []).append(inv)
     ctx.cell.end_all()
+    raw = CellFiles(host_trace.parent).read(host_trace.name, TRACE_CAP + 1)
+    if raw is None:
+        return Recording(unavailable="strace wrote no trace (is strace in the image, on PATH?)")
     if inv.returncode != 0:
         why = "it never exited" if inv.returncode is None else f"it exited {inv.returncode}"
         return Recording(unavailable=f"the clean recording run did not succeed: {why}")
-    raw = CellFiles(host_trace.parent).read(host_trace.name, TRACE_CAP + 1)
-    if raw is None:
-        return Recording(unavailable="strace wrote no trace (is strace in the image?)")
     if len(raw) > TRACE_CAP:
         return Recording(unavailable=f"the trace is over {TRACE_CAP >> 20} MiB")
     try:
