@@ -39,6 +39,10 @@ class InfraError(HarnessError):
     exit_code = 3
 
 
+class SpawnError(InfraError):
+    """The runner could not exec a program in the cell (the message names why)."""
+
+
 class RunnerUnavailableError(InfraError):
     """A runner cannot be used at all here (for example, no Docker daemon answers)."""
 

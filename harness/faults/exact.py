@@ -31,6 +31,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.errors import SpawnError
 from harness.faults.procedures import Ctx
 from harness.layout import AUDIT_DIR, STATE, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation
@@ -111,8 +112,11 @@ def _record(ctx: Ctx, state: str, name: str) -> Recording:
     workflow = input_file(f"{name}.json")
     ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(), audit))
     engine_trace, host_trace = ctx.cell.trace_file(f"{name}.trace")
-    inv = ctx.call(ctx.run_args(workflow, state), f"{name} (clean, under strace)",
-                   wrap=strace_prefix(engine_trace))
+    try:
+        inv = ctx.call(ctx.run_args(workflow, state), f"{name} (clean, under strace)",
+                       wrap=strace_prefix(engine_trace))
+    except SpawnError as exc:  # strace itself is missing: the candidate's image has none
+        return Recording(unavailable=f"strace could not be started: {exc}")
     ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
     ctx.facts.setdefault("recording_runs", []).append(inv)
     ctx.cell.end_all()

@@ -53,7 +53,7 @@ import docker.errors
 from harness import cellfs, layout, owner, safefs
 from harness.container import images
 from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
-from harness.errors import CellLimitReached, HarnessError, InfraError
+from harness.errors import CellLimitReached, HarnessError, InfraError, SpawnError
 from harness.model import Candidate
 from harness.observe import Cut
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
@@ -316,7 +316,8 @@ class DockerCell(Cell):
             self._pump(left)
         reply = self._replies.pop(rid)
         if not reply.get("ok"):
-            raise InfraError(f"the cell's init could not {msg.get('op')}: {reply.get('error')}")
+            kind = SpawnError if msg.get("op") == "spawn" else InfraError
+            raise kind(f"the cell's init could not {msg.get('op')}: {reply.get('error')}")
         return reply
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:

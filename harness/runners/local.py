@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import cellfs, layout, owner, procfs, tree
-from harness.errors import InfraError
+from harness.errors import InfraError, SpawnError
 from harness.model import Candidate
 from harness.observe import Cut
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
@@ -44,7 +44,8 @@ class LocalEngineProcess(EngineProcess):
         line = self._read_line(10.0)
         if line is None or not line.startswith("PID "):
             self.end()
-            raise InfraError(f"reaper did not start the engine: {line!r}")
+            kind = SpawnError if line and line.startswith("SPAWN_ERROR") else InfraError
+            raise kind(f"reaper did not start the engine: {line!r}")
         self.pid = int(line.split()[1])
 
     def _read_line(self, timeout: float) -> str | None:
