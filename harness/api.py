@@ -191,7 +191,10 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
             if obs.facts.get(key):
                 extra[key] = obs.facts[key]
         if obs.variants and scenario.procedure == "crash_states":  # per model: tried, passed
-            extra["crash_states"] = states.tally(obs, [spec.check for spec in scenario.checks])
+            tally = states.tally(obs, [spec.check for spec in scenario.checks])
+            if "first_failing" in tally:
+                tally["first_failing"]["replay"] = repro
+            extra["crash_states"] = tally
         steps = {str(s["id"]) for s in scenario.workflow.get("steps", [])}
         if steps:  # how many ran to success, per the probes: it gates design intent
             extra["steps_succeeded"] = len(succeeded_steps(obs.audit) & steps)

@@ -215,7 +215,8 @@ def tally(obs: Observation, checks: Sequence[str]) -> dict[str, Any]:
     the first failing state with its problems; the number deduped."""
     fns = [(c, PER_STATE[c]) for c in checks if c in PER_STATE]
     steps = [str(s["id"]) for s in obs.workflow.get("steps", [])]
-    models: dict[str, dict[str, int]] = {}
+    models: dict[str, dict[str, int]] = {  # a model all of whose states were twins: 0 tried
+        str(m): {"tried": 0, "passed": 0, "failed": 0} for m in obs.facts.get("states_built", {})}
     first: dict[str, Any] | None = None
     for v in obs.variants:
         problems = [f"{name}: {p}" for name, fn in fns for p in fn(v, steps)]
