@@ -228,6 +228,10 @@ def tally(obs: Observation, checks: Sequence[str]) -> dict[str, Any]:
                      "explanation": v.facts["explanation"], "problems": problems[:5]}
     out: dict[str, Any] = {"models": models,
                            "deduped": int(obs.facts.get("states_deduped", 0))}
+    if "states_built" in obs.facts:  # before sampling and dedup, per model
+        out["built"] = dict(obs.facts["states_built"])
+    if "states_s" in obs.facts:
+        out["seconds"] = obs.facts["states_s"]
     if first is not None:
         out["first_failing"] = first
     return out
