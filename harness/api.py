@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import cellfs, cells
 from harness.cells import CellSpec
-from harness.checks import REGISTRY, load_all, run_check
+from harness.checks import REGISTRY, load_all, run_check, states
 from harness.checks.common import succeeded_steps
 from harness.container import images
 from harness.container.client import connect
@@ -33,7 +33,7 @@ from harness.errors import (
 )
 from harness.executors.base import RunnerSpec
 from harness.executors.sequential import Sequential
-from harness.faults import logfaults
+from harness.faults import crashstates, logfaults  # noqa: F401 - they register procedures
 from harness.faults.inject import CellLimit
 from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
 from harness.intent import Intent, Language, find_signals, load_signals
@@ -190,6 +190,11 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
         for key in ("faults", "recordings"):  # which kills were exact, and the plan's source
             if obs.facts.get(key):
                 extra[key] = obs.facts[key]
+        if obs.variants and scenario.procedure == "crash_states":  # per model: tried, passed
+            tally = states.tally(obs, [spec.check for spec in scenario.checks])
+            if "first_failing" in tally:
+                tally["first_failing"]["replay"] = repro
+            extra["crash_states"] = tally
         steps = {str(s["id"]) for s in scenario.workflow.get("steps", [])}
         if steps:  # how many ran to success, per the probes: it gates design intent
             extra["steps_succeeded"] = len(succeeded_steps(obs.audit) & steps)

@@ -87,6 +87,7 @@ def load_all() -> dict[str, CheckDef]:
         outputs,
         procs,
         retry,
+        states,
         status,
         tail,
     )

@@ -55,6 +55,7 @@ class Recording:
     root: bool = True  # the log's writer is the process strace starts: trace it alone
     unavailable: str = ""
     state: str = ""  # the recording's STATE_DIR, relative to the cell root
+    workflow: str = ""  # the workflow file it ran, relative to the cell root
 
     @property
     def usable(self) -> tuple[CrashPoint, ...]:
@@ -97,18 +98,22 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def record(ctx: Ctx, name: str = RECORD) -> Recording:
-    """The scenario's workflow run once, cleanly, under strace, in STATE_DIR work/NAME."""
+def record(ctx: Ctx, name: str = RECORD, audit: str | None = None) -> Recording:
+    """The scenario's workflow run once, cleanly, under strace, in STATE_DIR work/NAME,
+    its probes writing the audit `audit` (relative to the cell root; by default an audit
+    of its own, audit/NAME.jsonl). A run that resumes the recording's states must use its
+    workflow file (`Recording.workflow`): the audit's path is in the workflow's bytes,
+    and so in the digest the log was started with."""
     state = state_dir(name)
-    rec = _record(ctx, state, name)
+    rec = _record(ctx, state, name, audit or f"{AUDIT_DIR}/{name}.jsonl")
     ctx.facts.setdefault("recordings", {})[name] = rec.summary()
     return rec
 
 
-def _record(ctx: Ctx, state: str, name: str) -> Recording:
+def _record(ctx: Ctx, state: str, name: str, audit_rel: str) -> Recording:
     if not ctx.cell.traces:
         return Recording(unavailable=f"the {type(ctx.cell).__name__} cannot trace")
-    audit = ctx.cell.engine_path(f"{AUDIT_DIR}/{name}.jsonl")
+    audit = ctx.cell.engine_path(audit_rel)
     workflow = input_file(f"{name}.json")
     ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(), audit))
     engine_trace, host_trace = ctx.cell.trace_file(f"{name}.trace")
@@ -144,7 +149,8 @@ def _record(ctx: Ctx, state: str, name: str) -> Recording:
         return Recording(unavailable="the trace holds no write to the log")
     born = {c.ret for c in calls if c.syscall in _FORKS}
     writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
-    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state)
+    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state,
+                     workflow=workflow)
 
 
 def strike_at(rec: Recording, point: CrashPoint) -> Strike:

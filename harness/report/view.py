@@ -157,6 +157,7 @@ class CellView:
     limits_hit: str
     trial: int = 0
     faults: tuple[str, ...] = ()  # each kill: exact (the call) or timed (the moment)
+    crash_states: str = ""  # the crash-states scenario's tally, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +313,21 @@ def fault_lines(cell: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def states_text(cell: Mapping[str, Any]) -> str:
+    """The crash-states tally in words: passed of tried per model, and the first failure."""
+    tally = cell.get("crash_states")
+    if not isinstance(tally, dict):
+        return ""
+    rows = [f"{m} {r.get('passed', 0)}/{r.get('tried', 0)} passed"
+            for m, r in (tally.get("models") or {}).items() if isinstance(r, dict)]
+    text = f"crash states: {', '.join(rows)} ({tally.get('deduped', 0)} twins dropped)"
+    first = tally.get("first_failing")
+    if isinstance(first, dict):
+        text += (f"; first failing: {first.get('model')} state '{first.get('state')}':"
+                 f" {first.get('explanation')}")
+    return text
+
+
 def cap_reasons(cand: Mapping[str, Any]) -> tuple[str, ...]:
     """Why the scores are capped, one line per failed fatal check with its scenarios (the
     same failures cap every profile, so they are said once)."""
@@ -397,7 +413,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
             tuple(Link(x.check, "#" + x.anchor) for x in failing
                   if x.scenario == sc and x.trial == trial),
             tl.build(c.get("timeline"), c.get("duration_s")), limits_text(c), trial,
-            fault_lines(c)))
+            fault_lines(c), states_text(c)))
 
     profiles = []
     for p in order:

@@ -1,0 +1,258 @@
+"""The crash-states scenario: ALICE-style crash states, built offline, resumed for real.
+
+`crash_states` records the scenario's workflow once under strace (`exact.record`), builds
+from the recorded calls the STATE_DIRs a crash could leave (`harness.trace.states`: a
+process crash after k calls, call k torn, a power loss after k calls), takes a seeded
+sample of each model, and resumes each state: it is written into a fresh STATE_DIR
+(work/s-N), then `status` and `run` are invoked on it, and what they did is kept as a
+`Variant` for `harness.checks.states`.
+
+The recording and every resume run the same workflow bytes (the digest in the log must
+match), so they share one audit, the cell's; each state's own probe runs are the audit
+records its invocations added. A cell that cannot record (no strace, a fake runner, a
+trace that is not what happened) builds no state, and the checks say why (NotExercised).
+
+The pure parts (`choose`, `acted_on`, `succeeded_in`) are here too, for the unit tests.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import random
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from harness.eventlog import parse_log
+from harness.faults import exact
+from harness.faults.inject import drive
+from harness.faults.procedures import PROCEDURES, Ctx
+from harness.layout import AUDIT, state_dir
+from harness.observe import Invocation, Variant, parse_audit
+from harness.safefs import AUDIT_CAP, LOG_CAP, OUTPUT_CAP
+from harness.trace.durability import (
+    LOG_NAME,
+    OUTPUTS,
+    DurabilityCall,
+    Kind,
+    log_events,
+    relative,
+)
+from harness.trace.states import CrashState, Model, power_loss_states, prefix_states, torn_states
+
+DEFAULT_COUNT = 8  # states per model when the scenario does not say
+OVERSAMPLE = 4  # the generators draw this many times the wanted count, before dedup
+ALIVE_GRACE_S = 0.5  # how long a process of a finished run may take to be seen dead
+
+
+def choose(models: Sequence[tuple[Model, list[CrashState]]], counts: Mapping[Model, int],
+           rng: random.Random) -> tuple[list[CrashState], dict[str, str]]:
+    """A seeded sample of each model's states, in model order: first and last always kept,
+    a state whose tree (files and directories) is byte for byte one already kept dropped.
+    Returns the chosen states and, for each dropped one, the name of its twin."""
+    seen: dict[tuple[object, ...], str] = {}
+    chosen: list[CrashState] = []
+    twins: dict[str, str] = {}
+    for model, states in models:
+        fresh = []
+        for s in states:
+            key = (s.files, s.dirs)
+            if key in seen:
+                twins[s.name] = seen[key]
+            else:
+                seen[key] = s.name
+                fresh.append(s)
+        n = counts.get(model, DEFAULT_COUNT)
+        if len(fresh) > max(n, 2):
+            middle = sorted(rng.sample(range(1, len(fresh) - 1), max(n, 2) - 2))
+            fresh = [fresh[0], *(fresh[i] for i in middle), fresh[-1]]
+        elif n <= 0:
+            fresh = []
+        chosen.extend(fresh)
+    return chosen, twins
+
+
+def succeeded_in(log: bytes | None) -> list[str]:
+    """Steps with a STEP_SUCCEEDED among the log's complete events."""
+    return sorted({str(e.get("step")) for e in parse_log(log or b"").events
+                   if e.get("type") == "STEP_SUCCEEDED"})
+
+
+def acted_on(calls: Sequence[DurabilityCall], k: int,
+             deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """Steps whose success the engine acted on within its first k recorded calls: it
+    published their output, or wrote the STEP_STARTED of a step that depends on them."""
+    events = log_events(calls)
+    acted = {dc.step for dc in calls[:k] if dc.kind is Kind.PUBLISH and dc.step}
+    for dc in calls[:k]:
+        if dc.kind is not Kind.LOG_WRITE or dc.partial:
+            continue
+        for i in dc.events:
+            doc = events[i].event if i < len(events) else None
+            if doc and doc.get("type") == "STEP_STARTED":
+                acted |= set(deps.get(str(doc.get("step")), ()))
+    return sorted(acted)
+
+
+def unpublishable(log: bytes | None, files: Mapping[str, bytes],
+                  earlier: Sequence[Mapping[str, Any]], recorded_state: str) -> list[str]:
+    """Steps whose success the state's log holds but whose output cannot be published:
+    neither outputs/ID nor the attempt's file ($ENGINE_OUTPUT of the attempt its
+    STEP_SUCCEEDED names, per the recording's audit) is in the state. A power loss can
+    undo a file whose directory no fsync made durable; the contract has the engine publish
+    "from the attempt named in its STEP_SUCCEEDED" and never run the step again, so that
+    output is not demanded of it."""
+    last: dict[str, object] = {}
+    for e in parse_log(log or b"").events:
+        if e.get("type") == "STEP_SUCCEEDED":
+            last[str(e.get("step"))] = e.get("attempt")
+    out = []
+    for step, attempt in sorted(last.items()):
+        if f"{OUTPUTS}/{step}" in files:
+            continue
+        paths = [str(r.get("output_env") or "") for r in earlier if r.get("kind") == "start"
+                 and r.get("step") == step and r.get("attempt_env") == str(attempt)]
+        rel = relative(paths[0], recorded_state) if paths else None
+        if rel is not None and rel not in files:
+            out.append(step)
+    return out
+
+
+def _counts(ctx: Ctx) -> dict[Model, int]:
+    return {m: int(ctx.params.get(m.value, DEFAULT_COUNT)) for m in Model}
+
+
+def _build(ctx: Ctx, calls: Sequence[DurabilityCall]) -> list[tuple[Model, list[CrashState]]]:
+    counts = _counts(ctx)
+    limit = {m: max(2, counts[m] * OVERSAMPLE) for m in Model}
+    seeds = {m: ctx.rng.randrange(1 << 32) for m in Model}
+    return [(Model.PREFIX, prefix_states(calls, limit[Model.PREFIX], seeds[Model.PREFIX])),
+            (Model.TORN, torn_states(calls, seeds[Model.TORN], limit[Model.TORN])),
+            (Model.POWER_LOSS, power_loss_states(calls, limit[Model.POWER_LOSS],
+                                                 seeds[Model.POWER_LOSS]))]
+
+
+def _plain(rel: str) -> bool:
+    norm = posixpath.normpath(rel)
+    return not posixpath.isabs(rel) and norm == rel and norm.split("/")[0] not in ("..", ".")
+
+
+def _materialise(ctx: Ctx, state: CrashState, where: str) -> None:
+    """Write the state into the fresh STATE_DIR `where`, through safefs."""
+    ctx.files.mkdir(where)
+    made = {where}
+    paths = [*state.dirs, *(p for p, _ in state.files)]
+    bad = [p for p in paths if not _plain(p)]
+    if bad:  # the trace named it: the recording is the candidate's, so say so, write nothing
+        raise ValueError(f"{bad[0]!r} is not a plain path inside STATE_DIR")
+    for rel in sorted({*state.dirs, *(posixpath.dirname(p) for p, _ in state.files)} - {""}):
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = f"{where}/{'/'.join(parts[:i])}"
+            if sub not in made:
+                ctx.files.mkdir(sub)
+                made.add(sub)
+    for rel, data in state.files:
+        ctx.files.write(f"{where}/{rel}", data)
+    ctx.cell.hand_over(where)
+
+
+def _outputs(ctx: Ctx, where: str) -> dict[str, tuple[int, bytes]]:
+    """outputs/ of a STATE_DIR: name -> (inode, bytes), regular files only."""
+    found = {}
+    for name, st in ctx.files.entries(f"{where}/{OUTPUTS}") or []:
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        data = ctx.files.read(f"{where}/{OUTPUTS}/{name}", OUTPUT_CAP)
+        if data is not None:
+            found[name] = (st.st_ino, data)
+    return found
+
+
+def _audit(ctx: Ctx) -> tuple[dict[str, Any], ...]:
+    return parse_audit(ctx.files.read(AUDIT, AUDIT_CAP) or b"")
+
+
+def _named(log: bytes | None, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
+    """(pid, starttime) of the probe runs and their children whose attempt the log names:
+    the processes an engine answers for."""
+    started = [e for e in parse_log(log or b"").events if e.get("type") == "STEP_STARTED"]
+    ids = {e.get("pid") for e in started} | {e.get("pgid") for e in started}
+    named = {int(r["pid"]) for r in records if r.get("kind") == "start"
+             and (r.get("pid") in ids or r.get("pgid") in ids)}
+    return [(int(r["pid"]), r.get("starttime")) for r in records
+            if isinstance(r.get("pid"), int) and (int(r["pid"]) in named or (
+                r.get("kind") == "child" and r.get("parent") in named))]
+
+
+def _still_alive(ctx: Ctx, procs: list[tuple[int, Any]]) -> list[int]:
+    """Which of procs live on ALIVE_GRACE_S after the run (zombies are dead)."""
+    deadline = time.monotonic() + ALIVE_GRACE_S
+    while True:
+        alive = sorted(ctx.cell.alive(procs)) if procs else []
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
+            deps: Mapping[str, Sequence[str]], earlier: tuple[dict[str, Any], ...]) -> Variant:
+    where = state_dir(f"s-{n}")
+    log_rel = f"{where}/{LOG_NAME}"
+    _materialise(ctx, state, where)
+    before = _outputs(ctx, where)
+    log = state.contents.get(LOG_NAME)
+    starts = len(_audit(ctx))
+    invs: list[Invocation] = []
+    for label, args in ((f"status {state.name}", ctx.status_args(where)),
+                        (f"run {state.name}", ctx.run_args(rec.workflow, where))):
+        prior = ctx.files.read(log_rel, LOG_CAP, intern=True)
+        inv = drive(ctx.cell, ctx.watcher, args, label=label, bound_s=ctx.bound,
+                    limit=ctx.limit)
+        invs.append(replace(inv, log_before=prior,
+                            log_after=ctx.files.read(log_rel, LOG_CAP, intern=True)))
+    audit = _audit(ctx)[starts:]
+    alive = _still_alive(ctx, _named(invs[-1].log_after, audit))
+    ctx.cell.end_all()
+    due = [str(s["id"]) for s in ctx.scenario.workflow.get("steps", [])
+           if "--write-output" in [str(a) for a in s.get("probe", [])]]
+    return Variant(f"{state.model.value}: {state.name}", tuple(invs), {
+        "model": state.model.value, "state": state.name, "explanation": state.explanation,
+        "k": state.k, "state_dir": where, "files": state.files, "dirs": state.dirs,
+        "log": log, "succeeded": succeeded_in(log), "acted_on": acted_on(rec.calls, state.k,
+                                                                         deps),
+        "earlier_audit": earlier, "audit": audit, "outputs_before": before,
+        "outputs_after": _outputs(ctx, where), "due_outputs": due, "alive": alive,
+        "unpublishable": unpublishable(log, state.contents, earlier,
+                                       ctx.cell.engine_path(rec.state)),
+    })
+
+
+def crash_states(ctx: Ctx) -> None:
+    """Record a clean run, build its crash states, and resume a seeded sample of them."""
+    rec = exact.record(ctx, audit=AUDIT)
+    ctx.facts["recording"] = rec
+    if rec.unavailable:
+        ctx.facts["states_unavailable"] = rec.unavailable
+        return
+    earlier = _audit(ctx)  # the recording's probe runs: they made every state
+    deps = {str(s["id"]): [str(d) for d in s.get("depends_on", [])]
+            for s in ctx.scenario.workflow.get("steps", [])}
+    models = _build(ctx, rec.calls)
+    chosen, twins = choose(models, _counts(ctx), ctx.rng)
+    ctx.facts["states_built"] = {m.value: len(states) for m, states in models}
+    ctx.facts["states_deduped"] = len(twins)
+    ctx.facts["states_workflow"] = ctx.files.read(rec.workflow, LOG_CAP) or b""
+    started = time.monotonic()
+    for n, state in enumerate(chosen, 1):
+        try:
+            ctx.variants.append(_resume(ctx, n, state, rec, deps, earlier))
+        except ValueError as exc:
+            ctx.facts["stopped"] = f"state {state.name} cannot be written: {exc}"
+            return
+    ctx.facts["states_s"] = round(time.monotonic() - started, 3)
+
+
+PROCEDURES["crash_states"] = crash_states
