@@ -133,12 +133,6 @@ def output_problems(v: Variant, steps: Sequence[str]) -> list[str]:
     return problems
 
 
-def process_problems(v: Variant, steps: Sequence[str]) -> list[str]:
-    alive = list(v.facts["alive"])
-    return [f"processes of attempts its log names still alive after run exited:"
-            f" {', '.join(map(str, alive[:6]))}"] if alive else []
-
-
 def _judge(obs: Observation, fn: PerState, expected: str) -> list[Evidence]:
     out = _precondition(obs)
     steps = [str(s["id"]) for s in obs.workflow.get("steps", [])]
@@ -193,20 +187,11 @@ def outputs_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
                   " existing one never replaced")
 
 
-@check("states.no_process_left", "process_groups", Severity.MAJOR)
-def no_process_left(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """On every crash state, once run has exited no process of an attempt its log names
-    is alive (TASK.md, Step semantics: an attempt's group ends with it; Choices: engines
-    answer for the processes of attempts their log names)."""
-    return _judge(obs, process_problems, "no process of a named attempt left after run")
-
-
 PER_STATE: dict[str, PerState] = {
     "states.status": status_problems,
     "states.run_recovers": run_problems,
     "states.no_rerun": rerun_problems,
     "states.outputs_once": output_problems,
-    "states.no_process_left": process_problems,
 }
 
 

@@ -44,7 +44,6 @@ from harness.trace.states import CrashState, Model, power_loss_states, prefix_st
 
 DEFAULT_COUNT = 8  # states per model when the scenario does not say
 OVERSAMPLE = 4  # the generators draw this many times the wanted count, before dedup
-ALIVE_GRACE_S = 0.5  # how long a process of a finished run may take to be seen dead
 
 
 def choose(models: Sequence[tuple[Model, list[CrashState]]], counts: Mapping[Model, int],
@@ -175,28 +174,6 @@ def _audit(ctx: Ctx) -> tuple[dict[str, Any], ...]:
     return parse_audit(ctx.files.read(AUDIT, AUDIT_CAP) or b"")
 
 
-def _named(log: bytes | None, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, Any]]:
-    """(pid, starttime) of the probe runs and their children whose attempt the log names:
-    the processes an engine answers for."""
-    started = [e for e in parse_log(log or b"").events if e.get("type") == "STEP_STARTED"]
-    ids = {e.get("pid") for e in started} | {e.get("pgid") for e in started}
-    named = {int(r["pid"]) for r in records if r.get("kind") == "start"
-             and (r.get("pid") in ids or r.get("pgid") in ids)}
-    return [(int(r["pid"]), r.get("starttime")) for r in records
-            if isinstance(r.get("pid"), int) and (int(r["pid"]) in named or (
-                r.get("kind") == "child" and r.get("parent") in named))]
-
-
-def _still_alive(ctx: Ctx, procs: list[tuple[int, Any]]) -> list[int]:
-    """Which of procs live on ALIVE_GRACE_S after the run (zombies are dead)."""
-    deadline = time.monotonic() + ALIVE_GRACE_S
-    while True:
-        alive = sorted(ctx.cell.alive(procs)) if procs else []
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.05)
-
-
 def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
             deps: Mapping[str, Sequence[str]], earlier: tuple[dict[str, Any], ...]) -> Variant:
     where = state_dir(f"s-{n}")
@@ -214,7 +191,6 @@ def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
         invs.append(replace(inv, log_before=prior,
                             log_after=ctx.files.read(log_rel, LOG_CAP, intern=True)))
     audit = _audit(ctx)[starts:]
-    alive = _still_alive(ctx, _named(invs[-1].log_after, audit))
     ctx.cell.end_all()
     due = [str(s["id"]) for s in ctx.scenario.workflow.get("steps", [])
            if "--write-output" in [str(a) for a in s.get("probe", [])]]
@@ -224,7 +200,7 @@ def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
         "log": log, "succeeded": succeeded_in(log), "acted_on": acted_on(rec.calls, state.k,
                                                                          deps),
         "earlier_audit": earlier, "audit": audit, "outputs_before": before,
-        "outputs_after": _outputs(ctx, where), "due_outputs": due, "alive": alive,
+        "outputs_after": _outputs(ctx, where), "due_outputs": due,
         "unpublishable": unpublishable(log, state.contents, earlier,
                                        ctx.cell.engine_path(rec.state)),
     })

@@ -75,7 +75,7 @@ def variant(model: str = "prefix", name: str = "prefix 9", **facts: Any) -> Vari
         "log": log, "succeeded": succeeded_in(log), "acted_on": [], "earlier_audit": EARLIER,
         "audit": AUDIT, "outputs_before": {"fetch": (10, FETCH)},
         "outputs_after": {"fetch": (10, FETCH), "parse": (20, PARSE)},
-        "due_outputs": ["fetch", "parse"], "alive": [], "unpublishable": []}
+        "due_outputs": ["fetch", "parse"], "unpublishable": []}
     return Variant(f"{model}: {name}", (status, run), {**base, **facts})
 
 
@@ -121,7 +121,6 @@ BROKEN: dict[str, dict[str, Any]] = {
     "states.run_recovers": {"run_after": lines(*STATE_EVENTS, *RUN_EVENTS[:-1])},
     "states.no_rerun": {"audit": (rec("start", "fetch", 2, 60), *AUDIT)},
     "states.outputs_once": {"outputs_after": {"fetch": (11, FETCH), "parse": (20, PARSE)}},
-    "states.no_process_left": {"alive": [51]},
 }
 
 
@@ -192,8 +191,9 @@ def test_no_recording_is_not_exercised_and_no_state_is_a_failure() -> None:
 
 
 def test_many_failing_states_show_the_first_few_and_count_the_rest() -> None:
-    bad = [variant(name=f"prefix {k}", alive=[7]) for k in range(6)]
-    result = outcome("states.no_process_left", observation(*bad))
+    bad = [variant(name=f"prefix {k}", audit=(rec("start", "fetch", 2, 60), *AUDIT))
+           for k in range(6)]
+    result = outcome("states.no_rerun", observation(*bad))
     assert len(result.evidence) == states.SHOWN + 1
     assert "3 more of 6" in result.evidence[-1].seen
 
