@@ -370,4 +370,11 @@ def bootstrap_cmd(force: bool) -> None:
 
 
 # Commands kept in modules of their own register themselves on `main` when imported.
-from harness import cli_compare, cli_import, cli_intent, cli_mutants, cli_report  # noqa: E402,F401
+from harness import (  # noqa: E402,F401
+    cli_compare,
+    cli_import,
+    cli_intent,
+    cli_mutants,
+    cli_replay,
+    cli_report,
+)

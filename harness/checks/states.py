@@ -17,6 +17,7 @@ record can say, per model, how many states passed every check (`tally`).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -195,6 +196,20 @@ PER_STATE: dict[str, PerState] = {
 }
 
 
+SAVE_CAP = 1 << 20  # a first failing state up to this size is kept byte for byte
+
+
+def saved_files(v: Variant) -> dict[str, Any]:
+    """The state's files (base64) and folders, for harness.replay to save and replay; a
+    state over SAVE_CAP is named, not kept."""
+    files = tuple(v.facts.get("files", ()))
+    size = sum(len(data) for _, data in files)
+    if size > SAVE_CAP:
+        return {"files_omitted": f"the state holds {size} bytes, over {SAVE_CAP}"}
+    return {"files": {rel: base64.b64encode(data).decode() for rel, data in files},
+            "dirs": list(v.facts.get("dirs", ()))}
+
+
 def tally(obs: Observation, checks: Sequence[str]) -> dict[str, Any]:
     """Per model, the states tried, passed (every one of `checks` held on it) and failed;
     the first failing state with its problems; the number deduped."""
@@ -210,7 +225,8 @@ def tally(obs: Observation, checks: Sequence[str]) -> dict[str, Any]:
         row["passed" if not problems else "failed"] += 1
         if problems and first is None:
             first = {"model": v.facts["model"], "state": v.facts["state"],
-                     "explanation": v.facts["explanation"], "problems": problems[:5]}
+                     "explanation": v.facts["explanation"], "problems": problems[:5],
+                     **saved_files(v)}
     out: dict[str, Any] = {"models": models,
                            "deduped": int(obs.facts.get("states_deduped", 0))}
     if "states_built" in obs.facts:  # before sampling and dedup, per model

@@ -325,6 +325,10 @@ def states_text(cell: Mapping[str, Any]) -> str:
     if isinstance(first, dict):
         text += (f"; first failing: {first.get('model')} state '{first.get('state')}':"
                  f" {first.get('explanation')}")
+        if first.get("saved"):
+            text += f"; saved in {first['saved']}/"
+        if first.get("replay"):
+            text += f"; replay: {first['replay']}"
     return text
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.replay import save_states
 from harness.report import html, junit, table, view
 from harness.report.baseline import diff
 from harness.report.results import write_atomic
@@ -26,6 +27,7 @@ class Written:
 
 def write_report(doc: Mapping[str, Any], out: Path, baseline: Mapping[str, Any] | None = None,
                  baseline_name: str = "") -> Written:
+    doc = save_states(doc, out)  # each first failing crash state, and its replay command
     d = diff(doc, baseline) if baseline is not None else None
     report = view.build(doc, d, baseline_name, str((baseline or {}).get("created", "")))
     paths = Written(out / "index.html", out / "results.csv", out / "junit.xml")
