@@ -20,6 +20,13 @@ folder, outside STATE_DIR, the audit and the inputs. An engine that went looking
 still write it; what it could gain is bounded by that check against the bytes on disk,
 and the kill itself is struck by the tracer, which the engine cannot refuse.
 
+`record_run` records instead one of the cell's own runs (clean-run's "run 1": the
+real workflow, audit and STATE_DIR), kept among the invocations the checks judge, so
+that checks over the trace (harness.checks.durability) judge the very run the other
+checks do. That run's tracer is detached (``strace -D``): the harness waits for the
+engine, as it would untraced, and not for processes the engine left behind, and the
+trace is read up to the engine's own exit.
+
 `Strike` is data (the point, whether the whole tree must be traced), printed into the
 invocation's fault and the cell's record, so that a failure names the exact call.
 """
@@ -27,9 +34,12 @@ invocation's fault and the cell's record, so that a failure names the exact call
 from __future__ import annotations
 
 import random
+import re
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.faults.procedures import Ctx
 from harness.layout import AUDIT_DIR, STATE, WORKFLOW, input_file, state_dir
@@ -41,6 +51,7 @@ from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_befo
 from harness.trace.strace import TraceError, parse_trace, strace_prefix
 
 TRACE_CAP = 64 << 20  # a trace beyond this is not read: the recording is unavailable
+EXIT_WAIT_S = 10.0  # how long a detached tracer may take to write the engine's exit
 RECORD = "record"
 _FORKS = {"clone", "clone3", "fork", "vfork"}
 
@@ -54,6 +65,7 @@ class Recording:
     root: bool = True  # the log's writer is the process strace starts: trace it alone
     unavailable: str = ""
     state: str = ""  # the recording's STATE_DIR, relative to the cell root
+    run: str = ""  # the label of the recorded invocation
 
     @property
     def usable(self) -> tuple[CrashPoint, ...]:
@@ -104,22 +116,42 @@ def record(ctx: Ctx, name: str = RECORD) -> Recording:
     return rec
 
 
-def _record(ctx: Ctx, state: str, name: str) -> Recording:
+def record_run(ctx: Ctx, label: str, state: str = STATE, workflow: str = WORKFLOW) -> Recording:
+    """The cell's own run `label` of `workflow` in `state`, under a detached strace, kept
+    among the invocations the checks judge; its recording is also the plan's source."""
+    rec = _record(ctx, state, label, workflow=workflow, keep=True)
+    ctx.facts.setdefault("recordings", {})[label] = rec.summary()
+    return rec
+
+
+def _record(ctx: Ctx, state: str, name: str, *, workflow: str | None = None,
+            keep: bool = False) -> Recording:
+    """Run the engine under strace and read its trace. Without `workflow`, the scenario's
+    workflow is written afresh with an audit of its own, and the run is set apart from
+    the ones the checks judge (ended with all it left). With one (keep), the run is the
+    cell's own, named `name`, and left as it ended for the checks."""
     if not ctx.cell.traces:
         return Recording(unavailable=f"the {type(ctx.cell).__name__} cannot trace")
-    audit = ctx.cell.engine_path(f"{AUDIT_DIR}/{name}.jsonl")
-    workflow = input_file(f"{name}.json")
-    ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(), audit))
-    engine_trace, host_trace = ctx.cell.trace_file(f"{name}.trace")
-    inv = ctx.call(ctx.run_args(workflow, state), f"{name} (clean, under strace)",
-                   wrap=strace_prefix(engine_trace))
-    ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
-    ctx.facts.setdefault("recording_runs", []).append(inv)
-    ctx.cell.end_all()
+    if workflow is None:
+        audit = ctx.cell.engine_path(f"{AUDIT_DIR}/{name}.jsonl")
+        workflow = input_file(f"{name}.json")
+        ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(),
+                                                 audit))
+    file = f"{name.replace(' ', '-')}.trace"
+    engine_trace, host_trace = ctx.cell.trace_file(file)
+    wrap = strace_prefix(engine_trace)
+    if keep:
+        wrap = [wrap[0], "-D", *wrap[1:]]
+    inv = ctx.call(ctx.run_args(workflow, state),
+                   name if keep else f"{name} (clean, under strace)", wrap=wrap)
+    if not keep:
+        ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
+        ctx.facts.setdefault("recording_runs", []).append(inv)
+        ctx.cell.end_all()
     if inv.returncode != 0:
         why = "it never exited" if inv.returncode is None else f"it exited {inv.returncode}"
         return Recording(unavailable=f"the clean recording run did not succeed: {why}")
-    raw = CellFiles(host_trace.parent).read(host_trace.name, TRACE_CAP + 1)
+    raw = _read_trace(host_trace, detached=keep)
     if raw is None:
         return Recording(unavailable="strace wrote no trace (is strace in the image?)")
     if len(raw) > TRACE_CAP:
@@ -140,7 +172,42 @@ def _record(ctx: Ctx, state: str, name: str) -> Recording:
         return Recording(unavailable="the trace holds no write to the log")
     born = {c.ret for c in calls if c.syscall in _FORKS}
     writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
-    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state)
+    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state,
+                     run=inv.label)
+
+
+_PID = re.compile(rb"^(\d+) ", re.MULTILINE)
+
+
+def _read_trace(host_trace: Path, *, detached: bool) -> bytes | None:
+    """The trace's bytes (None: no file). A detached tracer may still be writing when
+    the engine has exited (it traces what the engine left running): wait, a bounded
+    time, for the line of the engine's own exit (the first process traced), and keep
+    the trace up to it. Without it, what was written is returned; the check of the
+    assembled log against the one on disk judges it."""
+    files = CellFiles(host_trace.parent)
+    raw = files.read(host_trace.name, TRACE_CAP + 1)
+    if not detached:
+        return raw
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while True:
+        end = _root_exit(raw or b"")
+        if end is not None or time.monotonic() >= deadline:
+            return raw if end is None or raw is None else raw[:end]
+        time.sleep(0.05)
+        raw = files.read(host_trace.name, TRACE_CAP + 1)
+
+
+def _root_exit(raw: bytes) -> int | None:
+    """The end of the first traced process's exit line ('PID [TS] +++ exited with N +++'
+    or '+++ killed by SIG +++'), or None while there is none."""
+    first = _PID.search(raw)
+    if first is None:
+        return None
+    pid = re.escape(first.group(1))
+    m = re.search(rb"^" + pid + rb" (?:[\d.]+ )?\+\+\+ (?:exited|killed)[^\n]*\n", raw,
+                  re.MULTILINE)
+    return m.end() if m else None
 
 
 def strike_at(rec: Recording, point: CrashPoint) -> Strike:
