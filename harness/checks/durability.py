@@ -7,9 +7,10 @@ scenario recorded under strace (`obs.facts["recording"]`, a
 TASK.md's rules to them through `harness.trace.rules`. Each finding names the call (its
 trace line, syscall and pid) and the event or output it concerns.
 
-Without a usable recording (a runner that cannot trace, a run that failed, a trace that
-is not what happened) there is nothing to judge: the checks are not exercised, and say
-why.
+An engine that ran no step fails them, as every check of a run that should have run its
+steps (`steps_ran`): a trace of no work keeps every rule. Otherwise, without a usable
+recording (a runner that cannot trace, a run that failed, a trace that is not what
+happened) there is nothing to judge: the checks are not exercised, and say why.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks import NotExercised, check
+from harness.checks.common import steps_ran
 from harness.faults.exact import Recording
 from harness.model import Evidence, Severity
 from harness.observe import Observation
@@ -79,7 +81,8 @@ def _needs(calls: Sequence[DurabilityCall], kind: Kind, what: str, rec: Recordin
 def events_whole(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """TASK.md, "Durable before acted on": each event is written whole, with a single write
     of the complete line. An event carried by two writes is torn by a crash between them."""
-    return _judge(obs, split_events_at, "every event written by one write of the whole line")
+    return steps_ran(obs) or _judge(obs, split_events_at,
+                                    "every event written by one write of the whole line")
 
 
 @check("durability.synced_before_acted", "durable_log", Severity.MAJOR)
@@ -88,8 +91,8 @@ def synced_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     it. In the trace: the log is fsynced (fsync or fdatasync, by the event's writer) after
     each event, before the next event is written, before any output is published and
     before the run ends. A write left in the page cache is lost by a power loss."""
-    return _judge(obs, unsynced_events_at, "each event fsynced by its writer before the next"
-                  " event, a publish, or the end of the run")
+    return steps_ran(obs) or _judge(obs, unsynced_events_at, "each event fsynced by its writer"
+                                    " before the next event, a publish, or the end of the run")
 
 
 @check("durability.log_dir_synced", "durable_log", Severity.MINOR)
@@ -98,6 +101,8 @@ def log_dir_synced(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
     the trace: after events.jsonl is created, STATE_DIR is fsynced before the second event
     is written, before any publish and before the run ends; otherwise a power loss can
     take the log's name, with every event in it."""
+    if steps_ran(obs):
+        return steps_ran(obs)
     rec = recording(obs)
     if not log_created(rec.calls):
         raise NotExercised(f"the recorded run did not create {LOG_NAME} (it was there"
@@ -112,6 +117,8 @@ def output_synced_before_publish(obs: Observation, params: Mapping[str, Any]) ->
     An output linked or renamed into outputs/ before its data was fsynced can be seen empty
     or partial after a power loss; so the publishing process fsyncs the file after its last
     write and before the link or rename."""
+    if steps_ran(obs):
+        return steps_ran(obs)
     rec = recording(obs)
     _needs(rec.calls, Kind.PUBLISH, "link or rename into outputs/", rec)
     return _judge(obs, published_before_synced_at, "the output's data fsynced by the"
