@@ -16,7 +16,10 @@ fake runner, an engine that writes through mmap ...) `Recording.unavailable` say
 and the procedures fall back to their timed triggers, saying so in the cell's faults.
 
 The trace file is written by strace as the sandbox user, into the runner's stream
-folder, outside STATE_DIR, the audit and the inputs. An engine that went looking could
+folder, outside STATE_DIR, the audit and the inputs, through a pipe to a small writer
+(`capped_output`, on the probe's interpreter) that keeps its first TRACE_CAP bytes and
+drains the rest: every write is traced with its data, stdout's too, so an engine that
+floods stdout would otherwise fill its cell with the trace. An engine that went looking could
 still write it; what it could gain is bounded by that check against the bytes on disk,
 and the kill itself is struck by the tracer, which the engine cannot refuse.
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import random
 import re
+import shlex
 import signal
 import time
 from collections.abc import Sequence
@@ -50,7 +54,7 @@ from harness.trace.durability import LOG_NAME, DurabilityCall, Kind, durability_
 from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_before
 from harness.trace.strace import TraceError, parse_trace, strace_prefix
 
-TRACE_CAP = 64 << 20  # a trace beyond this is not read: the recording is unavailable
+TRACE_CAP = 8 << 20  # a trace beyond this is not kept: the recording is unavailable
 EXIT_WAIT_S = 10.0  # how long a detached tracer may take to write the engine's exit
 RECORD = "record"
 _FORKS = {"clone", "clone3", "fork", "vfork"}
@@ -124,6 +128,25 @@ def record_run(ctx: Ctx, label: str, state: str = STATE, workflow: str = WORKFLO
     return rec
 
 
+_CAPPER = """import sys
+cap, out, n = int(sys.argv[1]), open(sys.argv[2], "wb", 0), 0
+while True:
+    b = sys.stdin.buffer.read1(1 << 16)
+    if not b:
+        break
+    if n <= cap:
+        out.write(b[:cap + 1 - n])
+    n += len(b)
+"""
+
+
+def capped_output(python: str, path: str, cap: int = TRACE_CAP) -> str:
+    """strace's ``-o`` argument that pipes the trace to `path`, keeping cap + 1 bytes at
+    most (so that a reader capped at `cap` sees it was over) and draining the rest, so
+    that strace never blocks or dies on a full pipe."""
+    return "|" + shlex.join([python, "-S", "-c", _CAPPER, str(cap), path])
+
+
 def _record(ctx: Ctx, state: str, name: str, *, workflow: str | None = None,
             keep: bool = False) -> Recording:
     """Run the engine under strace and read its trace. Without `workflow`, the scenario's
@@ -139,7 +162,7 @@ def _record(ctx: Ctx, state: str, name: str, *, workflow: str | None = None,
                                                  audit))
     file = f"{name.replace(' ', '-')}.trace"
     engine_trace, host_trace = ctx.cell.trace_file(file)
-    wrap = strace_prefix(engine_trace)
+    wrap = strace_prefix(capped_output(ctx.cell.python, engine_trace))
     if keep:
         wrap = [wrap[0], "-D", *wrap[1:]]
     inv = ctx.call(ctx.run_args(workflow, state),

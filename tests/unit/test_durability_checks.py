@@ -9,6 +9,8 @@ the verbatim trace tests/data/strace/fork-split-writev-rename.txt.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from harness import api
 from harness.checks import run_check
-from harness.faults.exact import Recording, _root_exit
+from harness.faults.exact import Recording, _root_exit, capped_output
 from harness.model import CheckSpec, Evidence, Outcome
 from harness.observe import Observation
 from harness.trace import DurabilityCall, durability_calls, parse_trace
@@ -134,3 +136,13 @@ def test_a_detached_trace_is_cut_at_the_engine_s_own_exit() -> None:
     killed = b"7 1.0 write(1, \"x\", 1) = 1\n7 2.0 +++ killed by SIGKILL +++\n"
     assert _root_exit(killed) == len(killed)
 
+
+
+def test_the_trace_pipe_keeps_one_byte_over_its_cap_and_drains_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "t.trace"
+    command = capped_output(sys.executable, str(out), cap=1000)
+    assert command.startswith("|")
+    done = subprocess.run(command[1:], shell=True, input=b"x" * 300_000, timeout=30)
+    assert done.returncode == 0 and out.read_bytes() == b"x" * 1001
+    subprocess.run(command[1:], shell=True, input=b"7 1.0 +++ exited with 0 +++\n", timeout=30)
+    assert out.read_bytes() == b"7 1.0 +++ exited with 0 +++\n"
