@@ -33,7 +33,7 @@ from harness.errors import (
 )
 from harness.executors.base import RunnerSpec
 from harness.executors.sequential import Sequential
-from harness.faults import crashstates, logfaults  # noqa: F401 - they register procedures
+from harness.faults import clean, crashstates, logfaults  # noqa: F401 - they register procedures
 from harness.faults.inject import CellLimit
 from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
 from harness.intent import Intent, Language, find_signals, load_signals

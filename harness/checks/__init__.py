@@ -80,6 +80,7 @@ def load_all() -> dict[str, CheckDef]:
     from harness.checks import (  # noqa: F401
         crash,
         dag,
+        durability,
         files,
         inputs,
         lock,

@@ -16,9 +16,19 @@ fake runner, an engine that writes through mmap ...) `Recording.unavailable` say
 and the procedures fall back to their timed triggers, saying so in the cell's faults.
 
 The trace file is written by strace as the sandbox user, into the runner's stream
-folder, outside STATE_DIR, the audit and the inputs. An engine that went looking could
+folder, outside STATE_DIR, the audit and the inputs, through a pipe to a small writer
+(`capped_output`, on the probe's interpreter) that keeps its first TRACE_CAP bytes and
+drains the rest: every write is traced with its data, stdout's too, so an engine that
+floods stdout would otherwise fill its cell with the trace. An engine that went looking could
 still write it; what it could gain is bounded by that check against the bytes on disk,
 and the kill itself is struck by the tracer, which the engine cannot refuse.
+
+`record_run` records instead one of the cell's own runs (clean-run's "run 1": the
+real workflow, audit and STATE_DIR), kept among the invocations the checks judge, so
+that checks over the trace (harness.checks.durability) judge the very run the other
+checks do. That run's tracer is detached (``strace -D``): the harness waits for the
+engine, as it would untraced, and not for processes the engine left behind, and the
+trace is read up to the engine's own exit.
 
 `Strike` is data (the point, whether the whole tree must be traced), printed into the
 invocation's fault and the cell's record, so that a failure names the exact call.
@@ -27,9 +37,13 @@ invocation's fault and the cell's record, so that a failure names the exact call
 from __future__ import annotations
 
 import random
+import re
+import shlex
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import SpawnError
 from harness.faults.procedures import Ctx
@@ -41,7 +55,8 @@ from harness.trace.durability import LOG_NAME, DurabilityCall, Kind, durability_
 from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_before
 from harness.trace.strace import TraceError, parse_trace, strace_prefix
 
-TRACE_CAP = 64 << 20  # a trace beyond this is not read: the recording is unavailable
+TRACE_CAP = 8 << 20  # a trace beyond this is not kept: the recording is unavailable
+EXIT_WAIT_S = 10.0  # how long a detached tracer may take to write the engine's exit
 RECORD = "record"
 _FORKS = {"clone", "clone3", "fork", "vfork"}
 
@@ -56,6 +71,7 @@ class Recording:
     unavailable: str = ""
     state: str = ""  # the recording's STATE_DIR, relative to the cell root
     workflow: str = ""  # the workflow file it ran, relative to the cell root
+    run: str = ""  # the label of the recorded invocation
 
     @property
     def usable(self) -> tuple[CrashPoint, ...]:
@@ -105,27 +121,66 @@ def record(ctx: Ctx, name: str = RECORD, audit: str | None = None) -> Recording:
     workflow file (`Recording.workflow`): the audit's path is in the workflow's bytes,
     and so in the digest the log was started with."""
     state = state_dir(name)
-    rec = _record(ctx, state, name, audit or f"{AUDIT_DIR}/{name}.jsonl")
+    rec = _record(ctx, state, name, audit=audit or f"{AUDIT_DIR}/{name}.jsonl")
     ctx.facts.setdefault("recordings", {})[name] = rec.summary()
     return rec
 
 
-def _record(ctx: Ctx, state: str, name: str, audit_rel: str) -> Recording:
+def record_run(ctx: Ctx, label: str, state: str = STATE, workflow: str = WORKFLOW) -> Recording:
+    """The cell's own run `label` of `workflow` in `state`, under a detached strace, kept
+    among the invocations the checks judge; its recording is also the plan's source."""
+    rec = _record(ctx, state, label, workflow=workflow, keep=True)
+    ctx.facts.setdefault("recordings", {})[label] = rec.summary()
+    return rec
+
+
+_CAPPER = """import sys
+cap, out, n = int(sys.argv[1]), open(sys.argv[2], "wb", 0), 0
+while True:
+    b = sys.stdin.buffer.read1(1 << 16)
+    if not b:
+        break
+    if n <= cap:
+        out.write(b[:cap + 1 - n])
+    n += len(b)
+"""
+
+
+def capped_output(python: str, path: str, cap: int = TRACE_CAP) -> str:
+    """strace's ``-o`` argument that pipes the trace to `path`, keeping cap + 1 bytes at
+    most (so that a reader capped at `cap` sees it was over) and draining the rest, so
+    that strace never blocks or dies on a full pipe."""
+    return "|" + shlex.join([python, "-S", "-c", _CAPPER, str(cap), path])
+
+
+def _record(ctx: Ctx, state: str, name: str, *, audit: str | None = None,
+            workflow: str | None = None, keep: bool = False) -> Recording:
+    """Run the engine under strace and read its trace. Without `workflow`, the scenario's
+    workflow is written afresh with an audit of its own, and the run is set apart from
+    the ones the checks judge (ended with all it left). With one (keep), the run is the
+    cell's own, named `name`, and left as it ended for the checks."""
     if not ctx.cell.traces:
         return Recording(unavailable=f"the {type(ctx.cell).__name__} cannot trace")
-    audit = ctx.cell.engine_path(audit_rel)
-    workflow = input_file(f"{name}.json")
-    ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(), audit))
-    engine_trace, host_trace = ctx.cell.trace_file(f"{name}.trace")
+    if workflow is None:
+        audit_path = ctx.cell.engine_path(audit or f"{AUDIT_DIR}/{name}.jsonl")
+        workflow = input_file(f"{name}.json")
+        ctx.files.write(workflow, workflow_bytes(ctx.scenario.workflow, ctx.cell.probe_argv(),
+                                                 audit_path))
+    file = f"{name.replace(' ', '-')}.trace"
+    engine_trace, host_trace = ctx.cell.trace_file(file)
+    wrap = strace_prefix(capped_output(ctx.cell.python, engine_trace))
+    if keep:
+        wrap = [wrap[0], "-D", *wrap[1:]]
     try:
-        inv = ctx.call(ctx.run_args(workflow, state), f"{name} (clean, under strace)",
-                       wrap=strace_prefix(engine_trace))
+        inv = ctx.call(ctx.run_args(workflow, state),
+                       name if keep else f"{name} (clean, under strace)", wrap=wrap)
     except SpawnError as exc:  # strace itself is missing: the candidate's image has none
         return Recording(unavailable=f"strace could not be started: {exc}")
-    ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
-    ctx.facts.setdefault("recording_runs", []).append(inv)
-    ctx.cell.end_all()
-    raw = CellFiles(host_trace.parent).read(host_trace.name, TRACE_CAP + 1)
+    if not keep:
+        ctx.invocations.remove(inv)  # the checks judge the real runs; this one is the plan's
+        ctx.facts.setdefault("recording_runs", []).append(inv)
+        ctx.cell.end_all()
+    raw = _read_trace(host_trace, detached=keep)
     if raw is None:
         return Recording(unavailable="strace wrote no trace (is strace in the image, on PATH?)")
     if inv.returncode != 0:
@@ -150,7 +205,41 @@ def _record(ctx: Ctx, state: str, name: str, audit_rel: str) -> Recording:
     born = {c.ret for c in calls if c.syscall in _FORKS}
     writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
     return Recording(tuple(dcalls), tuple(points), writer not in born, state=state,
-                     workflow=workflow)
+                     workflow=workflow, run=inv.label)
+
+
+_PID = re.compile(rb"^(\d+) ", re.MULTILINE)
+
+
+def _read_trace(host_trace: Path, *, detached: bool) -> bytes | None:
+    """The trace's bytes (None: no file). A detached tracer may still be writing when
+    the engine has exited (it traces what the engine left running): wait, a bounded
+    time, for the line of the engine's own exit (the first process traced), and keep
+    the trace up to it. Without it, what was written is returned; the check of the
+    assembled log against the one on disk judges it."""
+    files = CellFiles(host_trace.parent)
+    raw = files.read(host_trace.name, TRACE_CAP + 1)
+    if not detached:
+        return raw
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while True:
+        end = _root_exit(raw or b"")
+        if end is not None or time.monotonic() >= deadline:
+            return raw if end is None or raw is None else raw[:end]
+        time.sleep(0.05)
+        raw = files.read(host_trace.name, TRACE_CAP + 1)
+
+
+def _root_exit(raw: bytes) -> int | None:
+    """The end of the first traced process's exit line ('PID [TS] +++ exited with N +++'
+    or '+++ killed by SIG +++'), or None while there is none."""
+    first = _PID.search(raw)
+    if first is None:
+        return None
+    pid = re.escape(first.group(1))
+    m = re.search(rb"^" + pid + rb" (?:[\d.]+ )?\+\+\+ (?:exited|killed)[^\n]*\n", raw,
+                  re.MULTILINE)
+    return m.end() if m else None
 
 
 def strike_at(rec: Recording, point: CrashPoint) -> Strike:

@@ -2,7 +2,9 @@
 
 Each rule takes the calls `durability_calls` kept, in trace order, and returns its
 findings: one line each, naming the call (syscall, trace line, pid) and the event or
-output it concerns; an empty list means the run kept the rule. The rules read TASK.md's
+output it concerns; an empty list means the run kept the rule. `FINDERS` gives the same
+findings as `Finding`s, each with the call it names first (harness.checks.durability
+turns them into evidence). The rules read TASK.md's
 log and output rules as a trace can show them:
 
 - `unsynced_events`: every event, once its last byte is written, is fsynced (fsync or
@@ -36,11 +38,22 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from harness.trace.durability import LOG_NAME, OUTPUTS, DurabilityCall, Kind, LogEvent, log_events
 from harness.trace.strace import O_CREAT
 
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One breach of a rule: the line that says it, and the call it names first."""
+
+    text: str
+    call: DurabilityCall
+
+
 Rule = Callable[[Sequence[DurabilityCall]], list[str]]
+Finder = Callable[[Sequence[DurabilityCall]], list[Finding]]
 _FSYNCS = ("fsync", "fdatasync")
 NOT_DEMANDED = "not demanded by the contract"
 
@@ -70,12 +83,6 @@ def _fsync_of(dc: DurabilityCall, file: str, pid: int | None = None) -> bool:
 
 def _carriers(calls: Sequence[DurabilityCall], index: int) -> list[int]:
     return [i for i, dc in enumerate(calls) if dc.kind is Kind.LOG_WRITE and index in dc.events]
-
-
-def _next_act(calls: Sequence[DurabilityCall], after: int) -> int | None:
-    """The first log write or publish after position `after` (None: the trace ends)."""
-    return next((i for i in range(after + 1, len(calls))
-                 if calls[i].kind in (Kind.LOG_WRITE, Kind.PUBLISH) and _ok(calls[i])), None)
 
 
 def _act_name(calls: Sequence[DurabilityCall], at: int | None) -> str:
@@ -116,8 +123,8 @@ def _acts_on(event: LogEvent, later: LogEvent | None, publish: DurabilityCall | 
     return False
 
 
-def unsynced_events(calls: Sequence[DurabilityCall],
-                    deps: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+def unsynced_events_at(calls: Sequence[DurabilityCall],
+                       deps: Mapping[str, Sequence[str]] | None = None) -> list[Finding]:
     """Events not fsynced by their writer before the engine acted on them.
 
     An act on an event, as a trace shows it: publishing the output of the step it
@@ -146,20 +153,21 @@ def unsynced_events(calls: Sequence[DurabilityCall],
         stop = len(calls) if act is None else act
         pid = calls[last].call.pid
         if not any(_fsync_of(calls[i], LOG_NAME, pid) for i in range(last + 1, stop)):
-            found.append(f"{describe(event)}, written by {where(calls[last])}, was never fsynced"
-                         f" by its writer before {_act_name(calls, act)}")
+            found.append(Finding(f"{describe(event)}, written by {where(calls[last])}, was"
+                                 f" never fsynced by its writer before {_act_name(calls, act)}",
+                                 calls[last]))
     return found
 
 
-def split_events(calls: Sequence[DurabilityCall]) -> list[str]:
+def split_events_at(calls: Sequence[DurabilityCall]) -> list[Finding]:
     """Events carried by more than one write."""
     found = []
     for event in log_events(calls):
         carriers = _carriers(calls, event.index)
         if len(carriers) > 1:
             names = ", then ".join(where(calls[i]) for i in carriers)
-            found.append(f"{describe(event)} was written in {len(carriers)} writes ({names}):"
-                         " a crash between them tears it")
+            found.append(Finding(f"{describe(event)} was written in {len(carriers)} writes"
+                                 f" ({names}): a crash between them tears it", calls[carriers[0]]))
     return found
 
 
@@ -169,7 +177,7 @@ def _last_change(calls: Sequence[DurabilityCall], before: int, file: str) -> int
                 and calls[i].rel[:1] == (file,) and _ok(calls[i])), default=-1)
 
 
-def published_before_synced(calls: Sequence[DurabilityCall]) -> list[str]:
+def published_before_synced_at(calls: Sequence[DurabilityCall]) -> list[Finding]:
     """Outputs linked or renamed into outputs/ before the publisher fsynced their data."""
     found = []
     for at, dc in enumerate(calls):
@@ -177,16 +185,17 @@ def published_before_synced(calls: Sequence[DurabilityCall]) -> list[str]:
             continue
         source = dc.rel[0] if len(dc.rel) > 1 else ""
         if not source:
-            found.append(f"{where(dc)} published outputs/{dc.step} from outside STATE_DIR:"
-                         " no fsync of its data can be seen")
+            found.append(Finding(f"{where(dc)} published outputs/{dc.step} from outside"
+                                 " STATE_DIR: no fsync of its data can be seen", dc))
             continue
         start = _last_change(calls, at, source)
         if not any(_fsync_of(calls[i], source, dc.call.pid) for i in range(start + 1, at)):
             later = next((where(calls[i]) for i in range(at + 1, len(calls))
                           if _fsync_of(calls[i], source, dc.call.pid)), None)
             after = f"; it fsynced it only after, {later}" if later else ""
-            found.append(f"{where(dc)} published outputs/{dc.step} from {source} before the"
-                         f" publishing process fsynced that file's data{after}")
+            found.append(Finding(f"{where(dc)} published outputs/{dc.step} from {source}"
+                                 " before the publishing process fsynced that file's"
+                                 f" data{after}", dc))
     return found
 
 
@@ -203,7 +212,12 @@ def _creation(calls: Sequence[DurabilityCall], name: str) -> int | None:
     return first if first is not None and _creates(calls[first], name) else None
 
 
-def unsynced_directories(calls: Sequence[DurabilityCall]) -> list[str]:
+def log_created(calls: Sequence[DurabilityCall]) -> bool:
+    """Whether the calls create events.jsonl (else it was there before, or never made)."""
+    return _creation(calls, LOG_NAME) is not None
+
+
+def unsynced_directories_at(calls: Sequence[DurabilityCall]) -> list[Finding]:
     """A created events.jsonl whose directory was not fsynced before the log was acted on."""
     made = _creation(calls, LOG_NAME)
     if made is None:
@@ -215,9 +229,9 @@ def unsynced_directories(calls: Sequence[DurabilityCall]) -> list[str]:
     stop = min(stops) if stops else None
     if any(_fsync_of(calls[i], ".") for i in range(made + 1, len(calls) if stop is None else stop)):
         return []
-    return [f"{where(calls[made])} created {LOG_NAME}, and STATE_DIR was not fsynced before"
-            f" {_act_name(calls, stop)}: after a power loss the log's name, with every event"
-            " in it, may be gone"]
+    return [Finding(f"{where(calls[made])} created {LOG_NAME}, and STATE_DIR was not fsynced"
+                    f" before {_act_name(calls, stop)}: after a power loss the log's name,"
+                    " with every event in it, may be gone", calls[made])]
 
 
 def unsynced_output_directories(calls: Sequence[DurabilityCall]) -> list[str]:
@@ -232,12 +246,32 @@ def unsynced_output_directories(calls: Sequence[DurabilityCall]) -> list[str]:
     return notes
 
 
-RULES: dict[str, Rule] = {
-    "unsynced_events": unsynced_events,
-    "split_events": split_events,
-    "published_before_synced": published_before_synced,
-    "unsynced_directories": unsynced_directories,
+def _texts(finder: Finder) -> Rule:
+    def rule(calls: Sequence[DurabilityCall]) -> list[str]:
+        return [f.text for f in finder(calls)]
+
+    rule.__doc__ = finder.__doc__
+    return rule
+
+
+def unsynced_events(calls: Sequence[DurabilityCall],
+                    deps: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """`unsynced_events_at`'s findings as lines."""
+    return [f.text for f in unsynced_events_at(calls, deps)]
+
+
+
+split_events = _texts(split_events_at)
+published_before_synced = _texts(published_before_synced_at)
+unsynced_directories = _texts(unsynced_directories_at)
+
+FINDERS: dict[str, Finder] = {
+    "unsynced_events": unsynced_events_at,
+    "split_events": split_events_at,
+    "published_before_synced": published_before_synced_at,
+    "unsynced_directories": unsynced_directories_at,
 }
+RULES: dict[str, Rule] = {name: _texts(finder) for name, finder in FINDERS.items()}
 
 
 def judge(calls: Sequence[DurabilityCall]) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 """harness.trace.rules on recorded clean runs: the reference keeps every rule, and each
-durability fixture (tests/fixtures/durability/, single-defect variants of the reference
-that pass clean-run's scenario checks) breaks the rule aimed at it.
+durability mutant (candidates/mutants/, single-defect variants of the reference whose
+aimed checks in clean-run are harness.checks.durability's) breaks the rule aimed at it.
 
 The engines run directly under strace through tests/trace_run.py, as in
 test_trace_reference. no-fsync breaks every rule that asks for an fsync
@@ -25,8 +25,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not on PATH"),
 ]
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "durability"
-BROKEN = {  # fixture -> the rules it breaks (the first is the one aimed at it)
+MUTANTS = Path(__file__).resolve().parents[2] / "candidates" / "mutants"
+BROKEN = {  # mutant -> the rules it breaks (the first is the one aimed at it)
     "no-fsync": ("unsynced_events", "published_before_synced", "unsynced_directories"),
     "rename-before-sync": ("published_before_synced",),
     "split-event-write": ("split_events",),
@@ -46,24 +46,24 @@ def test_the_reference_breaks_no_rule(root: Path, tmp_path: Path) -> None:
     assert notes == []
 
 
-def test_every_rule_is_aimed_at_a_fixture() -> None:
+def test_every_rule_is_aimed_at_a_mutant() -> None:
     assert {rules[0] for rules in BROKEN.values()} == set(RULES)
-    assert {p.name for p in FIXTURES.iterdir() if (p / "candidate.toml").is_file()} == set(BROKEN)
+    assert all((MUTANTS / name / "candidate.toml").is_file() for name in BROKEN)
 
 
-@pytest.mark.parametrize("fixture", sorted(BROKEN))
-def test_each_fixture_breaks_exactly_its_rules(root: Path, tmp_path: Path, fixture: str) -> None:
-    found, notes = _findings(root, tmp_path, FIXTURES / fixture)
-    assert {name for name, lines in found.items() if lines} == set(BROKEN[fixture]), found
-    aimed = found[BROKEN[fixture][0]]
+@pytest.mark.parametrize("mutant", sorted(BROKEN))
+def test_each_mutant_breaks_exactly_its_rules(root: Path, tmp_path: Path, mutant: str) -> None:
+    found, notes = _findings(root, tmp_path, MUTANTS / mutant)
+    assert {name for name, lines in found.items() if lines} == set(BROKEN[mutant]), found
+    aimed = found[BROKEN[mutant][0]]
     assert all("trace line" in line and "pid" in line for line in aimed), aimed
-    if fixture in ("no-fsync", "no-dir-fsync"):  # outputs/ is never fsynced: noted, not failed
+    if mutant in ("no-fsync", "no-dir-fsync"):  # outputs/ is never fsynced: noted, not failed
         assert notes and all(n.startswith(NOT_DEMANDED) for n in notes)
     else:
         assert notes == []
 
 
 def test_findings_name_the_event_or_output(root: Path, tmp_path: Path) -> None:
-    found, _ = _findings(root, tmp_path, FIXTURES / "split-event-write")
+    found, _ = _findings(root, tmp_path, MUTANTS / "split-event-write")
     assert found["split_events"][0].startswith("the WORKFLOW_STARTED (seq 1) was written in 2 writes")
     assert any("the STEP_SUCCEEDED of step join" in line for line in found["split_events"])
