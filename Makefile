@@ -27,24 +27,22 @@ image: $(STAMP)
 	  apt-get install -y -q debootstrap >/dev/null; }
 	$(BIN)/harness image bootstrap
 
+# $(call apt_install,COMMAND,PACKAGE,WHY,IF-NOT): Debian's PACKAGE unless COMMAND is there
+apt_install = command -v $(1) >/dev/null || { \
+	  echo "installing Debian's $(2), $(3)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q $(2) >/dev/null; } \
+	  || echo "could not install $(2): $(4)"; }
+
 ## browser: Debian's chromium, which the report's tests render the HTML report in
 browser:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian's chromium, to test the HTML report in a real browser"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -q chromium >/dev/null; } \
-	  || echo "could not install chromium: the browser tests will be skipped"; }
+	@$(call apt_install,chromium,chromium,to test the HTML report in a real browser,the browser tests will be skipped)
 
 ## strace: Debian's strace, which records the clean run that exact crash points come from
 ## (the local runner's; the base image has its own)
 strace:
-	@command -v strace >/dev/null || { \
-	  echo "installing Debian's strace, for crashes at exact system calls"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null \
-	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -q strace >/dev/null; } \
-	  || echo "could not install strace: the local runner will use timed kills"; }
+	@$(call apt_install,strace,strace,for crashes at exact system calls,the local runner will use timed kills)
 
 ## test: install, then run the whole test suite (unit, integration, docker, browser):
 ## two workers, then the few tests that must run alone

@@ -24,7 +24,8 @@ from typing import Any
 from harness.checks import NotExercised, check
 from harness.checks.common import excerpt, sha256, stderr_text, succeeded_steps
 from harness.checks.status import status_differences
-from harness.eventlog import parse_log, seq_problems
+from harness.checks.tail import resumed_problems
+from harness.eventlog import parse_log
 from harness.model import Evidence, Severity
 from harness.observe import Observation, Variant
 
@@ -69,16 +70,9 @@ def run_problems(v: Variant, steps: Sequence[str]) -> list[str]:
     inv = v.invocations[1]
     if inv.returncode != 0:
         return [f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}"]
-    after = inv.log_after or b""
-    parsed = parse_log(after)
-    problems = []
-    if not after.startswith(_complete(v.facts["log"] or b"")):
-        problems.append("a complete event of the state was lost or changed")
-    if parsed.damaged or parsed.torn:
-        problems.append("a torn line is left in the log, or new damage")
-    problems += seq_problems(parsed.events)[:1]
-    if not parsed.finished or parsed.events[-1].get("type") != "WORKFLOW_SUCCEEDED":
-        problems.append("the log does not end in WORKFLOW_SUCCEEDED")
+    problems = resumed_problems(inv.log_after, _complete(v.facts["log"] or b""),
+                                "a complete event of the state was lost or changed",
+                                "a torn line is left in the log, or new damage")
     earlier = succeeded_steps(v.facts["earlier_audit"])
     done = succeeded_steps(v.facts["audit"]) | (set(v.facts["succeeded"]) & earlier)
     missing = [s for s in steps if s not in done]

@@ -64,19 +64,29 @@ def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     return _summarise(out, obs)
 
 
-def _run_problems(v: Variant, inv: Any, steps: list[str]) -> list[str]:
-    if inv.returncode != 0:
-        return [f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}"]
-    after: bytes = inv.log_after or b""
+def resumed_problems(after: bytes | None, kept: bytes, lost: str, torn: str) -> list[str]:
+    """What is wrong with a log that `run` left after resuming from the complete lines
+    `kept`: those lines lost or changed (`lost`), a torn line or damage left (`torn`), seq
+    not contiguous, or no WORKFLOW_SUCCEEDED at its end."""
+    after = after or b""
     parsed = parse_log(after)
     problems = []
-    if not after.startswith(_prefix(v)):
-        problems.append("an event from before the torn line was lost or changed")
+    if not after.startswith(kept):
+        problems.append(lost)
     if parsed.damaged or parsed.torn:
-        problems.append("the torn bytes are still in the log, or new damage")
+        problems.append(torn)
     problems += seq_problems(parsed.events)[:1]
     if not parsed.finished or parsed.events[-1].get("type") != "WORKFLOW_SUCCEEDED":
         problems.append("the log does not end in WORKFLOW_SUCCEEDED")
+    return problems
+
+
+def _run_problems(v: Variant, inv: Any, steps: list[str]) -> list[str]:
+    if inv.returncode != 0:
+        return [f"exit {inv.returncode}; stderr: {stderr_text(inv) or '(empty)'}"]
+    problems = resumed_problems(inv.log_after, _prefix(v),
+                                "an event from before the torn line was lost or changed",
+                                "the torn bytes are still in the log, or new damage")
     done = v.facts.get("succeeded")
     missing = [s for s in steps if done is not None and s not in done]
     if missing:  # finishing means running them: the log alone is the engine's word
