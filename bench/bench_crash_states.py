@@ -83,8 +83,8 @@ def end_to_end(names: list[str], runner_name: str) -> list[dict[str, Any]]:
             cell = api.run_cell(runner, load_candidate(ROOT / "candidates" / name), found[0], 1)
             wall = time.monotonic() - t0
             tally = cell.extra.get("crash_states") or {}
-            tried = sum(int(m.get("tried", 0)) for m in tally.values()
-                        if isinstance(m, dict)) if isinstance(tally, dict) else 0
+            models = tally.get("models") or {}
+            tried = sum(int(m.get("tried", 0)) for m in models.values())
             rows.append({"candidate": name, "runner": runner_name, "wall_s": round(wall, 1),
                          "states": tally, "tried": tried,
                          "states_per_s": round(tried / wall, 2) if wall else None,
