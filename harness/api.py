@@ -187,7 +187,7 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
             "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)}}
         if cut_short:
             extra["cell_limit"] = cut_short
-        for key in ("faults", "recordings"):  # which kills were exact, and the plan's source
+        for key in ("faults", "recordings", "crash_plan"):  # exact or timed kills; the plan
             if obs.facts.get(key):
                 extra[key] = obs.facts[key]
         if obs.variants and scenario.procedure == "crash_states":  # per model: tried, passed

@@ -1,11 +1,14 @@
 """The crash-states scenario: ALICE-style crash states, built offline, resumed for real.
 
-`crash_states` records the scenario's workflow once under strace (`exact.record`), builds
-from the recorded calls the STATE_DIRs a crash could leave (`harness.trace.states`: a
-process crash after k calls, call k torn, a power loss after k calls), takes a seeded
-sample of each model, and resumes each state: it is written into a fresh STATE_DIR
-(work/s-N), then `status` and `run` are invoked on it, and what they did is kept as a
-`Variant` for `harness.checks.states`.
+`crash_states` records the scenario's workflow once under strace (`exact.record`). Live
+kills first: a seeded plan of the recorded crash points (`harness.trace.plan.choose`,
+first and last always in, stored in the cell's record as `crash_plan`), each a fresh run
+in work/l-N killed by strace at that call. Then it builds from the recorded calls the
+STATE_DIRs a crash could leave (`harness.trace.states`: a process crash after k calls,
+call k torn, a power loss after k calls), takes a seeded sample of each model, and
+writes each into a fresh STATE_DIR (work/s-N). Every state, live or built, is then
+resumed: `status` and `run` are invoked on it, and what they did is kept as a `Variant`
+for `harness.checks.states`.
 
 The recording and every resume run the same workflow bytes (the digest in the log must
 match), so they share one audit, the cell's; each state's own probe runs are the audit
@@ -17,6 +20,7 @@ The pure parts (`choose`, `acted_on`, `succeeded_in`) are here too, for the unit
 
 from __future__ import annotations
 
+import json
 import posixpath
 import random
 import stat
@@ -40,6 +44,8 @@ from harness.trace.durability import (
     log_events,
     relative,
 )
+from harness.trace.plan import CrashPoint, plan_json
+from harness.trace.plan import choose as choose_points
 from harness.trace.states import CrashState, Model, power_loss_states, prefix_states, torn_states
 
 DEFAULT_COUNT = 8  # states per model when the scenario does not say
@@ -174,17 +180,67 @@ def _audit(ctx: Ctx) -> tuple[dict[str, Any], ...]:
     return parse_audit(ctx.files.read(AUDIT, AUDIT_CAP) or b"")
 
 
+def _tree(ctx: Ctx, where: str) -> tuple[tuple[tuple[str, bytes], ...], tuple[str, ...]]:
+    """A STATE_DIR's regular files (bytes, each up to LOG_CAP) and folders, as a live
+    kill left them (what `harness.replay` saves of a failing state)."""
+    files, dirs, todo = [], [], [""]
+    while todo:
+        rel = todo.pop()
+        for name, st in ctx.files.entries(f"{where}/{rel}" if rel else where) or []:
+            sub = f"{rel}/{name}" if rel else name
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append(sub)
+                todo.append(sub)
+            elif stat.S_ISREG(st.st_mode):
+                data = ctx.files.read(f"{where}/{sub}", LOG_CAP)
+                if data is not None:
+                    files.append((sub, data))
+    return tuple(sorted(files)), tuple(sorted(dirs))
+
+
 def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
             deps: Mapping[str, Sequence[str]], earlier: tuple[dict[str, Any], ...]) -> Variant:
     where = state_dir(f"s-{n}")
-    log_rel = f"{where}/{LOG_NAME}"
     _materialise(ctx, state, where)
+    return _judged(ctx, where, rec, state.model.value, state.name, state.explanation,
+                   state.files, state.dirs, acted_on(rec.calls, state.k, deps), earlier,
+                   ctx.cell.engine_path(rec.state))
+
+
+def _live(ctx: Ctx, n: int, point: CrashPoint, rec: exact.Recording,
+          deps: Mapping[str, Sequence[str]], earlier: tuple[dict[str, Any], ...]) -> Variant:
+    """A live kill: a fresh run of the recording's workflow in work/l-N, killed by strace
+    at the point's call; what it left is resumed like every other state, its steps left
+    running as a real crash leaves them."""
+    where = state_dir(f"l-{n}")
+    hit = exact.strike_at(rec, point)
+    starts = len(_audit(ctx))
+    kill = drive(ctx.cell, ctx.watcher, ctx.run_args(rec.workflow, where),
+                 label=f"run killed {hit.describe()}", bound_s=ctx.bound, limit=ctx.limit,
+                 wrap=hit.wrap(ctx, where), struck=hit.describe())
+    files, dirs = _tree(ctx, where)
+    why = (f"a kill at the engine's call {point.index} ({point.description}), before it took"
+           " effect" if kill.fault else f"the run ended before call {point.index}"
+           f" ({point.description}): exit {kill.returncode}")
+    made = (*earlier, *_audit(ctx)[starts:])  # the killed run's probe runs made it too
+    return _judged(ctx, where, rec, "live", f"live kill at call {point.index}", why, files,
+                   dirs, acted_on(rec.calls, point.index, deps), made,
+                   ctx.cell.engine_path(where), kill)
+
+
+def _judged(ctx: Ctx, where: str, rec: exact.Recording, model: str, name: str, why: str,
+            files: tuple[tuple[str, bytes], ...], dirs: tuple[str, ...], acted: list[str],
+            earlier: tuple[dict[str, Any], ...], attempts_in: str,
+            kill: Invocation | None = None) -> Variant:
+    """status, then run, on the state in `where`; what they did, as a Variant."""
+    log_rel = f"{where}/{LOG_NAME}"
+    contents = dict(files)
     before = _outputs(ctx, where)
-    log = state.contents.get(LOG_NAME)
+    log = contents.get(LOG_NAME)
     starts = len(_audit(ctx))
     invs: list[Invocation] = []
-    for label, args in ((f"status {state.name}", ctx.status_args(where)),
-                        (f"run {state.name}", ctx.run_args(rec.workflow, where))):
+    for label, args in ((f"status {name}", ctx.status_args(where)),
+                        (f"run {name}", ctx.run_args(rec.workflow, where))):
         prior = ctx.files.read(log_rel, LOG_CAP, intern=True)
         inv = drive(ctx.cell, ctx.watcher, args, label=label, bound_s=ctx.bound,
                     limit=ctx.limit)
@@ -194,15 +250,13 @@ def _resume(ctx: Ctx, n: int, state: CrashState, rec: exact.Recording,
     ctx.cell.end_all()
     due = [str(s["id"]) for s in ctx.scenario.workflow.get("steps", [])
            if "--write-output" in [str(a) for a in s.get("probe", [])]]
-    return Variant(f"{state.model.value}: {state.name}", tuple(invs), {
-        "model": state.model.value, "state": state.name, "explanation": state.explanation,
-        "k": state.k, "state_dir": where, "files": state.files, "dirs": state.dirs,
-        "log": log, "succeeded": succeeded_in(log), "acted_on": acted_on(rec.calls, state.k,
-                                                                         deps),
-        "earlier_audit": earlier, "audit": audit, "outputs_before": before,
-        "outputs_after": _outputs(ctx, where), "due_outputs": due,
-        "unpublishable": unpublishable(log, state.contents, earlier,
-                                       ctx.cell.engine_path(rec.state)),
+    return Variant(f"{model}: {name}", tuple(invs), {
+        "model": model, "state": name, "explanation": why, "state_dir": where,
+        "files": files, "dirs": dirs, "log": log, "succeeded": succeeded_in(log),
+        "acted_on": acted, "earlier_audit": earlier, "audit": audit,
+        "outputs_before": before, "outputs_after": _outputs(ctx, where), "due_outputs": due,
+        "unpublishable": unpublishable(log, contents, earlier, attempts_in),
+        **({"kill": kill} if kill is not None else {}),
     })
 
 
@@ -222,6 +276,12 @@ def crash_states(ctx: Ctx) -> None:
     ctx.facts["states_deduped"] = len(twins)
     ctx.facts["states_workflow"] = ctx.files.read(rec.workflow, LOG_CAP) or b""
     started = time.monotonic()
+    plan = choose_points(rec.usable, ctx.rng.randrange(1 << 32),
+                         max(2, int(ctx.params.get("live", DEFAULT_COUNT))))
+    ctx.facts["crash_plan"] = json.loads(plan_json(plan))
+    ctx.facts["states_built"]["live"] = plan.total
+    for n, point in enumerate(plan.points, 1):
+        ctx.variants.append(_live(ctx, n, point, rec, deps, earlier))
     for n, state in enumerate(chosen, 1):
         try:
             ctx.variants.append(_resume(ctx, n, state, rec, deps, earlier))

@@ -25,5 +25,5 @@ def test_the_reference_passes_every_crash_state_under_docker(docker_runner: Dock
            if r.outcome is not Outcome.PASS]
     assert bad == []
     models = result.extra["crash_states"]["models"]
-    assert set(models) == {"prefix", "torn", "power_loss"}
+    assert set(models) == {"live", "prefix", "torn", "power_loss"}
     assert all(row["tried"] >= 2 and row["failed"] == 0 for row in models.values()), models

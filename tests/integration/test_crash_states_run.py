@@ -38,12 +38,16 @@ def test_the_reference_passes_every_crash_state_of_every_model() -> None:
            if r.outcome is not Outcome.PASS]
     assert bad == []
     tally = result.extra["crash_states"]
-    assert set(tally["models"]) == {"prefix", "torn", "power_loss"}
+    assert set(tally["models"]) == {"live", "prefix", "torn", "power_loss"}
     for model, row in tally["models"].items():
         assert row["tried"] >= 2 and row["failed"] == 0, (model, row)
         assert row["passed"] == row["tried"]
     assert "first_failing" not in tally
     assert result.extra["recordings"]["record"]["calls"] > 0
+    plan = result.extra["crash_plan"]  # the live kills: data, chosen before any was struck
+    indices = [p["index"] for p in plan["points"]]
+    assert len(indices) == tally["models"]["live"]["tried"] and indices == sorted(indices)
+    assert plan["total"] >= len(indices) and plan["seed"] >= 0
 
 
 @pytest.mark.parametrize(("mutant", "aimed"), [
