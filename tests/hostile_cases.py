@@ -381,12 +381,13 @@ def quote_causes(r: Result, check: str, text: str) -> None:
     reproduce commands carry the mode's name ("hostile-symlink-log"), which names nothing."""
     text = re.sub(r"(?<![\w.])/[^\s\"'`,;:)]*", "/...", text).replace(f"hostile-{r.mode}", "...")
     for key, rx in CAUSES.items():
-        m = re.search(rx, text, re.IGNORECASE)
-        if m is None:
-            continue
-        if key not in r.causes:
-            r.causes.append(key)
-        if sum(q.startswith(f"{key} ") for q in r.cause_quotes) < 3:
+        for i, m in enumerate(re.finditer(rx, text, re.IGNORECASE)):
+            if key not in r.causes:
+                r.causes.append(key)
+            # Every mention of a check, not its first only (a check's text can name the
+            # cause twice, once far from the subject), and a few checks' worth in all.
+            if i >= 4 or sum(q.startswith(f"{key} ") for q in r.cause_quotes) >= 12:
+                break
             r.cause_quotes.append(f"{key} {check}: {text[max(0, m.start() - 150):m.end() + 150]}")
 
 

@@ -38,6 +38,20 @@ SHOWN = 3  # findings kept as evidence; the rest are counted
 DATA_SHOWN = 300  # bytes of a write's data shown in an excerpt
 
 
+def gate(obs: Observation) -> list[Evidence]:
+    """Evidence when there is nothing to judge through the engine's own doing: no step ran,
+    or its recorded run left no usable trace (it failed, its writes do not make the log on
+    disk, it wrote no event). The harness's tooling missing is `recording`'s NotExercised."""
+    ran = steps_ran(obs)
+    if ran:
+        return ran
+    rec = obs.facts.get("recording")
+    if isinstance(rec, Recording) and rec.unavailable and rec.by_candidate:
+        return [Evidence("a recorded run whose trace can be judged",
+                         f"no usable trace of the run: {rec.unavailable}", rec.run or "cell")]
+    return []
+
+
 def recording(obs: Observation) -> Recording:
     """The scenario's usable recording, or NotExercised saying why there is none."""
     rec = obs.facts.get("recording")
@@ -81,7 +95,7 @@ def _needs(calls: Sequence[DurabilityCall], kind: Kind, what: str, rec: Recordin
 def events_whole(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """TASK.md, "Durable before acted on": each event is written whole, with a single write
     of the complete line. An event carried by two writes is torn by a crash between them."""
-    return steps_ran(obs) or _judge(obs, split_events_at,
+    return gate(obs) or _judge(obs, split_events_at,
                                     "every event written by one write of the whole line")
 
 
@@ -96,7 +110,7 @@ def synced_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     power loss."""
     deps = {str(s["id"]): [str(d) for d in s.get("depends_on", [])]
             for s in obs.workflow.get("steps", [])}
-    return steps_ran(obs) or _judge(obs, lambda calls: unsynced_events_at(calls, deps),
+    return gate(obs) or _judge(obs, lambda calls: unsynced_events_at(calls, deps),
                                     "each event fsynced by its writer before the engine acts"
                                     " on it")
 
@@ -107,8 +121,8 @@ def log_dir_synced(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
     the trace: after events.jsonl is created, STATE_DIR is fsynced before the second event
     is written, before any publish and before the run ends; otherwise a power loss can
     take the log's name, with every event in it."""
-    if steps_ran(obs):
-        return steps_ran(obs)
+    if gate(obs):
+        return gate(obs)
     rec = recording(obs)
     if not log_created(rec.calls):
         raise NotExercised(f"the recorded run did not create {LOG_NAME} (it was there"
@@ -123,8 +137,8 @@ def output_synced_before_publish(obs: Observation, params: Mapping[str, Any]) ->
     An output linked or renamed into outputs/ before its data was fsynced can be seen empty
     or partial after a power loss; so the publishing process fsyncs the file after its last
     write and before the link or rename."""
-    if steps_ran(obs):
-        return steps_ran(obs)
+    if gate(obs):
+        return gate(obs)
     rec = recording(obs)
     _needs(rec.calls, Kind.PUBLISH, "link or rename into outputs/", rec)
     return _judge(obs, published_before_synced_at, "the output's data fsynced by the"

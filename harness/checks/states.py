@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harness.checks import NotExercised, check
-from harness.checks.common import excerpt, sha256, stderr_text, succeeded_steps
+from harness.checks.common import excerpt, sha256, stderr_text, steps_ran, succeeded_steps
 from harness.checks.status import status_differences
 from harness.checks.tail import resumed_problems
 from harness.eventlog import parse_log
@@ -36,9 +36,15 @@ PerState = Callable[[Variant, Sequence[str]], list[str]]
 def _precondition(obs: Observation) -> list[Evidence]:
     """No states to judge: NotExercised when the cell could not record (the harness's
     tooling, never the candidate), evidence when the candidate's files stopped it."""
+    ran = steps_ran(obs)  # the recording's probe runs are in the cell's audit
+    if ran:  # nothing ran: a log with no step behind it makes no crash state
+        return ran
     if "states_unavailable" in obs.facts:
-        raise NotExercised(f"no crash state was built: {obs.facts['states_unavailable']}",
-                           "the clean recording under strace")
+        why = f"no crash state was built: {obs.facts['states_unavailable']}"
+        if obs.facts.get("states_unavailable_by_candidate"):  # the engine's doing
+            return [Evidence("a clean run whose trace builds crash states", why,
+                             "the clean recording under strace")]
+        raise NotExercised(why, "the clean recording under strace")
     if "stopped" in obs.facts:
         return [Evidence("crash states written and resumed", str(obs.facts["stopped"]), "cell")]
     if not obs.variants:

@@ -266,6 +266,7 @@ def crash_states(ctx: Ctx) -> None:
     ctx.facts["recording"] = rec
     if rec.unavailable:
         ctx.facts["states_unavailable"] = rec.unavailable
+        ctx.facts["states_unavailable_by_candidate"] = rec.by_candidate
         return
     earlier = _audit(ctx)  # the recording's probe runs: they made every state
     deps = {str(s["id"]): [str(d) for d in s.get("depends_on", [])]

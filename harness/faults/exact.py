@@ -69,6 +69,7 @@ class Recording:
     points: tuple[CrashPoint, ...] = ()
     root: bool = True  # the log's writer is the process strace starts: trace it alone
     unavailable: str = ""
+    by_candidate: bool = False  # unavailable for what the engine did, not for the tooling
     state: str = ""  # the recording's STATE_DIR, relative to the cell root
     workflow: str = ""  # the workflow file it ran, relative to the cell root
     run: str = ""  # the label of the recorded invocation
@@ -80,7 +81,7 @@ class Recording:
 
     def summary(self) -> dict[str, object]:
         if self.unavailable:
-            return {"unavailable": self.unavailable}
+            return {"unavailable": self.unavailable, "by_candidate": self.by_candidate}
         return {"calls": len(self.calls), "crash_points": len(self.points),
                 "usable": len(self.usable), "traced_alone": self.root,
                 "syscalls": sorted({p.syscall for p in self.points})}
@@ -185,9 +186,9 @@ def _record(ctx: Ctx, state: str, name: str, *, audit: str | None = None,
         return Recording(unavailable="strace wrote no trace (is strace in the image, on PATH?)")
     if inv.returncode != 0:
         why = "it never exited" if inv.returncode is None else f"it exited {inv.returncode}"
-        return Recording(unavailable=f"the clean recording run did not succeed: {why}")
+        return Recording(unavailable=f"the clean recording run did not succeed: {why}", by_candidate=True)
     if len(raw) > TRACE_CAP:
-        return Recording(unavailable=f"the trace is over {TRACE_CAP >> 20} MiB")
+        return Recording(unavailable=f"the trace is over {TRACE_CAP >> 20} MiB", by_candidate=True)
     try:
         calls = parse_trace(raw.decode("utf-8", "replace"))
     except TraceError as exc:
@@ -198,10 +199,10 @@ def _record(ctx: Ctx, state: str, name: str, *, audit: str | None = None,
     if assembled != on_disk:
         return Recording(unavailable=f"the traced writes assemble {len(assembled)} bytes of"
                          f" log, but the log on disk holds {len(on_disk)} that differ: the"
-                         " trace is not what happened")
+                         " trace is not what happened", by_candidate=True)
     points = crash_points(dcalls)
     if not points:
-        return Recording(unavailable="the trace holds no write to the log")
+        return Recording(unavailable="the trace holds no write to the log", by_candidate=True)
     born = {c.ret for c in calls if c.syscall in _FORKS}
     writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
     return Recording(tuple(dcalls), tuple(points), writer not in born, state=state,

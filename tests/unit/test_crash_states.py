@@ -79,8 +79,12 @@ def variant(model: str = "prefix", name: str = "prefix 9", **facts: Any) -> Vari
     return Variant(f"{model}: {name}", (status, run), {**base, **facts})
 
 
-def observation(*variants: Variant, **facts: Any) -> Observation:
-    return Observation(SCENARIO, 1, b"{}", (), (), b"", {}, variants=variants,
+RECORDED = (rec("start", "fetch", 1, 40), rec("end", "fetch", 1, 40, exit=0))  # the recording's
+
+
+def observation(*variants: Variant, audit: tuple[dict[str, Any], ...] = RECORDED,
+                **facts: Any) -> Observation:
+    return Observation(SCENARIO, 1, b"{}", (), audit, b"", {}, variants=variants,
                        facts={"states_deduped": 2, **facts})
 
 
@@ -188,6 +192,15 @@ def test_no_recording_is_not_exercised_and_no_state_is_a_failure() -> None:
     result = outcome("states.no_rerun", observation(states_unavailable=why))
     assert result.outcome is Outcome.NOT_EXERCISED and why in result.detail
     assert outcome("states.no_rerun", observation()).outcome is Outcome.FAIL
+
+
+def test_no_recording_by_the_engines_own_doing_or_no_step_at_all_is_a_failure() -> None:
+    why = "the clean recording run did not succeed: it exited 1"
+    bad = observation(states_unavailable=why, states_unavailable_by_candidate=True)
+    result = outcome("states.no_rerun", bad)
+    assert result.outcome is Outcome.FAIL and why in result.evidence[0].seen
+    forged = outcome("states.no_rerun", observation(variant(), audit=()))
+    assert forged.outcome is Outcome.FAIL and "no step ran" in forged.evidence[0].seen
 
 
 def test_many_failing_states_show_the_first_few_and_count_the_rest() -> None:

@@ -108,6 +108,14 @@ def test_without_a_usable_recording_nothing_is_judged(check: str) -> None:
 
 
 @pytest.mark.parametrize("check", CHECKS)
+def test_a_trace_the_engine_made_unusable_fails(check: str) -> None:
+    why = "the clean recording run did not succeed: it exited 1"
+    result = judge(check, Recording(unavailable=why, by_candidate=True, run="run 1"))
+    assert result.outcome is Outcome.FAIL
+    assert result.evidence[0].seen == f"no usable trace of the run: {why}"
+
+
+@pytest.mark.parametrize("check", CHECKS)
 def test_an_engine_that_ran_no_step_fails(check: str) -> None:
     result = judge(check, recorded(trace(*reference_order())), audit=())
     assert result.outcome is Outcome.FAIL
