@@ -5,9 +5,11 @@ the cell's seeded RNG before the run it strikes:
 - at a recorded call (`harness.faults.exact`): a write to the log, an fsync, a publish
   into outputs/. The first run starts as the recording did, so its kill lands at the
   very call the recording names; a resumed run replays first, so it is struck at a
-  seeded ordinal of the same kind of call. The same seed gives the same calls.
-- inside a step's sleep (`kill_kinds` "starts"): a probe start, then a seeded delay. This
-  one is timed on purpose, since the fault is about time: the engine is waiting.
+  seeded ordinal of the same kind of call. The same seed gives the same calls. A kill
+  "inside a step" is one of these too: the fsync that follows a STEP_STARTED is struck
+  while that step runs (it was spawned before its STEP_STARTED was written).
+- inside a step's sleep, timed (`kill_kinds = ["starts"]`, only when a scenario asks for
+  it): a probe start, then a seeded delay.
 Without a recording (see `Recording.unavailable`) the polled triggers of old are used
 ("after N events", "after T s"), and every such kill is noted as timed in the cell's
 faults, so a report can say which verdicts could move with the machine's load.
@@ -48,7 +50,7 @@ def _kill(ctx: Ctx, rec: Recording, k: int, events_now: int) -> Invocation:
     label = f"run {k}"
     if rec.unavailable:
         return timed_run(ctx, label, polled_trigger(ctx, events_now))
-    kinds = [str(x) for x in ctx.params.get("kill_kinds", ["calls", "calls", "starts"])]
+    kinds = [str(x) for x in ctx.params.get("kill_kinds", ["calls"])]
     if ctx.rng.choice(kinds) == "starts":
         return timed_run(ctx, label, starts_trigger(ctx))
     hit = seeded_strike(rec, ctx.rng, fresh=k == 1, span=int(ctx.params.get("span", 5)))
