@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--only", action="append", default=[], metavar="SCENARIO")
     args = ap.parse_args()
+    # A SIGTERM ends the bench through its finally, so the load beside it ends too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with tempfile.TemporaryDirectory(prefix="bench-determinism-") as tmp:
         args.scenario_dir = None
         if args.only:
