@@ -129,13 +129,6 @@ def observe(ctx: Ctx) -> Observation:
     )
 
 
-def clean(ctx: Ctx) -> None:
-    """One uninterrupted run, then status."""
-    ctx.call(ctx.run_args(), "run 1")
-    ctx.settle_alive("end", grace=0.2)
-    ctx.call(ctx.status_args(), "status")
-
-
 def sigterm(ctx: Ctx) -> None:
     """SIGTERM (or SIGINT) the engine while steps run; then resume."""
     sig = signal.Signals[str(ctx.params.get("signal", "SIGTERM"))]
@@ -170,7 +163,6 @@ def single_run(ctx: Ctx) -> None:
 
 
 PROCEDURES: dict[str, Callable[[Ctx], None]] = {
-    "clean": clean,
     "sigterm": sigterm,
     "orphans": orphans,
     "single_run": single_run,
