@@ -25,6 +25,7 @@ from harness.checks.common import (
     of_kind,
     of_type,
     steps_all_succeeded,
+    steps_ran,
 )
 from harness.eventlog import parse_log
 from harness.model import Evidence, Severity
@@ -121,6 +122,9 @@ def completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 @check("crash.dead_lock_ignored", "single_writer_lock", Severity.MAJOR)
 def dead_lock_ignored(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A lock left by a dead engine never blocks: no later run exits 4."""
+    ran = steps_ran(obs)  # a log with no step run behind it is no engine's crash state
+    if ran:
+        return ran
     runs = obs.runs("run")
     for inv in runs:
         if inv.returncode == 4:

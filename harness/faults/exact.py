@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SpawnError
+from harness.eventlog import parse_log
 from harness.faults.procedures import Ctx
 from harness.layout import AUDIT_DIR, STATE, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation
@@ -243,6 +244,19 @@ def _root_exit(raw: bytes) -> int | None:
     return m.end() if m else None
 
 
+def running_in(log: bytes) -> bool:
+    """Whether the log's complete events leave an attempt running (a STEP_STARTED with no
+    STEP_SUCCEEDED or STEP_FAILED of the same step and attempt)."""
+    running: set[tuple[object, object]] = set()
+    for e in parse_log(log).events:
+        key = (e.get("step"), e.get("attempt"))
+        if e.get("type") == "STEP_STARTED":
+            running.add(key)
+        elif e.get("type") in ("STEP_SUCCEEDED", "STEP_FAILED"):
+            running.discard(key)
+    return bool(running)
+
+
 def strike_at(rec: Recording, point: CrashPoint) -> Strike:
     """A strike at one recorded point, in a run that starts as the recording did."""
     return Strike(point, follow=not rec.root, recorded=point.description)
@@ -253,8 +267,9 @@ def seeded_strike(rec: Recording, rng: random.Random, *, fresh: bool, span: int)
     its recorded place. A resumed run replays first and writes another sequence, and the
     files beside the log may be named per attempt; so it is struck at a seeded ordinal,
     in 1..span, of a call the recording made on the log itself."""
-    if fresh:
-        return strike_at(rec, rng.choice(rec.usable))
+    if fresh:  # inside a step when the recording allows: an attempt left running
+        inside = [p for p in rec.usable if running_in(log_before(rec.calls, p))]
+        return strike_at(rec, rng.choice(inside or list(rec.usable)))
     on_log = [p for p in rec.usable if p.path == LOG_NAME] or list(rec.usable)
     point = rng.choice(on_log)
     n = rng.randint(1, max(1, span))
