@@ -8,7 +8,8 @@ JSON object per line. Requests carry an ``id`` and get a reply
 with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code", "stdout",
 "stderr"}``, the last two ``[bytes written, bytes kept]``.
 
-- ``spawn``: fork and exec ``argv`` in ``cwd`` with ``env``, in a new session, stdout
+- ``spawn``: fork and exec ``argv`` in ``cwd`` with ``env``, in a new session at
+  ``oom_score_adj`` 1000 (so the cell's OOM kills engines, not the init), stdout
   and stderr to pipes that the init drains: the first ``cap`` bytes of each go to the
   named files, the rest is counted and dropped, so a flooding engine never blocks and
   never fills anything. Before an engine's exit event, the init reads everything it
@@ -50,6 +51,34 @@ else:  # in the container only /harness is there: import the reaper beside us
     from reaper import Stream, freeze_and_kill, open_streams, stat_fields
 
 PR_SET_DUMPABLE = 4
+
+
+class OomScore:
+    """This init's ``oom_score_adj``, held open so engines can be forked at 1000.
+
+    The memory cgroup's OOM killer kills the task with the highest badness: RSS plus
+    ``oom_score_adj`` scaled to the limit. An engine at 1000 outranks the init at its own
+    value whatever their sizes, so a candidate that exhausts the cell's memory is killed
+    itself (a judged -9), never the init (which would end the cell as an infrastructure
+    error). Children inherit the value at fork, so the init raises its own score for the
+    fork and puts it back after. A non-dumpable process cannot open its /proc files, and
+    an unprivileged one cannot lower its score below the one it started with, so the file
+    is opened before the init makes itself non-dumpable, and only ever returned to that.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self.fd: int | None = os.open("/proc/self/oom_score_adj", os.O_RDWR | os.O_CLOEXEC)
+            self.own = os.pread(self.fd, 16, 0).strip() or b"0"
+        except OSError:
+            self.fd, self.own = None, b"0"
+
+    def set(self, value: bytes) -> None:
+        if self.fd is not None:
+            try:
+                os.pwrite(self.fd, value, 0)
+            except OSError:
+                pass
 
 
 def others() -> list[int]:
@@ -98,8 +127,9 @@ def limits() -> dict[str, int]:
 
 
 class Init:
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, oom: OomScore) -> None:
         self.sock = sock
+        self.oom = oom
         self.deadline = deadline
         self.engines: dict[int, tuple[Stream, Stream]] = {}  # spawned, not yet reaped
         self.streams: list[Stream] = []  # pipes some process may still write to
@@ -147,7 +177,13 @@ class Init:
         out_s, err_s, out, err = open_streams(req["stdout"], req["stderr"], int(req["cap"]))
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        self.oom.set(b"1000")  # the child inherits it
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # the init (or a failed fork): back to its own score
+                self.oom.set(self.oom.own)
         if pid == 0:  # the child: a new session, then exec; report exec failure on err_w
             try:
                 os.setsid()
@@ -254,6 +290,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: cellinit.py SOCKET IDLE_DEADLINE_S", file=sys.stderr)
         return 2
+    oom = OomScore()  # before the prctl: a non-dumpable process cannot open it
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     deadline = time.monotonic() + float(argv[1])
@@ -267,7 +304,7 @@ def main(argv: list[str]) -> int:
     else:
         print(f"cellinit: cannot connect to {argv[0]}", file=sys.stderr)
         return 3
-    return Init(sock, deadline).serve()
+    return Init(sock, deadline, oom).serve()
 
 
 if __name__ == "__main__":

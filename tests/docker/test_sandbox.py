@@ -110,6 +110,8 @@ def test_writes_only_where_allowed(tmp_path: Path, docker_runner: DockerRunner) 
     assert seen["uid"] != 0
     assert seen["cap_eff"] == "0000000000000000"
     assert seen["no_new_privs"] == "1"
+    # the memory cgroup's OOM kills an engine first, never the init (back at its own score)
+    assert (seen["oom_score_adj"], seen["init_oom_score_adj"]) == ("1000", "0"), seen
     assert sorted(p.name for p in cand.path.iterdir()) == before  # the host copy is untouched
 
 
