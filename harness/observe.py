@@ -94,6 +94,7 @@ class Observation:
     facts: Mapping[str, Any] = field(default_factory=dict)
     written_in_place: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> writes
     appearances: Mapping[str, int] = field(default_factory=dict)  # outputs/ name -> times made
+    write_sessions: Mapping[str, int] = field(default_factory=dict)  # name -> writes then close
     # Files the harness refused to follow or open, or found over their size cap, each a
     # sentence naming it ("work/state/events.jsonl is a symlink to /etc/passwd").
     hazards: tuple[str, ...] = ()

@@ -1,8 +1,9 @@
 """Checks on published outputs: whole, from a successful attempt, published once.
 
 The probe records the sha256 of every output it writes to $ENGINE_OUTPUT and whether
-its run then exited 0. The harness watched outputs/ throughout the scenario and noted
-each (inode, size) a name had; an atomic, once-only publish shows exactly one.
+its run then exited 0. The harness watched outputs/ throughout the scenario, with the
+kernel's inotify events and by polling; an atomic, once-only publish shows one
+appearance of the name and no write to it afterwards.
 
 Each needs an output to have been due: a step that writes $ENGINE_OUTPUT ran to success
 (per the probe). The scenarios' workflows have such steps, which the contract has run
@@ -87,25 +88,36 @@ def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A step's output is published once: outputs/ID appears once and never changes.
 
-    Two witnesses: the kernel's inotify events (each creation, link or rename of a name
-    into outputs/ is one appearance, however fast a republish follows the first), and
-    polling, which sees a file's inode or size change."""
-    seen: dict[str, list[tuple[int, int]]] = {}
+    The witnesses are the kernel's inotify events, so the verdict does not depend on what
+    a poll happened to catch: each creation, link or rename of a name into outputs/ is one
+    appearance, and each time the name is written and then closed is one write session
+    (a republish in place, over the same inode, is a second). Polling adds the inodes it
+    saw, for a name made before outputs/ was watched. A file written in place once, and
+    seen partial on the way, is published once: whether its readers could see it partial
+    is outputs.atomic's to judge."""
+    inodes: dict[str, list[int]] = {}
     for pub in obs.publications:
-        seen.setdefault(pub.name, []).append((pub.inode, pub.size))
+        if pub.inode not in inodes.setdefault(pub.name, []):
+            inodes[pub.name].append(pub.inode)
     ids = {s["id"] for s in obs.workflow["steps"]}
     out = _nothing_published(obs)
-    for name in sorted(set(seen) | set(obs.appearances)):
-        versions, made = seen.get(name, []), obs.appearances.get(name, 0)
-        if len(versions) > 1:
-            shown = ", ".join(f"inode {i} size {s}" for i, s in versions[:4])
+    for name in sorted(set(inodes) | set(obs.appearances) | set(obs.write_sessions)):
+        seen, made = inodes.get(name, []), obs.appearances.get(name, 0)
+        written = obs.write_sessions.get(name, 0)
+        if len(seen) > 1:
+            shown = ", ".join(f"inode {i}" for i in seen[:4])
             out.append(Evidence(f"outputs/{name} published once, whole",
-                                f"{len(versions)} versions seen: {shown}",
+                                f"{len(seen)} files seen under that name: {shown}",
                                 f"STATE_DIR/outputs/{name}"))
         elif made > 1 and name in ids:
             out.append(Evidence(f"outputs/{name} published once, whole",
                                 f"it was put in place {made} times: the kernel reported each"
                                 " creation or rename of that name into outputs/",
+                                f"STATE_DIR/outputs/{name}"))
+        elif written > 1 and name in ids:
+            out.append(Evidence(f"outputs/{name} published once, whole",
+                                f"it was written {written} times over: the kernel reported"
+                                " each write to outputs/" + name + " that was then closed",
                                 f"STATE_DIR/outputs/{name}"))
     first = min((p.seen for p in obs.publications if p.name in ids), default=None)
     if not out and not any(first is not None and i.started > first for i in obs.runs("run")):

@@ -126,6 +126,11 @@ class Watcher:
         # Times a name appeared in outputs/ (created, linked or renamed into place): the
         # kernel reports each one, so a republish is seen however quickly it follows.
         self.appearances: dict[str, int] = {}
+        # Times a name in outputs/ was written and then closed (a session that changed its
+        # bytes): a republish in place, over the same inode, is a second session. How
+        # often polling sees a growing file in between is up to the scheduler; this is not.
+        self.write_sessions: dict[str, int] = {}
+        self._dirty: set[str] = set()  # names written since their last close
         self.files = CellFiles(cell.root)
         self._ino = inotify.Inotify()
         self._outputs_watched = False
@@ -150,7 +155,7 @@ class Watcher:
             self._watch_outputs()
 
     def _watch_outputs(self) -> None:
-        mask = inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MODIFY
+        mask = inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MODIFY | inotify.IN_CLOSE_WRITE
         if self._watch(OUTPUTS, mask):
             self._outputs_watched = True
 
@@ -164,6 +169,11 @@ class Watcher:
                 self._watch_outputs()
             elif ev.folder == OUTPUTS and ev.mask & inotify.IN_MODIFY:
                 self.written_in_place[ev.name] = self.written_in_place.get(ev.name, 0) + 1
+                self._dirty.add(ev.name)
+            elif ev.folder == OUTPUTS and ev.mask & inotify.IN_CLOSE_WRITE:
+                if ev.name in self._dirty:
+                    self._dirty.discard(ev.name)
+                    self.write_sessions[ev.name] = self.write_sessions.get(ev.name, 0) + 1
             elif (ev.folder == OUTPUTS and not ev.is_dir
                   and ev.mask & (inotify.IN_CREATE | inotify.IN_MOVED_TO)):
                 self.appearances[ev.name] = self.appearances.get(ev.name, 0) + 1
@@ -175,6 +185,14 @@ class Watcher:
 
     def close(self) -> None:
         self._ino.close()
+
+    def sessions(self) -> dict[str, int]:
+        """Write sessions per name in outputs/, one still open (written, never closed)
+        included."""
+        out = dict(self.write_sessions)
+        for name in self._dirty:
+            out[name] = out.get(name, 0) + 1
+        return out
 
     def audit(self) -> tuple[dict[str, Any], ...]:
         return parse_audit(self.files.read(AUDIT, AUDIT_CAP) or b"")

@@ -123,7 +123,7 @@ def observe(ctx: Ctx) -> Observation:
         final_log=read_log(ctx.files, keep=True) or b"", outputs=outputs_of(ctx.files, ids),
         publications=tuple(ctx.watcher.publications), deaths=dict(ctx.watcher.deaths),
         written_in_place=dict(ctx.watcher.written_in_place),
-        appearances=dict(ctx.watcher.appearances),
+        appearances=dict(ctx.watcher.appearances), write_sessions=ctx.watcher.sessions(),
         alive_after=dict(ctx.alive_after), variants=tuple(ctx.variants), facts=dict(ctx.facts),
         hazards=ctx.files.hazards,
     )

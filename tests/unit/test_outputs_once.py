@@ -1,6 +1,7 @@
-"""outputs.once on hand-made observations: the kernel's count of appearances catches a
-republish that polling never saw (it came too soon after the first publish); and a
-check that saw no output published, or no resume after one, does not pass."""
+"""outputs.once on hand-made observations: the kernel's counts of appearances and write
+sessions catch a republish that polling never saw (it came too soon after the first
+publish), a file polling saw growing in one write is published once, and a check that
+saw no output published, or no resume after one, does not pass."""
 
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ RUNS = (Invocation("run 1", (), None, 0.0, 1.5, fault_at=1.4),
 
 def obs(appearances: dict[str, int], publications: tuple[Publication, ...] = (),
         runs: tuple[Invocation, ...] = RUNS,
-        audit: tuple[dict[str, Any], ...] = AUDIT) -> Observation:
+        audit: tuple[dict[str, Any], ...] = AUDIT,
+        sessions: dict[str, int] | None = None) -> Observation:
     return Observation(SCENARIO, 1, b"", runs, audit, b"", {}, publications=publications,
-                       appearances=appearances)
+                       appearances=appearances, write_sessions=sessions or {})
 
 
 def test_one_appearance_passes() -> None:
@@ -55,7 +57,20 @@ def test_a_republish_polling_missed_fails_on_the_kernels_count() -> None:
 
 def test_a_new_inode_seen_by_polling_fails() -> None:
     ev = once(obs({}, (Publication(STEP, 7, 3, 1.0), Publication(STEP, 9, 3, 2.0))), {})
-    assert len(ev) == 1 and "2 versions seen" in ev[0].seen
+    assert len(ev) == 1 and "2 files seen under that name" in ev[0].seen
+
+
+def test_a_file_seen_growing_in_one_write_is_published_once() -> None:
+    """Polling may or may not catch an in-place write half done, as the scheduler has it:
+    the verdict must not turn on that (outputs.atomic judges the partial file)."""
+    growing = (Publication(STEP, 7, 4096, 1.0), Publication(STEP, 7, 65536, 1.1))
+    assert once(obs({STEP: 1}, growing, sessions={STEP: 1}), {}) == []
+
+
+def test_a_republish_in_place_fails_on_the_kernels_write_sessions() -> None:
+    """Rewritten over the same inode: no new appearance, but a second write session."""
+    ev = once(obs({STEP: 1}, (Publication(STEP, 7, 3, 1.0),), sessions={STEP: 2}), {})
+    assert len(ev) == 1 and "written 2 times over" in ev[0].seen
 
 
 def test_names_that_are_not_step_ids_are_left_to_outputs_no_temp() -> None:

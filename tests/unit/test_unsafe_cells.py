@@ -172,3 +172,32 @@ def test_a_real_state_dir_made_later_is_watched(tmp_path: Path) -> None:
         assert watcher.appearances == {"one": 1} and watcher.files.hazards == ()
     finally:
         c.close()
+
+
+def test_write_sessions_count_rewrites_in_place_not_chunks(tmp_path: Path) -> None:
+    """One file written in many chunks is one session; truncated and written again over
+    the same inode, a second; opened for writing and closed untouched, none."""
+    c = FakeRunner(writes_log(b"")).open_cell(CAND, "watch")
+    try:
+        (c.root / layout.OUTPUTS).mkdir(parents=True)
+        watcher = Watcher(c)
+        path = c.root / layout.OUTPUTS / "one"
+        with open(path, "wb") as f:
+            for _ in range(8):
+                f.write(b"x" * 4096)
+                f.flush()
+        watcher.tick()
+        with open(path, "r+b"):
+            pass
+        watcher.tick()
+        assert watcher.sessions() == {"one": 1}
+        with open(path, "wb") as f:
+            f.write(b"y")
+        with open(c.root / layout.OUTPUTS / "two", "wb") as g:
+            g.write(b"z")  # still open when the watch ends: a session all the same
+            g.flush()
+            watcher.tick()
+            watcher.close()
+        assert watcher.sessions() == {"one": 2, "two": 1} and watcher.appearances["one"] == 1
+    finally:
+        c.close()
