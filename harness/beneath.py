@@ -52,6 +52,15 @@ def split(rel: str) -> list[str]:
     return parts
 
 
+def plain(rel: str) -> bool:
+    """rel names something beneath a folder: relative, no empty, "." or ".." part, no NUL."""
+    try:
+        split(rel)
+    except ValueError:
+        return False
+    return "\0" not in rel
+
+
 def openat2(dirfd: int, rel: str, flags: int) -> int:
     how = OpenHow(flags, 0, RESOLVE)
     for _ in range(16):  # EAGAIN: a rename elsewhere raced the lookup; the kernel asks again

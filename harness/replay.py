@@ -22,13 +22,13 @@ import binascii
 import copy
 import hashlib
 import json
-import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.beneath import plain
 from harness.errors import UsageError
 from harness.layout import STATE, WORKFLOW
 from harness.observe import Invocation
@@ -38,11 +38,9 @@ META = "meta.json"
 
 
 def _safe(rel: str) -> str:
-    norm = posixpath.normpath(rel)
-    if (not rel or posixpath.isabs(rel) or norm != rel or norm.split("/")[0] in ("..", ".")
-            or "\0" in rel):
+    if not plain(rel):
         raise UsageError(f"a saved state's path {rel!r} is not a plain path inside STATE_DIR")
-    return norm
+    return rel
 
 
 def _folder_name(text: str) -> str:
@@ -157,15 +155,9 @@ def replay(saved: Saved, runner: Any, candidate: Any, scenario: Any) -> Replayed
         files = watcher.files
         workflow = workflow_bytes(scenario.workflow, cell.probe_argv(), cell.engine_path(AUDIT))
         files.write(WORKFLOW, workflow)
-        files.mkdir(STATE)
-        folders = {*saved.dirs, *(posixpath.dirname(r) for r in saved.files)} - {""}
-        for rel in sorted(folders):
-            parts = rel.split("/")
-            for i in range(1, len(parts) + 1):  # an existing folder is fine
-                files.mkdir(f"{STATE}/{'/'.join(parts[:i])}")
-        for rel, data in sorted(saved.files.items()):
-            files.write(f"{STATE}/{rel}", redigest(data, workflow) if rel == "events.jsonl"
-                        else data)
+        files.make_tree(STATE, saved.dirs, (
+            (rel, redigest(data, workflow) if rel == "events.jsonl" else data)
+            for rel, data in sorted(saved.files.items())))
         cell.hand_over(STATE)
         status = drive(cell, watcher, ["status", cell.engine_path(STATE)], label="status",
                        bound_s=60)

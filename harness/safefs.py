@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from harness.beneath import (
@@ -278,6 +279,24 @@ class CellFiles:
                 mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
                 if not stat.S_ISDIR(mode):
                     raise Unsafe(what(rel, mode, name, parent, dir_wanted=True)) from None
+
+    def make_tree(self, where: str, dirs: Iterable[str], files: Iterable[tuple[str, bytes]]
+                  ) -> None:
+        """Make the folder `where` hold the folders `dirs` and the files `files` (paths
+        relative to it, each folder on the way made too), as a crash state or a saved
+        one is laid down for an engine to resume."""
+        files = list(files)
+        self.mkdir(where)
+        made = {""}
+        for rel in sorted({*dirs, *(posixpath.dirname(p) for p, _ in files)} - {""}):
+            parts = rel.split("/")
+            for i in range(1, len(parts) + 1):
+                sub = "/".join(parts[:i])
+                if sub not in made:
+                    self.mkdir(f"{where}/{sub}")
+                    made.add(sub)
+        for rel, data in files:
+            self.write(f"{where}/{rel}", data)
 
     def remove(self, rel: str) -> None:
         """Remove rel, whatever it is, never following a link (a link itself goes)."""

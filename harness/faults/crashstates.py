@@ -21,7 +21,6 @@ The pure parts (`choose`, `acted_on`, `succeeded_in`) are here too, for the unit
 from __future__ import annotations
 
 import json
-import posixpath
 import random
 import stat
 import time
@@ -29,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from harness.beneath import plain
 from harness.eventlog import parse_log
 from harness.faults import exact
 from harness.faults.inject import drive
@@ -139,28 +139,13 @@ def _build(ctx: Ctx, calls: Sequence[DurabilityCall]) -> list[tuple[Model, list[
                                                  seeds[Model.POWER_LOSS]))]
 
 
-def _plain(rel: str) -> bool:
-    norm = posixpath.normpath(rel)
-    return not posixpath.isabs(rel) and norm == rel and norm.split("/")[0] not in ("..", ".")
-
-
 def _materialise(ctx: Ctx, state: CrashState, where: str) -> None:
     """Write the state into the fresh STATE_DIR `where`, through safefs."""
-    ctx.files.mkdir(where)
-    made = {where}
     paths = [*state.dirs, *(p for p, _ in state.files)]
-    bad = [p for p in paths if not _plain(p)]
+    bad = [p for p in paths if not plain(p)]
     if bad:  # the trace named it: the recording is the candidate's, so say so, write nothing
         raise ValueError(f"{bad[0]!r} is not a plain path inside STATE_DIR")
-    for rel in sorted({*state.dirs, *(posixpath.dirname(p) for p, _ in state.files)} - {""}):
-        parts = rel.split("/")
-        for i in range(1, len(parts) + 1):
-            sub = f"{where}/{'/'.join(parts[:i])}"
-            if sub not in made:
-                ctx.files.mkdir(sub)
-                made.add(sub)
-    for rel, data in state.files:
-        ctx.files.write(f"{where}/{rel}", data)
+    ctx.files.make_tree(where, state.dirs, state.files)
     ctx.cell.hand_over(where)
 
 

@@ -379,3 +379,17 @@ def test_hazards_stay_few_however_often_a_file_changes(cell: Path, decoy: Path) 
         os.symlink(f"{decoy}.{n}", cell / LOG)
         fs.read(LOG, 100)
     assert len(fs.hazards) == 51 and fs.hazards[-1].startswith("more unsafe files")
+
+
+def test_make_tree_lays_down_folders_and_files_and_never_writes_through_a_link(
+        cell: Path, decoy: Path, use_openat2: bool) -> None:
+    files = CellFiles(cell, openat2=use_openat2)
+    files.make_tree("state", ["empty", "a/b"], [("events.jsonl", b"{}\n"), ("a/b/c/out", b"1")])
+    assert (cell / "state" / "empty").is_dir()
+    assert (cell / "state" / "events.jsonl").read_bytes() == b"{}\n"
+    assert (cell / "state" / "a" / "b" / "c" / "out").read_bytes() == b"1"
+    os.symlink(decoy.parent, cell / "other")
+    with pytest.raises(Unsafe):
+        files.make_tree("other", ["outputs"], [("events.jsonl", b"x")])
+    assert sorted(p.name for p in decoy.parent.iterdir()) == ["events.jsonl", "passwd"]
+    assert (decoy.parent / "events.jsonl").read_bytes() == SECRET
