@@ -164,8 +164,17 @@ def steps_ran(obs: Observation) -> list[Evidence]:
     so a check of what running them leaves behind has nothing to judge, and fails."""
     if obs.starts():
         return []
+    seen, where, tail = "no step ran: the audit has no probe start", "audit", ""
+    first = next((i for i in obs.invocations if i.label.startswith("run")), None)
+    if first is not None:  # what the engine did instead, as the reviewer will ask
+        how = ("did not exit" if first.returncode is None
+               else f"exited {first.returncode}")
+        cut = cut_note(first)
+        seen += f"; {first.label} {how}" + (f"; {cut}" if cut else "")
+        where += f" and {first.label}"
+        tail = stderr_text(first.stderr, 300)
     return [Evidence("the workflow's steps run (a valid workflow: the contract demands it)",
-                     "no step ran: the audit has no probe start", "audit")]
+                     seen, where, f"stderr: {tail}" if tail else "")]
 
 
 # Facts a procedure records as False when a fault that is certain to reach an engine
