@@ -11,12 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.cellcache import LocalCells, shared_cells
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def local_cells(tmp_path_factory: pytest.TempPathFactory) -> LocalCells:
+    """Run a local cell, or read it back if another test of this session ran it."""
+    return shared_cells(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from harness.manifest import resolve_candidates
 from harness.model import Candidate, CellResult, Scenario
 from harness.runners.docker import DockerRunner
 from harness.runners.local import LocalRunner
+from tests.cellcache import LocalCells
 from tests.fixtures.defects import ALL_AIMED, broken
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -39,18 +40,21 @@ def named(name: str) -> Scenario:
     return next(s for s in api.all_scenarios() if s.name == name)
 
 
-def both(cand: Candidate, scenario: Scenario,
-         docker_runner: DockerRunner) -> tuple[CellResult, CellResult]:
-    local = api.run_cell(LocalRunner(), cand, scenario, SEED)
+def both(cand: Candidate, scenario: Scenario, docker_runner: DockerRunner,
+         local_cells: LocalCells | None = None) -> tuple[CellResult, CellResult]:
+    """Both runners' cells; the local one read from local_cells when given (the session's
+    run of that very cell, which the local-runner tests judge too), else run afresh."""
+    local = (local_cells(cand, scenario, SEED) if local_cells is not None
+             else api.run_cell(LocalRunner(), cand, scenario, SEED))
     dock = api.run_cell(docker_runner, cand, scenario, SEED)
     assert dock.runner == "docker" and dock.extra["sandbox"]["image"].startswith("sha256:")
     return local, dock
 
 
 def agree(cand: Candidate, scenario: Scenario, docker_runner: DockerRunner,
-          reruns: int = 2) -> tuple[dict[str, str], dict[str, str]]:
+          local_cells: LocalCells, reruns: int = 2) -> tuple[dict[str, str], dict[str, str]]:
     """Both runners' outcomes of the first run; fails on a difference that stays."""
-    local, dock = both(cand, scenario, docker_runner)
+    local, dock = both(cand, scenario, docker_runner, local_cells)
     first = outcomes(local), outcomes(dock)
     differ = {c for c in first[0] if first[0][c] != first[1][c]}
     seen = {c: ({first[0][c]}, {first[1][c]}) for c in differ}
@@ -68,16 +72,19 @@ def agree(cand: Candidate, scenario: Scenario, docker_runner: DockerRunner,
 
 
 @pytest.mark.parametrize("scenario", [s.name for s in api.all_scenarios()])
-def test_reference_passes_everything_under_both(scenario: str, docker_runner: DockerRunner) -> None:
+def test_reference_passes_everything_under_both(scenario: str, docker_runner: DockerRunner,
+                                                local_cells: LocalCells) -> None:
     cand = resolve_candidates(["reference"], ROOT)[0]
-    local, dock = agree(cand, named(scenario), docker_runner, reruns=0)
+    local, dock = agree(cand, named(scenario), docker_runner, local_cells, reruns=0)
     assert set(local.values()) == set(dock.values()) == {"pass"}, (local, dock)
 
 
 @pytest.mark.parametrize("name", sorted(ALL_AIMED))
 def test_each_defect_gets_the_same_verdicts(tmp_path: Path, name: str,
-                                            docker_runner: DockerRunner) -> None:
+                                            docker_runner: DockerRunner,
+                                            local_cells: LocalCells) -> None:
     scenario_name, checks = ALL_AIMED[name]
-    local, dock = agree(broken(tmp_path, name), named(scenario_name), docker_runner)
+    local, dock = agree(broken(tmp_path, name), named(scenario_name), docker_runner,
+                        local_cells)
     for check in checks:
         assert local[check] == dock[check] == "fail", (check, local, dock)

@@ -11,7 +11,7 @@ import pytest
 from harness import api
 from harness.checks import REGISTRY, load_all
 from harness.model import Outcome
-from harness.runners.local import LocalRunner
+from tests.cellcache import LocalCells
 from tests.fixtures.defects import AIMED, ALL_AIMED, broken
 
 SEED = 5
@@ -24,10 +24,11 @@ def test_every_check_is_aimed_at_by_some_defect() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(AIMED))
-def test_the_aimed_check_fails_with_evidence(tmp_path: Path, name: str) -> None:
+def test_the_aimed_check_fails_with_evidence(tmp_path: Path, name: str,
+                                             local_cells: LocalCells) -> None:
     scenario_name, checks = AIMED[name]
     scenario = api.all_scenarios(pattern=scenario_name)[0]
-    cell = api.run_cell(LocalRunner(), broken(tmp_path, name), scenario, SEED)
+    cell = local_cells(broken(tmp_path, name), scenario, SEED)  # test_parity reads it too
     by_check = {r.check: r for r in cell.results}
     for check in checks:
         result = by_check[check]

@@ -17,17 +17,16 @@ from harness import api, mutants
 from harness.manifest import load_candidate, resolve_candidates
 from harness.model import Outcome
 from harness.runners.local import LocalRunner
+from tests.cellcache import LocalCells
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 5
 
 
 @pytest.fixture(scope="module")
-def results() -> list[mutants.MutantResult]:
-    found = mutants.discover(ROOT)
-    runner = LocalRunner()
-    return mutants.run(found, api.all_scenarios(),
-                       lambda c, s: api.run_cell(runner, c, s, SEED))
+def results(local_cells: LocalCells) -> list[mutants.MutantResult]:
+    found = mutants.discover(ROOT)  # test_parity reads the same local cells
+    return mutants.run(found, api.all_scenarios(), lambda c, s: local_cells(c, s, SEED))
 
 
 def test_there_are_at_least_14_single_defect_mutants() -> None:
@@ -80,16 +79,15 @@ def test_each_mutant_is_caught_by_its_aimed_checks_with_evidence(
         assert r.reproduce.startswith("harness score candidates/mutants/"), r.reproduce
 
 
-def test_the_reference_fails_none_of_the_aimed_checks() -> None:
+def test_the_reference_fails_none_of_the_aimed_checks(local_cells: LocalCells) -> None:
     ref = resolve_candidates(["reference"], ROOT)[0]
     aimed: dict[str, set[str]] = {}
     for c in mutants.discover(ROOT):
         assert c.mutant is not None
         aimed.setdefault(c.mutant.scenario, set()).update(c.mutant.checks)
-    runner = LocalRunner()
     for s in api.all_scenarios():
         if s.name in aimed:
-            cell = api.run_cell(runner, ref, s, SEED)
+            cell = local_cells(ref, s, SEED)
             bad = [(r.check, r.outcome.value, r.evidence[:1]) for r in cell.results
                    if r.outcome is not Outcome.PASS]
             assert bad == [], (s.name, bad)
