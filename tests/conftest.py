@@ -34,10 +34,9 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     it. The bundled-candidate and the browser tests share it.
 
     It is made once per test run, also with pytest-xdist: the workers share a folder, and
-    a lock on it makes the first one score while the others wait for its result. One cell
-    at a time, not the default (two per core): the suite runs beside it on the same cores,
-    the default was measured on an otherwise idle machine, and crash-loop's kills are still
-    timed, so under more load they can miss (not_exercised; issue 13)."""
+    a lock on it makes the first one score while the others wait for its result. Two cells
+    at a time, with the suite running beside it on the same cores: the crash scenarios
+    kill at exact calls, so the verdicts must not move with that load either."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     out = shared / "bundled"
@@ -46,7 +45,7 @@ def bundled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not (out / "results.json").exists():
             shutil.rmtree(out, ignore_errors=True)
             p = subprocess.run([sys.executable, "-m", "harness", "score", "model-a", "model-b",
-                                "reference", "--runner", "local", "--seed", "11", "--jobs", "1",
+                                "reference", "--runner", "local", "--seed", "11", "--jobs", "2",
                                 "--out", str(out)],
                                cwd=ROOT, capture_output=True, text=True, timeout=1500)
             if p.returncode != 0 or "Traceback" in p.stderr:
