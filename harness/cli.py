@@ -92,15 +92,29 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# The signals that asked this run to stop. A KeyboardInterrupt can be swallowed where
+# Python cannot raise it (a finaliser, a callback the interpreter calls for itself); the
+# run then goes on, but must still end as interrupted: run_cells reads this.
+INTERRUPTS: list[int] = []
+
+
 def _terminated(signum: int, frame: object) -> None:
+    INTERRUPTS.append(signum)
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: every cell closes
+
+
+def handle_stop_signals() -> None:
+    """SIGTERM, and SIGINT unless it was ignored when the harness started, stop the run."""
+    signal.signal(signal.SIGTERM, _terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _terminated)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harness")
 def main() -> None:
     """Judge generated workflow engines by execution, against TASK.md."""
-    signal.signal(signal.SIGTERM, _terminated)
+    handle_stop_signals()
 
 
 SCENARIOS_OPT = click.option("--scenarios", "scenarios_dir", default=None,
@@ -257,15 +271,16 @@ class Stopped:
 
 def run_cells(score: Callable[[], object], folder: Path) -> Stopped | None:
     """score(); None when every cell ran, else why it stopped (the cells are closed)."""
+    stopped = Stopped(130, "interrupted (Ctrl-C or SIGTERM); every cell was closed")
     try:
         score()
     except KeyboardInterrupt:
-        return Stopped(130, "interrupted (Ctrl-C or SIGTERM); every cell was closed")
+        return stopped
     except HarnessError as exc:
         return Stopped(exc.exit_code, str(exc))
     except Exception as exc:  # noqa: BLE001 - a harness bug must not lose the finished cells
         return Stopped(INTERNAL_EXIT, internal(exc, folder))
-    return None
+    return stopped if INTERRUPTS else None  # a stop signal whose exception was swallowed
 
 
 def _named(c: dict[str, Any], outcome: Outcome) -> list[str]:
