@@ -41,8 +41,15 @@ def start_scoring(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
         [sys.executable, "-m", "harness", "score", "reference", "--runner", "local",
          "--scenario", "orphans-after-sigkill", "--out", str(tmp_path)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "TMPDIR": str(cells)})
+        env={**os.environ, "TMPDIR": str(cells)}, preexec_fn=_ctrl_c_as_at_a_terminal)
     return proc, cells
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT at its default, as a user's shell gives it: a suite run as a background job
+    (`make test &`, a CI runner without job control) ignores SIGINT, every child inherits
+    that, and the harness rightly leaves an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_cell_processes(cells: Path, deadline_s: float = 30.0) -> None:
