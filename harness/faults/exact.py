@@ -267,14 +267,34 @@ def seeded_strike(rec: Recording, rng: random.Random, *, fresh: bool, span: int)
     its recorded place. A resumed run replays first and writes another sequence, and the
     files beside the log may be named per attempt; so it is struck at a seeded ordinal,
     in 1..span, of a call the recording made on the log itself."""
-    if fresh:  # inside a step when the recording allows: an attempt left running
-        inside = [p for p in rec.usable if running_in(log_before(rec.calls, p))]
-        return strike_at(rec, rng.choice(inside or list(rec.usable)))
+    if fresh:
+        return strike_at(rec, fresh_point(rec, rng))
     on_log = [p for p in rec.usable if p.path == LOG_NAME] or list(rec.usable)
     point = rng.choice(on_log)
     n = rng.randint(1, max(1, span))
     return Strike(CrashPoint(point.index, point.syscall, point.path, n, point.role,
                              "", point.ambiguous), follow=not rec.root)
+
+
+def fresh_point(rec: Recording, rng: random.Random) -> CrashPoint:
+    """A seeded call on the log for a run that starts as the recording did, drawn by its
+    place among the recording's calls on the log, between the first and the last at
+    which an attempt runs (its STEP_STARTED complete, its end not yet written).
+
+    The draw is by place, not by what the call carried: steps that run together may
+    finish in another order in the next run (or the next recording), but an engine makes
+    the same calls for every event, so the i-th call on the log is the same syscall with
+    the same ordinal whichever step's event it writes; and the calls before the first
+    step runs, and after the last ends, are made in one order only. So the same seed
+    strikes the same call, whatever order a loaded machine gives the recording. (A draw
+    among the points at which an attempt runs would not be: which points those are moves
+    with that order.)"""
+    on_log = [p for p in rec.usable if p.path == LOG_NAME]
+    if not on_log:
+        return rng.choice(list(rec.usable))
+    inside = [i for i, p in enumerate(on_log) if running_in(log_before(rec.calls, p))]
+    lo, hi = (inside[0], inside[-1]) if inside else (0, len(on_log) - 1)
+    return on_log[rng.randint(lo, hi)]
 
 
 def first_point(rec: Recording, want: Sequence[str] = (), *, lines: int = 0,
