@@ -113,9 +113,17 @@ def test_kill_mid_commit_then_resume(tmp_path: Path, seed: int,
 @pytest.mark.parametrize("seed", [4, 5])
 def test_kill_from_outside_at_a_seeded_moment(tmp_path: Path, seed: int,
                                               uninterrupted: dict[tuple[str, str], str]) -> None:
-    delay = random.Random(seed).uniform(1.0, 5.0)
+    # The moment counts from when the run has opened its store and written its first
+    # results.json, not from exec: on a loaded machine the start alone can outlast a delay
+    # counted from exec, and a kill before the store exists tests nothing about resuming.
+    delay = random.Random(seed).uniform(0.0, 2.5)
     proc = subprocess.Popen(command(tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ((tmp_path / store.FILE).exists() and (tmp_path / "results.json").exists()):
+        assert proc.poll() is None, "the run ended before it opened its store"
+        assert time.monotonic() < deadline, "the run never opened its store"
+        time.sleep(0.02)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
