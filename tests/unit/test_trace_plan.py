@@ -9,13 +9,16 @@ points, the seed and the limit.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.faults.exact import Recording, fresh_point
 from harness.trace import TraceError, durability_calls, parse_trace
+from harness.trace.durability import DurabilityCall
 from harness.trace.plan import (
     CrashPlan,
     CrashPoint,
@@ -222,3 +225,47 @@ def test_inject_argv_refuses_a_relative_state_dir_and_an_empty_command() -> None
         inject_argv(["e"], point, "s")
     with pytest.raises(TraceError, match="empty"):
         inject_argv([], point, "/s")
+
+
+def _engine_run(finish_order: tuple[str, str]) -> tuple[list[DurabilityCall], list[CrashPoint]]:
+    """The calls of an engine that runs steps a and b together, publishing an output for
+    a; the two finish in `finish_order`."""
+    calls: list[Call] = []
+    seq = 0
+
+    def event(kind: str, step: str | None = None) -> None:
+        nonlocal seq
+        seq += 1
+        calls.extend([_call(7, "write", LOG, data=_event(seq, kind, step)), _call(7, "fsync", LOG)])
+
+    event("WORKFLOW_STARTED")
+    event("STEP_STARTED", "a")
+    event("STEP_STARTED", "b")
+    for step in finish_order:
+        event("STEP_SUCCEEDED", step)
+        if step == "a":
+            calls.extend([_call(7, "link", f"{S}/work/a.out", f"{S}/outputs/a"),
+                          _call(7, "fsync", f"{S}/outputs")])
+    event("WORKFLOW_SUCCEEDED")
+    numbered = [Call(i + 1, c.pid, c.ts, c.syscall, c.paths, data=c.data, ret=c.ret)
+                for i, c in enumerate(calls)]
+    dcs = durability_calls(numbered, S)
+    return dcs, crash_points(dcs)
+
+
+def test_a_fresh_strike_is_the_seeds_whatever_order_concurrent_steps_finished_in() -> None:
+    """The first kill of crash-loop: the same seed names the same call (syscall, path,
+    ordinal) for recordings in which a and b finished in either order, and it lands where
+    a step runs: after the first STEP_STARTED is whole, at the last success at the latest."""
+    runs = [_engine_run(order) for order in (("a", "b"), ("b", "a"))]
+    recs = [Recording(tuple(dcs), tuple(points)) for dcs, points in runs]
+    struck = set()
+    for seed in range(60):
+        chosen = {(p.syscall, p.path, p.ordinal)
+                  for p in (fresh_point(r, random.Random(seed)) for r in recs)}
+        assert len(chosen) == 1, (seed, chosen)
+        struck |= chosen
+    # from the fsync after STEP_STARTED a (the 2nd fsync) to the write of the last success
+    assert struck == {("fsync", "events.jsonl", 2), ("write", "events.jsonl", 3),
+                      ("fsync", "events.jsonl", 3), ("write", "events.jsonl", 4),
+                      ("fsync", "events.jsonl", 4), ("write", "events.jsonl", 5)}
