@@ -69,6 +69,27 @@ def _as_object(raw: bytes) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def loose(kind: str) -> str:
+    """An event type ignoring case and underscores (STEP_STARTED, StepStarted, STEPSTARTED)."""
+    return kind.replace("_", "").upper()
+
+
+def running_attempts(log: bytes | None) -> set[tuple[str, int]]:
+    """The attempts the log's complete events leave running: a STEP_STARTED with no
+    STEP_SUCCEEDED or STEP_FAILED of the same step and attempt (types read loosely, so a
+    misnamed type still says what happened; an attempt that is not an integer is none)."""
+    started: set[tuple[str, object]] = set()
+    ended: set[tuple[str, object]] = set()
+    for e in parse_log(log or b"").events:
+        kind = loose(str(e.get("type", "")))
+        key = (str(e.get("step")), e.get("attempt"))
+        if kind == "STEPSTARTED":
+            started.add(key)
+        elif kind in ("STEPSUCCEEDED", "STEPFAILED"):
+            ended.add(key)
+    return {(s, a) for s, a in started - ended if isinstance(a, int) and not isinstance(a, bool)}
+
+
 def parse_log(raw: bytes) -> ParsedLog:
     parts = raw.split(b"\n")
     tail = parts.pop()  # bytes after the last newline: b"" when the file ends in one

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.beneath import size_text
 from harness.checks import NotExercised
-from harness.eventlog import parse_log
+from harness.eventlog import loose, parse_log
 from harness.layout import STREAM_CAP
 from harness.model import Evidence
 from harness.observe import Invocation, Observation
@@ -76,11 +76,6 @@ def events(raw: bytes | None) -> list[Mapping[str, Any]]:
 
 def of_type(evs: Iterable[Mapping[str, Any]], kind: str, step: str | None = None) -> list[Mapping[str, Any]]:
     return [e for e in evs if e.get("type") == kind and (step is None or e.get("step") == step)]
-
-
-def loose(kind: str) -> str:
-    """An event type ignoring case and underscores (STEP_STARTED, StepStarted, STEPSTARTED)."""
-    return kind.replace("_", "").upper()
 
 
 def of_kind(evs: Iterable[Mapping[str, Any]], kind: str, step: str | None = None) -> list[Mapping[str, Any]]:

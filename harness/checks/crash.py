@@ -27,7 +27,7 @@ from harness.checks.common import (
     steps_all_succeeded,
     steps_ran,
 )
-from harness.eventlog import parse_log
+from harness.eventlog import parse_log, running_attempts
 from harness.model import Evidence, Severity
 from harness.observe import Observation
 
@@ -55,27 +55,19 @@ def no_rerun_after_success(obs: Observation, params: Mapping[str, Any]) -> list[
     return out[:5]
 
 
-def _running(log: bytes | None) -> set[tuple[str, int]]:
-    evs = events(log)
-    started = {(str(e.get("step")), e.get("attempt")) for e in of_kind(evs, "STEP_STARTED")}
-    ended = {(str(e.get("step")), e.get("attempt"))
-             for e in of_kind(evs, "STEP_SUCCEEDED") + of_kind(evs, "STEP_FAILED")}
-    return {(s, int(a)) for s, a in started - ended if isinstance(a, int)}
-
-
 @check("crash.lost_recorded", "crash_recovery", Severity.MAJOR)
 def lost_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """Every attempt the log shows running when the engine died is later recorded lost."""
     lost = {(str(e.get("step")), e.get("attempt")) for e in of_kind(events(obs.final_log),
                                                                    "STEP_FAILED")
             if e.get("reason") == "lost"}
-    struck = [i for i in obs.runs("run") if i.fault_at is not None and _running(i.log_after)]
+    struck = [i for i in obs.runs("run") if i.fault_at is not None and running_attempts(i.log_after)]
     if not struck:
         return fault_missed(obs, "no kill or signal struck a run while its log showed an"
                             " attempt running")
     out = []
     for inv in struck:
-        for step, attempt in sorted(_running(inv.log_after) - lost):
+        for step, attempt in sorted(running_attempts(inv.log_after) - lost):
             out.append(Evidence(f"STEP_FAILED reason 'lost' for {step} attempt {attempt}",
                                 "none in the final log", f"after {inv.describe()}",
                                 excerpt(obs.final_log)))

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SpawnError
-from harness.eventlog import parse_log
+from harness.eventlog import running_attempts
 from harness.faults.procedures import Ctx
 from harness.layout import AUDIT_DIR, STATE, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation
@@ -244,19 +244,6 @@ def _root_exit(raw: bytes) -> int | None:
     return m.end() if m else None
 
 
-def running_in(log: bytes) -> bool:
-    """Whether the log's complete events leave an attempt running (a STEP_STARTED with no
-    STEP_SUCCEEDED or STEP_FAILED of the same step and attempt)."""
-    running: set[tuple[object, object]] = set()
-    for e in parse_log(log).events:
-        key = (e.get("step"), e.get("attempt"))
-        if e.get("type") == "STEP_STARTED":
-            running.add(key)
-        elif e.get("type") in ("STEP_SUCCEEDED", "STEP_FAILED"):
-            running.discard(key)
-    return bool(running)
-
-
 def strike_at(rec: Recording, point: CrashPoint) -> Strike:
     """A strike at one recorded point, in a run that starts as the recording did."""
     return Strike(point, follow=not rec.root, recorded=point.description)
@@ -292,7 +279,7 @@ def fresh_point(rec: Recording, rng: random.Random) -> CrashPoint:
     on_log = [p for p in rec.usable if p.path == LOG_NAME]
     if not on_log:
         return rng.choice(list(rec.usable))
-    inside = [i for i, p in enumerate(on_log) if running_in(log_before(rec.calls, p))]
+    inside = [i for i, p in enumerate(on_log) if running_attempts(log_before(rec.calls, p))]
     lo, hi = (inside[0], inside[-1]) if inside else (0, len(on_log) - 1)
     return on_log[rng.randint(lo, hi)]
 

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.eventlog import complete_prefix, event_problems, parse_log, seq_problems
+from harness.eventlog import complete_prefix, event_problems, parse_log, running_attempts, seq_problems
 
 TYPES = ["WORKFLOW_RESUMED", "STEP_SUCCEEDED", "WORKFLOW_SUCCEEDED"]
 
@@ -67,3 +67,16 @@ def test_event_problems_name_the_missing_field() -> None:
     assert event_problems({"seq": 1, "type": "WORKFLOWSTARTED", "ts": 1.0}) == [
         "unknown type 'WORKFLOWSTARTED'"]
     assert seq_problems([{"seq": 1}, {"seq": 1}]) == ["event #2 has seq 1, expected 2"]
+
+
+def test_running_attempts_reads_types_loosely_and_only_complete_integer_attempts() -> None:
+    log = b"".join(json.dumps(e).encode() + b"\n" for e in [
+        {"seq": 1, "type": "STEP_STARTED", "step": "a", "attempt": 1},
+        {"seq": 2, "type": "StepStarted", "step": "b", "attempt": 1},
+        {"seq": 3, "type": "STEP_STARTED", "step": "c", "attempt": "1"},
+        {"seq": 4, "type": "STEP_FAILED", "step": "a", "attempt": 1},
+        {"seq": 5, "type": "STEP_STARTED", "step": "a", "attempt": 2},
+    ]) + b'{"seq": 6, "type": "STEP_SUCCEEDED", "step": "a", "attempt": 2'  # torn: not yet
+    assert running_attempts(log) == {("a", 2), ("b", 1)}
+    assert running_attempts(log + b"}\n") == {("b", 1)}
+    assert running_attempts(None) == set() == running_attempts(b"")

@@ -236,7 +236,11 @@ def _engine_run(finish_order: tuple[str, str]) -> tuple[list[DurabilityCall], li
     def event(kind: str, step: str | None = None) -> None:
         nonlocal seq
         seq += 1
-        calls.extend([_call(7, "write", LOG, data=_event(seq, kind, step)), _call(7, "fsync", LOG)])
+        doc: dict[str, object] = {"seq": seq, "type": kind}
+        if step is not None:
+            doc.update(step=step, attempt=1)
+        line = json.dumps(doc).encode() + b"\n"
+        calls.extend([_call(7, "write", LOG, data=line), _call(7, "fsync", LOG)])
 
     event("WORKFLOW_STARTED")
     event("STEP_STARTED", "a")
