@@ -234,12 +234,13 @@ def _read_trace(host_trace: Path, *, detached: bool) -> bytes | None:
 
 def _root_exit(raw: bytes) -> int | None:
     """The end of the first traced process's exit line ('PID [TS] +++ exited with N +++'
-    or '+++ killed by SIG +++'), or None while there is none."""
+    or '+++ killed by SIG +++'), or None while there is none. strace pads a short pid
+    with spaces ('7     1796085359.9 +++ exited with 0 +++'), as a container's are."""
     first = _PID.search(raw)
     if first is None:
         return None
     pid = re.escape(first.group(1))
-    m = re.search(rb"^" + pid + rb" (?:[\d.]+ )?\+\+\+ (?:exited|killed)[^\n]*\n", raw,
+    m = re.search(rb"^" + pid + rb" +(?:[\d.]+ +)?\+\+\+ (?:exited|killed)[^\n]*\n", raw,
                   re.MULTILINE)
     return m.end() if m else None
 

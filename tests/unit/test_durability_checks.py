@@ -143,6 +143,11 @@ def test_a_detached_trace_is_cut_at_the_engine_s_own_exit() -> None:
     assert _root_exit(b"") is None
     killed = b"7 1.0 write(1, \"x\", 1) = 1\n7 2.0 +++ killed by SIGKILL +++\n"
     assert _root_exit(killed) == len(killed)
+    # strace pads a short pid (a container's): missing it cost 10 s per Docker recording
+    padded = b"7     1.0 write(1, \"x\", 1) = 1\n71    1.5 +++ exited with 1 +++\n"
+    assert _root_exit(padded) is None  # pid 71's exit is not pid 7's
+    padded += b"7     2.0 +++ exited with 0 +++\n"
+    assert _root_exit(padded) == len(padded)
 
 
 
