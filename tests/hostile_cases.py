@@ -108,6 +108,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("do-nothing", VACUOUS, every_profile=True),
 )}
 LOCAL_SAFE = tuple(m for m in MODES if not MODES[m].armed)
+# The modes that take the machine's cores or disk for seconds: their tests run alone.
+HEAVY = frozenset({"fork-bomb", "memory-bomb", "zombie-flood", "stdout-flood", "disk-fill"})
 
 
 @dataclass

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile_cases import LOCAL_SAFE, problems, run_case
+from tests.hostile_cases import HEAVY, LOCAL_SAFE, problems, run_case
 
-pytestmark = pytest.mark.serial
 HARD_LIMIT_S = 150
 QUICK = {"do-nothing", "fake-success", "grandchild-stdout"}
 
 
-@pytest.mark.parametrize("mode", [m if m in QUICK else pytest.param(m, marks=pytest.mark.slow)
-                                  for m in LOCAL_SAFE])
+def marks(mode: str) -> list[pytest.MarkDecorator]:
+    """The heavy modes (a flood, a disk fill) run alone, after the rest; see test_hostile."""
+    return ([] if mode in QUICK else [pytest.mark.slow]) + (
+        [pytest.mark.serial] if mode in HEAVY else [])
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=marks(m)) for m in LOCAL_SAFE])
 def test_hostile_candidate_under_local_runner(mode: str, tmp_path: Path) -> None:
     result = run_case(mode, "local", tmp_path, cell_timeout=20, hard_limit_s=HARD_LIMIT_S)
     found = problems(result, HARD_LIMIT_S)
