@@ -12,12 +12,21 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as _st
 
 DEFAULT_SEED = 0
+def _stats() -> Any:
+    """scipy.stats, imported when an estimator first needs it: it takes a second and a
+    half to import, and every harness command (a test suite starts hundreds) imports
+    this module, while only trials and comparisons use it."""
+    from scipy import stats
+
+    return stats
+
+
 RESAMPLES = 9999  # scipy's default for both the bootstrap and the permutation test
 
 Interval = tuple[float, float]
@@ -32,7 +41,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     m = math.fsum(values) / len(values)
     if all(v == values[0] for v in values):
         return (m, m)
-    lo, hi = _st.t.interval(confidence, len(values) - 1, loc=m, scale=_st.sem(values))
+    lo, hi = _stats().t.interval(confidence, len(values) - 1, loc=m, scale=_stats().sem(values))
     return (float(lo), float(hi))
 
 
@@ -55,7 +64,7 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
         return None
     if not 0 <= successes <= n:
         raise ValueError(f"wilson needs 0 <= successes <= n (successes={successes}, n={n})")
-    ci = _st.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    ci = _stats().binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
 
 
@@ -75,7 +84,7 @@ def _bootstrap(data: tuple[Floats, ...], statistic: Callable[..., Floats], confi
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a degenerate-data warning means: try the next one
             try:
-                res = _st.bootstrap(data, statistic, n_resamples=resamples,
+                res = _stats().bootstrap(data, statistic, n_resamples=resamples,
                                     confidence_level=confidence, method=method,
                                     vectorized=True, rng=np.random.default_rng(seed))
             except (Warning, ValueError, ZeroDivisionError):
@@ -138,7 +147,7 @@ def permutation_p(a: Sequence[float], b: Sequence[float], seed: int = DEFAULT_SE
     both = np.concatenate([x, y])
     if np.all(both == both[0]):
         return 1.0
-    res = _st.permutation_test((x, y), _diff_of_means, permutation_type="independent",
+    res = _stats().permutation_test((x, y), _diff_of_means, permutation_type="independent",
                                vectorized=True, n_resamples=resamples,
                                alternative="two-sided", rng=np.random.default_rng(seed))
     return float(min(1.0, res.pvalue))

@@ -13,9 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
 from harness.groups import Comparison, Group, Pair, Rate
@@ -24,6 +22,18 @@ from harness.report.compare_inputs import Run
 from harness.report.results import write_atomic
 
 FILES = ("compare.html", "groups.csv", "pairs.csv", "compare.json")
+
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pandas() -> Any:
+    """pandas, imported when a table is first built: half a second that every harness
+    command would otherwise pay at start."""
+    import pandas
+
+    return pandas
 
 
 def _rate(r: Rate) -> dict[str, Any]:
@@ -82,11 +92,11 @@ def groups_frame(cmp: Comparison) -> pd.DataFrame:
                for k in range(1, kmax + 1)},
             **{f"rate:{cap}": rates[cap].rate if cap in rates else None for cap in caps},
         })
-    return pd.DataFrame(rows)
+    return _pandas().DataFrame(rows)
 
 
 def pairs_frame(cmp: Comparison) -> pd.DataFrame:
-    return pd.DataFrame(
+    return _pandas().DataFrame(
         [{"a": p.a, "b": p.b, "n_a": p.n_a, "n_b": p.n_b, "diff": p.diff,
           "ci_lo": p.interval[0] if p.interval else None,
           "ci_hi": p.interval[1] if p.interval else None, "p": p.p, "verdict": p.verdict,

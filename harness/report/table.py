@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
            "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
            "score_lo", "score_hi"]
+
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pandas() -> Any:
+    """pandas, imported when a table is first built: half a second that every harness
+    command would otherwise pay at start."""
+    import pandas
+
+    return pandas
 
 
 def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
@@ -39,7 +49,7 @@ def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
                 "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return _pandas().DataFrame(rows, columns=COLUMNS)
 
 
 def to_bytes(doc: Mapping[str, Any]) -> bytes:
