@@ -66,4 +66,8 @@ def test_without_strace_the_crash_scenarios_fall_back_to_timed_kills_and_say_why
     assert "strace could not be started" in c.extra["recordings"]["record"]["unavailable"]
     kinds = {f["kind"] for f in c.extra["faults"]}
     assert kinds == {"timed"}, c.extra["faults"]
-    assert all(r.outcome is Outcome.PASS for r in c.results), c.results
+    # A timed kill may miss its moment on a loaded machine (CI saw one land after every
+    # step had succeeded): the check it needed is then not exercised, never failed. That
+    # miss is why kills are exact wherever a trace allows.
+    assert not any(r.outcome is Outcome.FAIL for r in c.results), c.results
+    assert any(r.outcome is Outcome.PASS for r in c.results if r.check.startswith("crash.")), c.results
