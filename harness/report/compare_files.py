@@ -20,20 +20,13 @@ from harness.groups import Comparison, Group, Pair, Rate
 from harness.report import compare_view
 from harness.report.compare_inputs import Run
 from harness.report.results import write_atomic
+from harness.report.table import pandas_module
 
 FILES = ("compare.html", "groups.csv", "pairs.csv", "compare.json")
 
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _pandas() -> Any:
-    """pandas, imported when a table is first built: half a second that every harness
-    command would otherwise pay at start."""
-    import pandas
-
-    return pandas
 
 
 def _rate(r: Rate) -> dict[str, Any]:
@@ -92,11 +85,11 @@ def groups_frame(cmp: Comparison) -> pd.DataFrame:
                for k in range(1, kmax + 1)},
             **{f"rate:{cap}": rates[cap].rate if cap in rates else None for cap in caps},
         })
-    return _pandas().DataFrame(rows)
+    return pandas_module().DataFrame(rows)
 
 
 def pairs_frame(cmp: Comparison) -> pd.DataFrame:
-    return _pandas().DataFrame(
+    return pandas_module().DataFrame(
         [{"a": p.a, "b": p.b, "n_a": p.n_a, "n_b": p.n_b, "diff": p.diff,
           "ci_lo": p.interval[0] if p.interval else None,
           "ci_hi": p.interval[1] if p.interval else None, "p": p.p, "verdict": p.verdict,

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _pandas() -> Any:
-    """pandas, imported when a table is first built: half a second that every harness
-    command would otherwise pay at start."""
+def pandas_module() -> Any:
+    """pandas, imported when a table is first built (here and in compare_files): half a
+    second that every harness command would otherwise pay at start."""
     import pandas
 
     return pandas
@@ -49,7 +49,7 @@ def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
                 "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
-    return _pandas().DataFrame(rows, columns=COLUMNS)
+    return pandas_module().DataFrame(rows, columns=COLUMNS)
 
 
 def to_bytes(doc: Mapping[str, Any]) -> bytes:
