@@ -45,7 +45,7 @@ from harness.runners.docker import Limits
 from harness.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
-SCORING = ROOT / "scenarios" / "scoring"  # signals.toml and profiles.toml
+SCORING = ROOT / "scenarios" / "scoring"  # signals/ (one file per language) and profiles.toml
 CELL_TIMEOUT_S = 600.0  # a cell's wall-clock limit unless --cell-timeout says otherwise
 Progress = Callable[[CellResult], None]
 
@@ -59,7 +59,7 @@ def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> lis
 def scoring_data(folder: Path | None = None) -> tuple[Profiles, dict[str, Language]]:
     """The scoring profiles and the design signals, from scenarios/scoring/ by default."""
     folder = folder or SCORING
-    return load_profiles(folder / "profiles.toml"), load_signals(folder / "signals.toml")
+    return load_profiles(folder / "profiles.toml"), load_signals(folder / "signals")
 
 
 def intents(candidates: Sequence[Candidate], languages: dict[str, Language]) -> dict[str, Intent]:

@@ -341,9 +341,12 @@ def print_table(doc: dict[str, Any]) -> None:
         if unexercised:  # left out of the score, so said out loud
             out.print(f"{name} not exercised (left out of the score): {', '.join(unexercised)}",
                       highlight=False, soft_wrap=True)
-        if c.get("intent", {}).get("withheld"):
-            out.print(f"{name} intent not credited: {c['intent']['withheld']}", highlight=False,
-                      soft_wrap=True)
+        intent = c.get("intent", {})
+        if intent.get("withheld"):
+            said = (intent["withheld"] + " (every profile scores execution alone)"
+                    if intent.get("language_known") is False
+                    else f"intent not credited: {intent['withheld']}")
+            out.print(f"{name} {said}", highlight=False, markup=False, soft_wrap=True)
 
 
 @main.command("gc")

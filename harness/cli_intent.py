@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from harness import api
 from harness.cli import friendly, main, out
@@ -24,10 +25,11 @@ def intent_cmd(candidates: tuple[str, ...], all_signals: bool) -> None:
     _, languages = api.scoring_data()
     for c in resolve_candidates(list(candidates), api.ROOT):
         intent = api.intents([c], languages)[c.name]
-        title = f"{c.name}: intent {intent.score:.2f}/10"
-        if not intent.language_known:
-            title += (f" (no signal patterns for language {c.language!r}: add"
-                      " [languages.NAME] to scenarios/scoring/signals.toml)")
+        if intent.score is None:
+            title = Text(f"{c.name}: {intent.not_judged} (add scenarios/scoring/signals/"
+                         f"{c.language.lower()}.toml; every profile scores execution alone)")
+        else:
+            title = Text(f"{c.name}: intent {intent.score:.2f}/10")
         table = Table("capability", "claimed", "intent", "signals (file:line, what it shows)",
                       title=title, show_lines=False)
         for cap in CAPABILITIES:

@@ -1,9 +1,15 @@
-"""Design intent: static signals in a candidate's source, and the claims-vs-delivered matrix.
+"""Design intent: structural signals in a candidate's source, and the claims-vs-delivered matrix.
 
-Signal patterns are data (scenarios/scoring/signals.toml), per language. `find_signals`
-scans a candidate's merged tree (its folder over the folders it extends) line by line,
-leaving out comment lines and block comments or docstrings, and records every match
-with file:line. Intent for a capability = the manifest claims it AND a signal is found.
+Signals are data, one file per language under scenarios/scoring/signals/: each is an
+ast-grep rule (tree-sitter grammars, through ast-grep-py) that shows a piece of design
+(an fsync of the file just written, a process group made at spawn, a loop over the log's
+records that dispatches on the event type...), never a line of text. `find_signals`
+parses every source file of a candidate's merged tree (its folder over the folders it
+extends) and records each match as file, line, the line itself and what it is taken to
+mean. A match inside a comment or a string never counts: the language's file names the
+node kinds that hold prose. Intent for a capability = the manifest claims it AND a signal
+is found. A candidate whose language has no signals is left unjudged (its intent score
+is None and every profile falls back to execution), never scored 0.
 
 The matrix sets each capability's claim beside what execution showed. It is pure: it
 reads only the check results, never the candidate's words about itself.
@@ -12,12 +18,11 @@ reads only the check results, never the candidate's words about itself.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScoringDataError
 from harness.model import CAPABILITIES, Candidate, CheckResult, Outcome
@@ -25,23 +30,34 @@ from harness.scoring import UNJUDGED
 from harness.tomlfile import read_toml
 from harness.tree import candidate_files
 
+if TYPE_CHECKING:
+    from ast_grep_py import SgNode
+
 MAX_FILE_BYTES = 2_000_000  # a generated engine's source file is far smaller; data is skipped
+SIGNAL_KEYS = {"capability", "means", "rule", "constraints", "utils", "grammars"}
+LANGUAGE_KEYS = {"name", "aliases", "files", "prose", "signals"}
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
+    """One structural pattern: an ast-grep config ({"rule": ..., "constraints"/"utils"})."""
+
     capability: str
-    pattern: re.Pattern[str]
+    config: Mapping[str, Any]
     means: str
+    grammars: tuple[str, ...]  # the grammars it applies to (all of the language's if empty)
 
 
 @dataclass(frozen=True, slots=True)
 class Language:
     name: str
-    files: tuple[str, ...]
-    comment: str
-    blocks: tuple[tuple[str, str], ...]
+    aliases: tuple[str, ...]  # other manifest spellings (case is ignored): "golang", "ts"
+    files: tuple[tuple[str, str], ...]  # (file-name glob, ast-grep grammar), first match wins
+    prose: tuple[str, ...]  # node kinds of comments and strings: nothing inside them counts
     signals: tuple[Signal, ...]
+
+    def grammar(self, filename: str) -> str | None:
+        return next((g for glob, g in self.files if fnmatch.fnmatch(filename, glob)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,7 @@ class Intent:
     language_known: bool
     hits: tuple[Hit, ...]
     claims: frozenset[str]
+    language: str = ""
 
     def signals(self, capability: str) -> list[Hit]:
         return [h for h in self.hits if h.capability == capability]
@@ -73,119 +90,168 @@ class Intent:
         return capability in self.claims and bool(self.signals(capability))
 
     @property
-    def score(self) -> float:
-        """10 x the share of the capabilities that are claimed and show a signal."""
+    def score(self) -> float | None:
+        """10 x the share of the capabilities that are claimed and show a signal; None
+        where the language has no signals, so that intent could not be read at all."""
+        if not self.language_known:
+            return None
         return round(10.0 * sum(self.has_intent(c) for c in CAPABILITIES) / len(CAPABILITIES), 2)
+
+    @property
+    def not_judged(self) -> str:
+        """Why design intent was not judged ("" when it was)."""
+        if self.language_known:
+            return ""
+        return f"design intent not judged: no signals for {self.language or 'this language'}"
 
 
 def _strings(where: str, value: object) -> tuple[str, ...]:
-    if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
-        raise ScoringDataError(f"{where}: must be a non-empty list of non-empty strings")
+    if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+        raise ScoringDataError(f"{where}: must be a list of non-empty strings")
     return tuple(value)
 
 
-def _language(path: Path, name: str, table: object) -> Language:
-    where = f"{path}: languages.{name}"
-    if not isinstance(table, dict):
-        raise ScoringDataError(f"{where}: must be a table")
-    unknown = set(table) - {"files", "comment", "blocks", "signals"}
+def _signal(where: str, s: object, grammars: set[str]) -> Signal:
+    from ast_grep_py import SgRoot  # a Rust extension: loaded only when signals are
+
+    if not isinstance(s, dict) or not {"capability", "means", "rule"} <= set(s):
+        raise ScoringDataError(f"{where}: needs 'capability', 'means' and a 'rule' table")
+    unknown = set(s) - SIGNAL_KEYS
     if unknown:
         raise ScoringDataError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-    comment = table.get("comment", "")
-    if not isinstance(comment, str):
-        raise ScoringDataError(f"{where}.comment: must be a string")
-    blocks = table.get("blocks", [])
-    if not (isinstance(blocks, list) and all(
-            isinstance(b, list) and len(b) == 2 and all(isinstance(x, str) and x for x in b)
-            for b in blocks)):
-        raise ScoringDataError(f"{where}.blocks: must be a list of [open, close] string pairs")
-    signals = table.get("signals", [])
-    if not isinstance(signals, list):
-        raise ScoringDataError(f"{where}.signals: must be an array of tables")
-    found = []
-    for i, s in enumerate(signals):
-        at = f"{where}.signals[{i}]"
-        if not isinstance(s, dict) or set(s) != {"capability", "pattern", "means"}:
-            raise ScoringDataError(f"{at}: needs exactly 'capability', 'pattern' and 'means'")
-        if s["capability"] not in CAPABILITIES:
-            raise ScoringDataError(f"{at}.capability: {s['capability']!r} is not one of the"
-                                   f" 13 capabilities ({', '.join(CAPABILITIES)})")
-        if not (isinstance(s["pattern"], str) and isinstance(s["means"], str)):
-            raise ScoringDataError(f"{at}: 'pattern' and 'means' must be strings")
+    if s["capability"] not in CAPABILITIES:
+        raise ScoringDataError(f"{where}.capability: {s['capability']!r} is not one of the"
+                               f" 13 capabilities ({', '.join(CAPABILITIES)})")
+    if not (isinstance(s["means"], str) and s["means"]):
+        raise ScoringDataError(f"{where}.means: must be a non-empty string")
+    if not isinstance(s["rule"], dict) or not s["rule"]:
+        raise ScoringDataError(f"{where}.rule: must be a non-empty table (an ast-grep rule)")
+    only = _strings(f"{where}.grammars", s.get("grammars", []))
+    if set(only) - grammars:
+        raise ScoringDataError(f"{where}.grammars: {sorted(set(only) - grammars)[0]!r} is not"
+                               f" a grammar of this language's files ({', '.join(sorted(grammars))})")
+    config = {k: s[k] for k in ("rule", "constraints", "utils") if k in s}
+    for grammar in only or sorted(grammars):  # a rule ast-grep cannot read fails here, not later
         try:
-            pattern = re.compile(s["pattern"])
-        except re.error as exc:
-            raise ScoringDataError(f"{at}.pattern: not a valid regular expression: {exc}") from None
-        found.append(Signal(s["capability"], pattern, s["means"]))
-    return Language(name, _strings(f"{where}.files", table.get("files")), comment,
-                    tuple((b[0], b[1]) for b in blocks), tuple(found))
+            SgRoot("", grammar).root().find_all(config)  # type: ignore[arg-type]
+        except BaseException as exc:  # the extension raises plain exceptions and panics alike
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise ScoringDataError(f"{where}.rule: not a valid ast-grep rule for {grammar}:"
+                                   f" {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                   ) from None
+    return Signal(s["capability"], config, s["means"], only)
 
 
-def load_signals(path: Path) -> dict[str, Language]:
-    """Every language's signals from the TOML file, keyed by lower-cased language name."""
+KNOWN_GRAMMARS = ("python", "go", "rust", "javascript", "typescript", "tsx", "java", "c", "cpp")
+
+
+def load_language(path: Path) -> Language:
+    """One language's signals from its TOML file."""
     data = read_toml(path, ScoringDataError)
-    languages = data.get("languages")
-    if not isinstance(languages, dict) or not languages:
-        raise ScoringDataError(f"{path}: needs a [languages.NAME] table per language")
-    return {name.lower(): _language(path, name, table) for name, table in languages.items()}
+    unknown = set(data) - LANGUAGE_KEYS
+    if unknown:
+        raise ScoringDataError(f"{path}: unknown key {sorted(unknown)[0]!r}")
+    name = data.get("name")
+    if not (isinstance(name, str) and name):
+        raise ScoringDataError(f"{path}: needs name = \"LANGUAGE\" (as manifests spell it)")
+    files = data.get("files")
+    if not (isinstance(files, dict) and files and all(
+            isinstance(g, str) and g in KNOWN_GRAMMARS for g in files.values())):
+        raise ScoringDataError(f"{path}.files: must be a table of file-name glob = grammar,"
+                               f" each grammar one of {', '.join(KNOWN_GRAMMARS)}")
+    signals = data.get("signals", [])
+    if not isinstance(signals, list):
+        raise ScoringDataError(f"{path}.signals: must be an array of tables ([[signals]])")
+    grammars = set(files.values())
+    return Language(name.lower(), tuple(a.lower() for a in _strings(f"{path}.aliases",
+                                                                     data.get("aliases", []))),
+                    tuple(files.items()), _strings(f"{path}.prose", data.get("prose", [])),
+                    tuple(_signal(f"{path}: signals[{i}]", s, grammars)
+                          for i, s in enumerate(signals)))
 
 
-def code_lines(text: str, comment: str, blocks: Sequence[tuple[str, str]]) -> Iterable[tuple[int, str]]:
-    """(line number, line) for each line that holds code: comment lines and the lines
-    of block comments or docstrings are left out."""
-    closing: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if closing is not None:
-            if closing in stripped:
-                closing = None
+def load_signals(folder: Path) -> dict[str, Language]:
+    """Every language's signals (one TOML file each), keyed by every lower-cased name
+    and alias a manifest may give."""
+    if not folder.is_dir():
+        raise ScoringDataError(f"{folder}: not a folder of language signal files (NAME.toml)")
+    found: dict[str, Language] = {}
+    for path in sorted(folder.glob("*.toml")):
+        lang = load_language(path)
+        for key in (lang.name, *lang.aliases):
+            if key in found:
+                raise ScoringDataError(f"{path}: language name {key!r} is also given by"
+                                       f" {found[key].name}")
+            found[key] = lang
+    if not found:
+        raise ScoringDataError(f"{folder}: holds no language signal file (NAME.toml)")
+    return found
+
+
+def _in_prose(node: SgNode, prose: Sequence[str]) -> bool:
+    """Whether the match is a comment or string, or lies inside one."""
+    at: SgNode | None = node
+    while at is not None:
+        if at.kind() in prose:
+            return True
+        at = at.parent()
+    return False
+
+
+def scan_text(rel: str, text: str, lang: Language) -> list[Hit]:
+    """Every signal of the language found in one file's text (none for an unknown kind)."""
+    from ast_grep_py import SgRoot
+
+    grammar = lang.grammar(Path(rel).name)
+    if grammar is None:
+        return []
+    root = SgRoot(text, grammar).root()
+    lines = text.splitlines()
+    hits: dict[tuple[str, int, str], Hit] = {}
+    for s in lang.signals:
+        if s.grammars and grammar not in s.grammars:
             continue
-        if comment and stripped.startswith(comment):
-            continue
-        opened = next(((o, c) for o, c in blocks if stripped.startswith(o)), None)
-        if opened is not None:
-            rest = stripped[len(opened[0]):]
-            if opened[1] not in rest:
-                closing = opened[1]
-            continue
-        yield number, line
+        for node in root.find_all(s.config):  # type: ignore[arg-type]
+            if _in_prose(node, lang.prose):
+                continue
+            number = node.range().start.line + 1
+            line = lines[number - 1].strip()[:200] if number <= len(lines) else ""
+            hits.setdefault((s.capability, number, s.means),
+                            Hit(s.capability, rel, number, line, s.means))
+    return sorted(hits.values(), key=lambda h: (h.line, h.capability, h.means))
 
 
 def scan(files: Iterable[tuple[str, str]], lang: Language) -> tuple[Hit, ...]:
     """Every signal of the language found in (relative path, text) pairs."""
-    hits = []
-    for rel, text in files:
-        for number, line in code_lines(text, lang.comment, lang.blocks):
-            for s in lang.signals:
-                if s.pattern.search(line):
-                    hits.append(Hit(s.capability, rel, number, line.strip()[:200], s.means))
-    return tuple(hits)
+    return tuple(h for rel, text in files for h in scan_text(rel, text, lang))
 
 
 def find_signals(c: Candidate, languages: Mapping[str, Language]) -> Intent:
-    """Scan the candidate's merged tree for its language's signals."""
+    """Parse the candidate's merged tree and find its language's signals."""
     lang = languages.get(c.language.lower())
     if lang is None:
-        return Intent(False, (), c.claims)
+        return Intent(False, (), c.claims, c.language)
     texts = []
     for rel, path in candidate_files(c):
-        if not any(fnmatch.fnmatch(Path(rel).name, g) for g in lang.files):
+        if lang.grammar(Path(rel).name) is None:
             continue
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
+            if path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
                 continue
             texts.append((rel, path.read_text(encoding="utf-8", errors="replace")))
         except OSError:
             continue  # a dangling link or an unreadable file shows no intent
-    return Intent(True, scan(texts, lang), c.claims)
+    return Intent(True, scan(texts, lang), c.claims, c.language)
 
 
 NO_STEP_RAN = ("no step of any scenario's workflow ran to success (per the probes' audit):"
                " design signals in code that never ran a step are not credited")
 
 
-def credited(intent: Intent, steps_succeeded: Sequence[int]) -> tuple[float, str]:
+def credited(intent: Intent, steps_succeeded: Sequence[int]) -> tuple[float | None, str]:
     """The intent score a candidate is credited with, and why it is withheld ("" if not).
+    None, with the reason, where intent was not judged at all (no signals for its language).
 
     `steps_succeeded` holds, per judged cell, how many of its workflow's steps ran to
     success according to the probes. Design signals are evidence of intent in code that
@@ -193,9 +259,12 @@ def credited(intent: Intent, steps_succeeded: Sequence[int]) -> tuple[float, str
     to be the design of, and a fake that names every signal and forges its log would
     otherwise earn up to the intent weight for doing nothing. With no judged cell at all
     nothing is known either way, and the static score stands."""
-    if steps_succeeded and not any(steps_succeeded) and intent.score > 0:
+    score = intent.score
+    if score is None:
+        return None, intent.not_judged
+    if steps_succeeded and not any(steps_succeeded) and score > 0:
         return 0.0, NO_STEP_RAN
-    return intent.score, ""
+    return score, ""
 
 
 class Cell(Enum):

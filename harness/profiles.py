@@ -118,17 +118,20 @@ def fatal_caps(results: Iterable[tuple[str, CheckResult]], claims: frozenset[str
     return tuple(sorted(caps, key=lambda c: (c.capability, c.check, c.scenario)))
 
 
-def profile_score(p: Profile, execution: float | None, intent: float,
+def profile_score(p: Profile, execution: float | None, intent: float | None,
                   caps: tuple[Cap, ...]) -> ProfileScore:
-    """raw = (1-w)*execution + w*intent; a cap scales raw into [0, fatal_cap], keeping order."""
+    """raw = (1-w)*execution + w*intent; a cap scales raw into [0, fatal_cap], keeping order.
+
+    Intent None (not judged: no signals for the candidate's language) is not a 0: the
+    profile falls back to execution alone."""
     if execution is None:  # nothing could be judged: no score, rather than a made-up one
         return ProfileScore(p.name, None, None, caps)
-    raw = (1 - p.intent_weight) * execution + p.intent_weight * intent
+    raw = execution if intent is None else (1 - p.intent_weight) * execution + p.intent_weight * intent
     score = raw * p.fatal_cap / 10 if caps else raw
     return ProfileScore(p.name, round(score, 2), round(raw, 2), caps)
 
 
-def score_all(profiles: Profiles, execution: float | None, intent: float,
+def score_all(profiles: Profiles, execution: float | None, intent: float | None,
               results: Iterable[tuple[str, CheckResult]],
               claims: frozenset[str]) -> Mapping[str, ProfileScore]:
     caps = fatal_caps(results, claims, profiles.core)

@@ -70,11 +70,11 @@ class IntentScore:
     """Design intent as found in the source, and what of it is credited."""
 
     intent: Intent
-    credited: float
-    withheld: str  # why it is not credited ("" when it is)
+    credited: float | None  # None: not judged (no signals for the candidate's language)
+    withheld: str  # why it is not credited or not judged ("" when it is credited)
 
     @property
-    def signalled(self) -> float:
+    def signalled(self) -> float | None:
         return self.intent.score
 
 
@@ -204,7 +204,7 @@ class _Judged:
 
     pairs: list[tuple[str, CheckResult]]
     execution: float | None
-    intent: float
+    intent: float | None
     withheld: str
     scores: Mapping[str, ProfileScore]
 

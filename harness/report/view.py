@@ -361,6 +361,17 @@ def candidate_anchor(idx: int, name: str) -> str:
     return f"c{idx}-{slug(name)}"
 
 
+def intent_note(cand: Mapping[str, Any]) -> str:
+    """The banner on why design intent was not credited, or not judged at all."""
+    intent = cand.get("intent") or {}
+    withheld = str(intent.get("withheld") or "")
+    if not withheld:
+        return ""
+    if intent.get("language_known") is False:  # not judged: every profile is execution alone
+        return withheld[:1].upper() + withheld[1:] + "; every profile scores execution alone"
+    return f"Design intent not credited: {withheld}"
+
+
 def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> CandidateView:
     anchor = candidate_anchor(idx, str(cand["name"]))
     findings_of: dict[str, list[str]] = {}
@@ -444,7 +455,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         tuple(failing), grouped, infra, tuple(caps), tuple(cells), passed,
         f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('not_exercised', 0)}"
         f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
-        cap_reasons(cand), unexercised, str((cand.get("intent") or {}).get("withheld") or ""),
+        cap_reasons(cand), unexercised, intent_note(cand),
         int(cand.get("trials") or 1), headline_score(cand, pooled), flaky)
 
 
