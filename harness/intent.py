@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.errors import ScoringDataError
 from harness.model import CAPABILITIES, Candidate, CheckResult, Outcome
@@ -31,7 +31,7 @@ from harness.tomlfile import read_toml
 from harness.tree import candidate_files
 
 if TYPE_CHECKING:
-    from ast_grep_py import SgNode
+    from ast_grep_py import Config, SgNode
 
 MAX_FILE_BYTES = 2_000_000  # a generated engine's source file is far smaller; data is skipped
 SIGNAL_KEYS = {"capability", "means", "rule", "constraints", "utils", "grammars"}
@@ -133,7 +133,7 @@ def _signal(where: str, s: object, grammars: set[str]) -> Signal:
     config = {k: s[k] for k in ("rule", "constraints", "utils") if k in s}
     for grammar in only or sorted(grammars):  # a rule ast-grep cannot read fails here, not later
         try:
-            SgRoot("", grammar).root().find_all(config)  # type: ignore[arg-type]
+            SgRoot("", grammar).root().find_all(cast("Config", config))
         except BaseException as exc:  # the extension raises plain exceptions and panics alike
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -212,7 +212,7 @@ def scan_text(rel: str, text: str, lang: Language) -> list[Hit]:
     for s in lang.signals:
         if s.grammars and grammar not in s.grammars:
             continue
-        for node in root.find_all(s.config):  # type: ignore[arg-type]
+        for node in root.find_all(cast("Config", s.config)):
             if _in_prose(node, lang.prose):
                 continue
             number = node.range().start.line + 1

@@ -201,6 +201,7 @@ class CandidateView:
     trials: int = 1
     headline: Score | None = None  # with trials: the mean and its interval
     flaky: tuple[FlakyView, ...] = ()
+    intent_judged: bool = True  # False: no signals for its language, so none were looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +457,8 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         f"{t.get('pass', 0)} passed, {t.get('fail', 0)} failed, {t.get('not_exercised', 0)}"
         f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
         cap_reasons(cand), unexercised, intent_note(cand),
-        int(cand.get("trials") or 1), headline_score(cand, pooled), flaky)
+        int(cand.get("trials") or 1), headline_score(cand, pooled), flaky,
+        (cand.get("intent") or {}).get("language_known") is not False)
 
 
 def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:

@@ -62,7 +62,12 @@ def test_results_json_keeps_its_stable_keys() -> None:
                                                               "design-first"}
     assert set(entry["profiles"]["balanced"]) >= {"score", "intent_weight", "fatal_cap",
                                                   "capped", "caps"}
-    assert len(entry["matrix"]) == 13 and isinstance(entry["intent_score"], float)
+    assert len(entry["matrix"]) == 13
+    # language "none" has no signals: intent is not judged, never scored 0, and every
+    # profile falls back to execution alone
+    assert entry["intent_score"] is None and entry["intent"]["language_known"] is False
+    assert entry["intent"]["withheld"] == "design intent not judged: no signals for none"
+    assert {p["score"] for p in entry["profiles"].values()} == {3.75}
     assert entry["matrix"]["input_validation"]["state"] in ("claimed_refuted", "unclaimed_missing")
     check = entry["checks"][0]
     assert set(check) >= {"scenario", "check", "capability", "severity", "outcome", "evidence",

@@ -322,3 +322,15 @@ def test_baseline_lists_a_check_not_exercised_apart_never_as_a_fix(doc: dict[str
     assert d.of_kind("fix") == d.of_kind("regression") == ()
     assert [(c.before, c.after) for c in d.of_kind("not_exercised")] == [("fail", "not_exercised")]
     assert [k for k, _ in view.build(now, d).baseline.other] == ["not_exercised"]  # type: ignore[union-attr]
+
+
+def test_the_report_says_plainly_when_design_intent_was_not_judged() -> None:
+    from harness.report.view import intent_note
+
+    unjudged = {"intent": {"language_known": False,
+                           "withheld": "design intent not judged: no signals for zig"}}
+    assert intent_note(unjudged) == ("Design intent not judged: no signals for zig;"
+                                     " every profile scores execution alone")
+    withheld = {"intent": {"language_known": True, "withheld": "no step ran"}}
+    assert intent_note(withheld) == "Design intent not credited: no step ran"
+    assert intent_note({"intent": {"language_known": True, "withheld": ""}}) == ""

@@ -45,7 +45,7 @@ JUNIT_XSD = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"
 CLAIMS = frozenset({"durable_log", "input_validation"})
 ENGINE = Candidate("engine", "none", "", ("engine",), CLAIMS, Path("/nonexistent"))
 OTHER = Candidate("other", "none", "", ("engine",), frozenset(), Path("/nonexistent"))
-NO_INTENT = {"engine": Intent(False, (), CLAIMS), "other": Intent(False, (), frozenset())}
+NO_INTENT = {"engine": Intent(True, (), CLAIMS), "other": Intent(True, (), frozenset())}  # read, none found
 
 APPEND = ("log.append_only", "durable_log", Severity.FATAL)
 REJECT = ("inputs.invalid_rejected", "input_validation", Severity.MAJOR)
@@ -124,6 +124,20 @@ def test_intent_is_withheld_from_code_that_ran_no_step() -> None:
     assert engine.intent.withheld == NO_STEP_RAN
     ran = summarise([ENGINE], CELLS, intents, PROFILES, "balanced").candidate("engine")
     assert ran.intent.credited == ran.intent.signalled > 0 and ran.intent.withheld == ""
+
+
+def test_an_unjudged_language_scores_execution_alone_under_every_profile() -> None:
+    unknown = {"engine": Intent(False, (), CLAIMS, "zig"),
+               "other": Intent(False, (), frozenset(), "zig")}
+    engine = summarise([ENGINE], CELLS, unknown, PROFILES, "balanced").candidate("engine")
+    judged = summarise([ENGINE], CELLS, NO_INTENT, PROFILES, "balanced").candidate("engine")
+    assert engine.intent.credited is None and engine.intent.signalled is None
+    assert engine.intent.withheld == "design intent not judged: no signals for zig"
+    for p in engine.profiles:  # never intent 0: the profile is execution alone, then capped
+        cap = PROFILES.get(p.profile).fatal_cap / 10 if p.capped else 1.0
+        assert p.score == pytest.approx(engine.execution * cap, abs=0.01)
+    # a judged intent of 0 costs points under an intent-weighted profile; not judged costs none
+    assert judged.profile("design-first").score < engine.profile("design-first").score
 
 
 def test_a_candidate_without_cells_has_no_score_rather_than_a_made_up_one() -> None:
