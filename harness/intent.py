@@ -190,11 +190,17 @@ def load_signals(folder: Path) -> dict[str, Language]:
 
 
 def _in_prose(node: SgNode, prose: Sequence[str]) -> bool:
-    """Whether the match is a comment or string, or lies inside one."""
+    """Whether the match is a comment or string, or lies inside one, or inside code the
+    preprocessor drops (`#if 0`): none of them is design."""
     at: SgNode | None = node
     while at is not None:
-        if at.kind() in prose:
+        kind = at.kind()
+        if kind in prose:
             return True
+        if kind == "preproc_if":
+            cond = at.field("condition")
+            if cond is not None and cond.text().strip() in ("0", "false"):
+                return True
         at = at.parent()
     return False
 
