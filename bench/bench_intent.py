@@ -21,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import api  # noqa: E402
+from harness import intent as intent_mod  # noqa: E402
 from harness.intent import find_signals, load_signals  # noqa: E402
 from harness.manifest import load_candidate  # noqa: E402
 from harness.tree import candidate_files  # noqa: E402
@@ -47,6 +48,7 @@ def main() -> int:
     runs = []
     per: dict[str, float] = {}
     for _ in range(args.repeat):
+        intent_mod._MEMO.clear()  # each run cold: only files shared within the run are read once
         t = time.perf_counter()
         for c in cands:
             s = time.perf_counter()

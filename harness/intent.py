@@ -18,6 +18,7 @@ reads only the check results, never the candidate's words about itself.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -207,14 +208,38 @@ def _in_prose(node: SgNode, prose: Sequence[str]) -> bool:
 
 def scan_text(rel: str, text: str, lang: Language) -> list[Hit]:
     """Every signal of the language found in one file's text (none for an unknown kind)."""
-    from ast_grep_py import SgRoot
-
     grammar = lang.grammar(Path(rel).name)
     if grammar is None:
         return []
+    return [Hit(cap, rel, number, line, means)
+            for cap, number, line, means in _scan_memo(text, grammar, lang)]
+
+
+_Found = tuple[tuple[str, int, str, str], ...]  # (capability, line number, line, means)
+_MEMO: dict[tuple[int, str, str], tuple[Language, _Found]] = {}
+_MEMO_SIZE = 4096
+
+
+def _scan_memo(text: str, grammar: str, lang: Language) -> _Found:
+    """The signals in a text, read once per language: candidates that extend another
+    folder (every mutant extends the reference) share most of their files."""
+    key = (id(lang), grammar, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    held = _MEMO.get(key)
+    if held is not None and held[0] is lang:
+        return held[1]
+    found = _scan(text, grammar, lang)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.clear()
+    _MEMO[key] = (lang, found)
+    return found
+
+
+def _scan(text: str, grammar: str, lang: Language) -> _Found:
+    from ast_grep_py import SgRoot
+
     root = SgRoot(text, grammar).root()
     lines = text.splitlines()
-    hits: dict[tuple[str, int, str], Hit] = {}
+    hits: dict[tuple[str, int, str], str] = {}
     for s in lang.signals:
         if s.grammars and grammar not in s.grammars:
             continue
@@ -223,9 +248,9 @@ def scan_text(rel: str, text: str, lang: Language) -> list[Hit]:
                 continue
             number = node.range().start.line + 1
             line = lines[number - 1].strip()[:200] if number <= len(lines) else ""
-            hits.setdefault((s.capability, number, s.means),
-                            Hit(s.capability, rel, number, line, s.means))
-    return sorted(hits.values(), key=lambda h: (h.line, h.capability, h.means))
+            hits.setdefault((s.capability, number, s.means), line)
+    return tuple(sorted(((cap, number, line, means) for (cap, number, means), line in hits.items()),
+                        key=lambda h: (h[1], h[0], h[3])))
 
 
 def scan(files: Iterable[tuple[str, str]], lang: Language) -> tuple[Hit, ...]:

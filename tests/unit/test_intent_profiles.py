@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from harness.api import ROOT, scoring_data
 from harness.errors import ScoringDataError, UsageError
-from harness.intent import Cell, Intent, code_lines, find_signals, load_signals, matrix, scan
+from harness.intent import Cell, Intent, find_signals, load_signals, matrix, scan
 from harness.manifest import load_candidate
 from harness.model import CAPABILITIES, CheckResult, Outcome, Severity
 from harness.profiles import fatal_caps, load_profiles, profile_score
@@ -24,18 +24,20 @@ def result(check: str, capability: str, outcome: Outcome,
     return CheckResult(check, capability, severity, outcome)
 
 
-def test_code_lines_leave_out_comments_and_docstrings() -> None:
-    text = ('"""Module doc: os.fsync( here is prose."""\n'
+def test_a_signal_in_a_comment_docstring_or_string_does_not_count() -> None:
+    text = ('"""Module doc: os.fsync(fd) here is prose."""\n'
             "import os\n"
-            "# os.fsync(fd) in a comment\n"
-            "def f(fd):\n"
+            "# os.write(fd, data); os.fsync(fd) in a comment\n"
+            "def f(fd, data):\n"
             '    """A docstring\n'
-            "    that mentions os.killpg( over\n"
+            "    that mentions os.killpg(pgid, 9) over\n"
             '    lines."""\n'
-            "    os.fsync(fd)\n")
-    assert [n for n, _ in code_lines(text, PY.comment, PY.blocks)] == [2, 4, 8]
+            "    os.write(fd, data)\n"
+            "    os.fsync(fd)\n"
+            "    print(f'then os.killpg({fd}, 9) and {os.fsync}')\n")
     hits = scan([("eng.py", text)], PY)
-    assert [(h.capability, h.file, h.line) for h in hits] == [("durable_log", "eng.py", 8)]
+    assert [(h.capability, h.file, h.line, h.text) for h in hits] == [
+        ("durable_log", "eng.py", 9, "os.fsync(fd)")]
 
 
 def test_the_reference_shows_intent_for_every_capability() -> None:
@@ -53,40 +55,89 @@ def test_intent_needs_the_claim_and_the_signal(tmp_path: Path) -> None:
     (tmp_path / "e" / "candidate.toml").write_text(
         'name = "e"\nlanguage = "Python"\nentrypoint = ["python3", "e.py"]\n'
         'claims = ["durable_log", "process_groups"]\n')
-    (tmp_path / "e" / "e.py").write_text("import os, fcntl\nos.fsync(1)\nfcntl.flock(3, 2)\n")
+    (tmp_path / "e" / "e.py").write_text(
+        "import fcntl, os\n"
+        "def append(fd, line):\n"
+        "    os.write(fd, line)\n"
+        "    os.fsync(fd)\n"
+        "def lock(fd):\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n")
     intent = find_signals(load_candidate(tmp_path / "e"), LANGUAGES)
     assert intent.has_intent("durable_log")  # claimed and fsynced; language case is ignored
     assert not intent.has_intent("process_groups")  # claimed, no signal
     assert not intent.has_intent("single_writer_lock")  # a signal, but not claimed
+    assert intent.signals("single_writer_lock")
     assert intent.score == round(10 / 13, 2)
 
 
-def test_an_unknown_language_is_reported_not_guessed(tmp_path: Path) -> None:
+def test_an_unknown_language_is_not_judged_and_every_profile_falls_back(tmp_path: Path) -> None:
     (tmp_path / "z").mkdir()
     (tmp_path / "z" / "candidate.toml").write_text(
         'name = "z"\nlanguage = "zig"\nentrypoint = ["./z"]\nclaims = ["durable_log"]\n')
+    (tmp_path / "z" / "main.zig").write_text("// os.fsync(fd)\n")
     intent = find_signals(load_candidate(tmp_path / "z"), LANGUAGES)
-    assert not intent.language_known and intent.score == 0.0
+    assert not intent.language_known and intent.hits == ()
+    assert intent.score is None  # not a 0: intent could not be read at all
+    assert intent.not_judged == "design intent not judged: no signals for zig"
+    for p in PROFILES.profiles:
+        judged = profile_score(p, 7.5, intent.score, ())
+        assert judged.score == judged.raw == 7.5  # execution alone, under every profile
+
+
+GOOD = 'name = "x"\nfiles = { "*.x" = "python" }\nprose = ["comment", "string"]\n'
+SIGNAL = "[[signals]]\ncapability = 'retries'\nmeans = 'm'\n[signals.rule]\npattern = 'f($A)'\n"
+
+
+def signal(extra: str) -> str:
+    """SIGNAL with extra keys of the signal itself (before its rule table)."""
+    return SIGNAL.replace("[signals.rule]", extra + "[signals.rule]")
 
 
 @pytest.mark.parametrize("body, words", [
-    ("[languages.x]\nfiles = ['*.x']\n[[languages.x.signals]]\ncapability = 'flying'\n"
-     "pattern = 'a'\nmeans = 'm'\n", ["languages.x.signals[0].capability", "flying"]),
-    ("[languages.x]\nfiles = ['*.x']\n[[languages.x.signals]]\ncapability = 'retries'\n"
-     "pattern = '('\nmeans = 'm'\n", ["languages.x.signals[0].pattern", "regular expression"]),
-    ("[languages.x]\nfiles = []\n", ["languages.x.files"]),
-    ("[languages.x]\nfiles = ['*.x']\nblocks = [['/*']]\n", ["languages.x.blocks"]),
-    ("[languages.x]\nfiles = ['*.x']\ncolour = 1\n", ["unknown key 'colour'"]),
-    ("languages = 3\n", ["[languages.NAME]"]),
-    ("x = \n", ["cannot be read as TOML"]),
+    (GOOD + "colour = 1\n", ["unknown key 'colour'"]),
+    (GOOD + signal("weight = 2\n"), ["signals[0]", "unknown key 'weight'"]),
+    (GOOD + SIGNAL.replace("retries", "flying"), ["signals[0].capability", "'flying'"]),
+    (GOOD + SIGNAL.replace("pattern = 'f($A)'", "kind = 'no_such_kind'"),
+     ["signals[0].rule", "not a valid ast-grep rule for python"]),
+    (GOOD + SIGNAL.replace("pattern = 'f($A)'", "pattern = 'f($A)'\nstopBy = 'end'"),
+     ["signals[0].rule", "not a valid ast-grep rule"]),
+    (GOOD + "[[signals]]\ncapability = 'retries'\nmeans = 'm'\n", ["signals[0]", "'rule'"]),
+    (GOOD + signal("grammars = ['rust']\n"), ["signals[0].grammars", "'rust'"]),
+    (GOOD + "signals = 3\n", [".signals", "[[signals]]"]),
+    (GOOD.replace('"python"', '"cobol"'), [".files", "grammar"]),
+    (GOOD.replace('{ "*.x" = "python" }', "{}"), [".files"]),
+    (GOOD.replace('name = "x"', 'name = ""'), ["needs name"]),
+    (GOOD + "aliases = ['']\n", [".aliases"]),
+    ("name = \n", ["cannot be read as TOML"]),
 ])
-def test_malformed_signals_name_the_file_and_key(tmp_path: Path, body: str, words: list[str]) -> None:
-    path = tmp_path / "signals.toml"
+def test_malformed_language_files_name_the_file_and_key(tmp_path: Path, body: str,
+                                                        words: list[str]) -> None:
+    path = tmp_path / "x.toml"
     path.write_text(body)
     with pytest.raises(ScoringDataError) as info:
-        load_signals(path)
+        load_signals(tmp_path)
     for w in [str(path), *words]:
         assert w in str(info.value)
+
+
+def test_a_language_name_given_twice_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(GOOD.replace('"x"', '"py"', 1))
+    (tmp_path / "b.toml").write_text(GOOD.replace('name = "x"', 'name = "other"\naliases = ["PY"]'))
+    with pytest.raises(ScoringDataError) as info:
+        load_signals(tmp_path)
+    assert str(tmp_path / "b.toml") in str(info.value) and "'py'" in str(info.value)
+
+
+def test_an_empty_or_missing_signals_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ScoringDataError, match="holds no language signal file"):
+        load_signals(tmp_path)
+    with pytest.raises(ScoringDataError, match="not a folder"):
+        load_signals(tmp_path / "nowhere")
+
+
+def test_every_bundled_language_file_loads_and_is_keyed_by_its_aliases() -> None:
+    assert LANGUAGES["python"] is LANGUAGES["python3"] is LANGUAGES["py"]
+    assert {s.capability for s in PY.signals} == set(CAPABILITIES)
 
 
 def test_matrix_has_the_four_states_and_leaves_infra_out() -> None:
@@ -139,7 +190,8 @@ def test_a_cap_bounds_the_score_and_keeps_the_order(e1: float, i1: float, e2: fl
                       frozenset({"durable_log"}), PROFILES.core)
     for p in PROFILES.profiles:
         a, b = profile_score(p, e1, i1, caps), profile_score(p, e2, i2, caps)
-        assert a.score is not None and b.score is not None and a.raw is not None
+        assert a.score is not None and b.score is not None
+        assert a.raw is not None and b.raw is not None
         assert a.score <= p.fatal_cap
         assert a.raw == round((1 - p.intent_weight) * e1 + p.intent_weight * i1, 2)
         if a.raw < b.raw - 0.02:  # scores are rounded to 0.01
