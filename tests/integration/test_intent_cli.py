@@ -34,4 +34,4 @@ def test_a_known_language_lists_its_signals_with_file_and_line() -> None:
     p = intent("reference")
     assert p.returncode == 0, p.stderr
     assert "reference: intent 10.00/10" in p.stdout
-    assert "refengine/eventlog.py:" in p.stdout and "events are fsynced" in p.stdout
+    assert "refengine/eventlog.py:" in p.stdout and "fsynced" in p.stdout
