@@ -97,9 +97,12 @@ fn work_stem(idx: usize, id: &str) -> String {
     format!("{idx}-{safe}")
 }
 
+/// An attempt the log shows running: (step index, attempt, pgid).
+type OpenAttempt = (usize, u64, i32);
+
 /// Replay the log into per-step state, and the attempts it shows running
 /// (step, attempt, pgid). Err: an event the workflow cannot explain (damage).
-fn replay(wf: &Workflow, events: &[Event]) -> Result<(Vec<StepState>, Vec<(usize, u64, i32)>), String> {
+fn replay(wf: &Workflow, events: &[Event]) -> Result<(Vec<StepState>, Vec<OpenAttempt>), String> {
     let mut steps = vec![
         StepState { phase: Phase::Pending, failures: 0, max_attempt: 0, retry_unscheduled: false };
         wf.steps.len()
@@ -146,6 +149,12 @@ fn replay(wf: &Workflow, events: &[Event]) -> Result<(Vec<StepState>, Vec<(usize
         }
     }
     Ok((steps, open.into_iter().map(|((i, a), g)| (i, a, g)).collect()))
+}
+
+/// An attempt's output file made durable: fsync it, or when the engine may not open it
+/// (a step may chmod its output), flush the whole file system.
+fn sync_output(file: &Path, dir: &Path) -> io::Result<()> {
+    sys::fsync_file(file).or_else(|_| sys::syncfs_at(dir))
 }
 
 pub fn run(workflow_path: &Path, state_dir: &Path) -> i32 {
@@ -286,7 +295,7 @@ impl From<io::Error> for Stop {
 impl Engine {
     /// Steps 6 to 9 of recovery: cut a torn tail, start or resume the log, end the
     /// attempts the log shows running, schedule lost retries, publish missing outputs.
-    fn start(&mut self, contents: &log::Contents, lost: &[(usize, u64, i32)]) -> Result<(), Stop> {
+    fn start(&mut self, contents: &log::Contents, lost: &[OpenAttempt]) -> Result<(), Stop> {
         if contents.torn {
             let file_len = fs::metadata(self.state_dir.join(log::LOG_NAME))?.len();
             if file_len > contents.complete_len {
@@ -411,13 +420,16 @@ impl Engine {
         if fs::symlink_metadata(&dst).is_ok() {
             return Ok(());
         }
-        sys::fsync_file(&src)?;
+        sync_output(&src, &self.work_dir)?;
         match fs::hard_link(&src, &dst) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(e) => return Err(e),
+            Ok(()) => sys::fsync_dir(&self.outputs_dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => {
+                // e.g. an id that is no valid file name: the step still succeeded
+                eprintln!("rustflow: cannot publish {}: {e}", dst.display());
+                Ok(())
+            }
         }
-        sys::fsync_dir(&self.outputs_dir)
     }
 
     fn ready(&self, idx: usize) -> bool {
@@ -497,7 +509,7 @@ impl Engine {
             // The output's data and name durable before the success that vouches for it.
             let out = self.out_path(idx, attempt);
             if fs::symlink_metadata(&out).is_ok_and(|m| m.is_file()) {
-                sys::fsync_file(&out)?;
+                sync_output(&out, &self.work_dir)?;
                 sys::fsync_dir(&self.work_dir)?;
             }
             self.log.append("STEP_SUCCEEDED", &format!(",\"step\":{id},\"attempt\":{attempt}"))?;

@@ -49,6 +49,14 @@ pub fn fsync_dir(p: &Path) -> io::Result<()> {
     r
 }
 
+/// Flush the whole file system holding `p` (when a file cannot be opened to fsync).
+pub fn syncfs_at(p: &Path) -> io::Result<()> {
+    let fd = open_dir(p)?;
+    let r = retry_eintr(|| unsafe { libc::syncfs(fd) }).map(|_| ());
+    close(fd);
+    r
+}
+
 /// fsync a regular file by path (its data, before it is published).
 pub fn fsync_file(p: &Path) -> io::Result<()> {
     let c = cpath(p)?;
@@ -137,15 +145,21 @@ impl Signals {
 
 // ---- processes ----------------------------------------------------------------------
 
+/// A process group the engine may signal: an attempt's, never the engine's own (a stale
+/// pgid in the log could name it after pid reuse).
+fn signalable(pgid: i32) -> bool {
+    pgid > 1 && pgid != unsafe { libc::getpgrp() } && pgid != unsafe { libc::getpid() }
+}
+
 pub fn kill_group(pgid: i32, sig: i32) {
-    if pgid > 1 {
+    if signalable(pgid) {
         unsafe { libc::kill(-pgid, sig) };
     }
 }
 
 /// Whether any live (not zombie) process is in process group `pgid`.
 pub fn group_alive(pgid: i32) -> bool {
-    if pgid <= 1 {
+    if !signalable(pgid) {
         return false;
     }
     if unsafe { libc::kill(-pgid, 0) } != 0

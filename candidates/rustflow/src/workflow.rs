@@ -78,8 +78,8 @@ fn string(v: &Value, path: &str) -> Res<String> {
 fn int_at_least(v: &Value, min: u64, path: &str) -> Res<u64> {
     let err = || format!("{path}: must be an integer >= {min}");
     match v {
-        Value::Number(n) if n.is_u64() => n.as_u64().filter(|x| *x >= min).ok_or_else(err),
-        Value::Number(n) if n.is_i64() => Err(err()),
+        // as_u64 is None for a float (2.0, 1e3) and for a negative integer
+        Value::Number(n) => n.as_u64().filter(|x| *x >= min).ok_or_else(err),
         _ => Err(err()),
     }
 }
