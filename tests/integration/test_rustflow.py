@@ -51,6 +51,9 @@ def assert_perfect(doc: dict[str, Any], runner: str) -> None:
     assert c["tally"]["fail"] == c["tally"]["infra_error"] == c["tally"]["not_exercised"] == 0
     assert c["tally"]["pass"] == len(c["checks"]) > 0
     assert c["execution_score"] == 10.0
+    # its design is read from the Rust syntax tree: intent 10, so 10 under every profile
+    assert c["intent_score"] == 10.0 and c["intent"]["language_known"] is True
+    assert {p: v["score"] for p, v in c["profiles"].items()} == {p: 10.0 for p in doc["profiles"]}
     # The crash scenarios struck at exact system calls, not the timed fallback.
     crash_loop = next(cell for cell in cells if cell["scenario"] == "crash-loop")
     assert crash_loop["faults"] and all(f["kind"] == "exact" for f in crash_loop["faults"])
