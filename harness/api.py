@@ -21,8 +21,6 @@ from harness import cellfs, cells
 from harness.cells import CellSpec
 from harness.checks import REGISTRY, load_all, run_check, states
 from harness.checks.common import succeeded_steps
-from harness.container import images
-from harness.container.client import connect
 from harness.errors import (
     CandidateSetupError,
     CellLimitReached,
@@ -41,7 +39,7 @@ from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome,
 from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Cell, Runner
-from harness.runners.docker import Limits
+from harness.runners.limits import Limits
 from harness.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +87,9 @@ def choose(name: str, say: Callable[[str], None] = print,
     if name == "local":
         return RunnerChoice(RunnerSpec("local", limits), "local runner: asked for with"
                             " --runner local (no isolation)", {"runner": "local"})
+    from harness.container import images  # the Docker SDK, only where Docker may be used
+    from harness.container.client import connect
+
     try:
         client = connect()
     except RunnerUnavailableError as exc:

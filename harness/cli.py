@@ -36,7 +36,7 @@ from harness.model import Outcome
 from harness.progress import Progress
 from harness.report import doc as results_doc
 from harness.report.trialview import half_width
-from harness.runners.docker import Limits
+from harness.runners.limits import Limits
 from harness.store import Store
 from harness.study import Study
 

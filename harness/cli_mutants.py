@@ -18,7 +18,7 @@ from harness import api, cells, mutants, outdir
 from harness.cli import SCENARIOS_OPT, _say, err, friendly, main, out
 from harness.model import Candidate, CellResult, Scenario
 from harness.report.results import write_atomic
-from harness.runners.docker import Limits
+from harness.runners.limits import Limits
 
 
 def _progress(r: mutants.MutantResult) -> None:

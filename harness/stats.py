@@ -12,10 +12,15 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+# numpy, like scipy below, is imported inside the estimators that use it: it takes a
+# third of a second, and every harness command imports this module.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Floats = NDArray[np.float64]
 
 DEFAULT_SEED = 0
 def _stats() -> Any:
@@ -30,7 +35,6 @@ def _stats() -> Any:
 RESAMPLES = 9999  # scipy's default for both the bootstrap and the permutation test
 
 Interval = tuple[float, float]
-Floats = NDArray[np.float64]
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Interval | None:
@@ -69,6 +73,8 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
 
 
 def _mean(x: Floats, axis: int = -1) -> Floats:
+    import numpy as np
+
     return np.asarray(np.mean(x, axis=axis), dtype=np.float64)
 
 
@@ -80,6 +86,8 @@ def _bootstrap(data: tuple[Floats, ...], statistic: Callable[..., Floats], confi
                seed: int, resamples: int) -> Interval:
     """scipy's bootstrap interval: BCa, or the percentile interval where BCa is undefined
     (scipy warns that the data are degenerate, or its ends are NaN)."""
+    import numpy as np
+
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a degenerate-data warning means: try the next one
@@ -96,6 +104,8 @@ def _bootstrap(data: tuple[Floats, ...], statistic: Callable[..., Floats], confi
 
 
 def _floats(values: Sequence[float], what: str) -> Floats:
+    import numpy as np
+
     arr = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: every value must be a finite number")
@@ -111,6 +121,8 @@ def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, seed: int 
     Given one value per candidate (its mean score over its trials), the resampling unit
     is the candidate, so with trials this is the bootstrap clustered by candidate: the
     trials of one candidate are never treated as independent samples of its group."""
+    import numpy as np
+
     arr = _floats(values, "bootstrap_mean")
     if arr.size < 2:
         return None
@@ -125,6 +137,8 @@ def bootstrap_diff(a: Sequence[float], b: Sequence[float], confidence: float = 0
     """The bootstrap interval of mean(a) - mean(b), a and b independent samples (each
     resampled on its own); None when either has fewer than two values, and (d, d) when
     neither has any spread."""
+    import numpy as np
+
     x, y = _floats(a, "bootstrap_diff"), _floats(b, "bootstrap_diff")
     if x.size < 2 or y.size < 2:
         return None
@@ -141,6 +155,8 @@ def permutation_p(a: Sequence[float], b: Sequence[float], seed: int = DEFAULT_SE
     split the values). None when either sample has fewer than two values (scipy's
     permutation test needs two); 1.0 when every value of both is the same (every split
     gives the same difference)."""
+    import numpy as np
+
     x, y = _floats(a, "permutation_p"), _floats(b, "permutation_p")
     if x.size < 2 or y.size < 2:
         return None

@@ -20,7 +20,7 @@ from harness.cells import CellSpec
 from harness.errors import InfraError
 from harness.model import CellResult
 from harness.runners.base import Runner
-from harness.runners.docker import Limits
+from harness.runners.limits import Limits
 
 Started = Callable[[CellSpec, str], None]  # a cell went to a worker, named by the string
 Say = Callable[[str], None]

@@ -14,21 +14,23 @@ import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import jsonschema.exceptions
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ReportInputError
 from harness.model import CheckResult, Outcome, Severity
 from harness.report.results import SCHEMA_VERSION
 from harness.summary import CheckVerdict, check_verdicts
 
+if TYPE_CHECKING:
+    import jsonschema.exceptions
+
 SCHEMA = Path(__file__).resolve().parent / "results.schema.json"
 
 
 @cache
 def _validator() -> Any:
+    import jsonschema  # only reading a results.json validates it: most commands never do
+
     schema = json.loads(SCHEMA.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -56,6 +58,8 @@ def validate(doc: object, name: str) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise ReportInputError(f"{name}: schema_version {version!r}; this harness reads"
                                f" {SCHEMA_VERSION} (score again with this version)")
+    import jsonschema.exceptions
+
     error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         what = error.message if len(error.message) <= 300 else error.message[:300] + " ..."

@@ -1,7 +1,11 @@
 """results.csv: one row per check result (candidate x scenario x check), for notebooks.
 
-Built with pandas so the columns and their types are the ones `pandas.read_csv` gives
-back. Candidate-level scores are repeated on each row, so a single groupby answers most
+Written as `frame(doc).to_csv(index=False)` writes it (pandas infers each column's
+type), so the columns and their types are the ones `pandas.read_csv` gives back; the
+bytes come from the csv module by pandas' rules (`to_bytes`), because importing pandas
+took a third of a second of every `harness score`, and `frame` builds the DataFrame
+itself for whoever wants one (tests/unit/test_summary.py holds the two to the same
+bytes). Candidate-level scores are repeated on each row, so a single groupby answers most
 questions; the first piece of evidence is flattened into columns, the rest counted.
 With trials, each row says its trial; `score` is the mean over the candidate's trials and
 score_lo/score_hi its 95 % interval (empty with one trial).
@@ -9,6 +13,7 @@ score_lo/score_hi its 95 % interval (empty with one trial).
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,13 +36,14 @@ def pandas_module() -> Any:
     return pandas
 
 
-def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
-    rows = []
+def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per check result, the values as the results document holds them."""
+    out = []
     for name, cand in doc["candidates"].items():
         lo_hi = cand.get("score_interval") or (None, None)
         for chk in cand["checks"]:
             ev = chk["evidence"][0] if chk["evidence"] else {}
-            rows.append({
+            out.append({
                 "candidate": name, "scenario": chk["scenario"], "check": chk["check"],
                 "capability": chk["capability"], "severity": chk["severity"],
                 "outcome": chk["outcome"], "seed": chk.get("seed", doc["seed"]),
@@ -49,10 +55,34 @@ def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
                 "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
-    return pandas_module().DataFrame(rows, columns=COLUMNS)
+    return out
+
+
+def frame(doc: Mapping[str, Any]) -> pd.DataFrame:
+    return pandas_module().DataFrame(rows(doc), columns=COLUMNS)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _column(values: list[Any]) -> list[str]:
+    """A column's cells as pandas writes the column it infers: all numbers and no
+    None/NaN, some float -> float64; all whole numbers -> int64; numbers with None ->
+    float64, None written empty; anything else -> object: None empty, the rest str()."""
+    present = [v for v in values if v is not None]
+    if present and all(_number(v) for v in present):
+        if len(present) == len(values) and all(isinstance(v, int) for v in values):
+            return [str(v) for v in values]
+        return ["" if v is None or v != v else repr(float(v)) for v in values]
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
 
 
 def to_bytes(doc: Mapping[str, Any]) -> bytes:
+    found = rows(doc)
+    cells = [_column([r[c] for r in found]) for c in COLUMNS]
     buf = io.StringIO()
-    frame(doc).to_csv(buf, index=False)
+    out = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    out.writerow(COLUMNS)
+    out.writerows(zip(*cells, strict=True) if found else [])
     return buf.getvalue().encode()

@@ -43,7 +43,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from harness.errors import CellLimitReached, HarnessError, InfraError, SpawnErro
 from harness.model import Candidate
 from harness.observe import Cut
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
+from harness.runners.limits import DEFAULT_LIMITS, Limits
 
 SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"
 REPLY_TIMEOUT_S = 30.0
@@ -65,18 +65,6 @@ CONNECT_TIMEOUT_S = 30.0
 BACKSTOP_S = 10.0  # the init's deadline lies this far beyond the harness's own limit
 OUTSIDE_S = 30.0  # and the outside timer this far beyond the init's
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Resource limits of one cell's container."""
-
-    pids: int = 512
-    memory_mb: int = 1024
-    cpus: float = 2.0
-    tmpfs_mb: int = 64
-    wall_s: float = 600.0
-    disk_mb: int = cellfs.SIZE_MB  # the cell's folder on the host (harness.cellfs)
 
 
 class DockerEngineProcess(EngineProcess):
@@ -436,7 +424,7 @@ class DockerRunner(Runner):
 
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = Limits(),
+    def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = DEFAULT_LIMITS,
                  ahead: bool = True) -> None:
         self.client = client
         self.say = say

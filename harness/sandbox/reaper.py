@@ -31,7 +31,6 @@ import fcntl
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -207,17 +206,59 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the harness's to handle
     out, err, out_w, err_w = open_streams(out_path, err_path, int(cap))
     try:
-        engine = subprocess.Popen(command, stdout=out_w, stderr=err_w,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        engine = spawn(command, out_w, err_w)
     except OSError as exc:
         say(f"SPAWN_ERROR {exc}")
         return 0
     finally:
         os.close(out_w)
         os.close(err_w)
-    say(f"PID {engine.pid}")
-    serve(engine.pid, (out, err), wake_r)
+    say(f"PID {engine}")
+    serve(engine, (out, err), wake_r)
     return 0
+
+
+def spawn(command: list[str], out_w: int, err_w: int) -> int:
+    """Start the engine as `subprocess.Popen(command, stdin=DEVNULL, stdout=out_w,
+    stderr=err_w, start_new_session=True)` did, without importing subprocess (half of
+    this reaper's start-up, paid on every engine invocation): a new session, stdin from
+    /dev/null, SIGPIPE and SIGXFSZ back to their defaults (Popen's restore_signals),
+    every other disposition and the signal mask inherited, no fd but 0-2 left open,
+    PATH searched. A failed exec raises its OSError here, as Popen's did."""
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the child: nothing here may return into the reaper
+        try:
+            os.setsid()
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
+            os.dup2(null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            for name in os.listdir("/proc/self/fd"):  # Popen's close_fds: all but 0-2
+                if int(name) > 2:
+                    try:
+                        os.set_inheritable(int(name), False)
+                    except OSError:
+                        pass  # the listing's own descriptor, closed by now
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(fail_w, str(exc.errno or 0).encode())
+        finally:
+            os._exit(127)
+    os.close(null)
+    os.close(fail_w)
+    failure = b""
+    while chunk := os.read(fail_r, 64):
+        failure += chunk
+    os.close(fail_r)
+    if failure:
+        os.waitpid(pid, 0)
+        code = int(failure)
+        raise OSError(code, os.strerror(code), command[0])
+    return pid
 
 
 def serve(engine: int, streams: tuple[Stream, Stream], wake_r: int) -> None:

@@ -410,3 +410,21 @@ def test_a_results_file_from_before_trials_still_renders(trials_doc: dict[str, A
                                        for c in report.candidates)
     assert "flaky-mark\">" not in html.render(report) and b"flaky" not in junit.to_bytes(old)
     assert set(pd.read_csv(io.BytesIO(table.to_bytes(old))).trial) == {0}
+
+
+def test_results_csv_is_the_bytes_pandas_writes(doc: dict[str, Any],
+                                                trials_doc: dict[str, Any]) -> None:
+    """table.to_bytes writes results.csv without pandas, by pandas' rules for the column
+    types it infers: the very bytes of frame(doc).to_csv, on the documents above and on
+    one made to hold every kind of value a column can mix."""
+    odd = copy.deepcopy(trials_doc)
+    cands = list(odd["candidates"].values())
+    cands[0]["score"], cands[0]["score_interval"] = None, None  # numbers and None
+    cands[-1]["execution_score"] = 7  # an int among floats
+    check = cands[0]["checks"][0]
+    check["evidence"] = [{"expected": 'a "quoted", comma', "seen": "two\nlines", "where": ""}]
+    check["reproduce"] = "harness score 'x, y'"
+    for d in (doc, trials_doc, odd):
+        buf = io.StringIO()
+        table.frame(d).to_csv(buf, index=False)
+        assert table.to_bytes(d) == buf.getvalue().encode()
