@@ -27,12 +27,12 @@ COINFLIP = ROOT / "tests" / "fixtures" / "coinflip"
 TRIALS = 20
 
 
-def score(out: Path, *args: str) -> dict[str, Any]:
-    p = subprocess.run([sys.executable, "-m", "harness", "score", *args, "--trials", str(TRIALS),
+def score(out: Path, *args: str, trials: int = TRIALS) -> dict[str, Any]:
+    p = subprocess.run([sys.executable, "-m", "harness", "score", *args, "--trials", str(trials),
                         "--runner", "local", "--jobs", "2", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-3000:]
-    assert f"x {TRIALS} trial(s)" in p.stderr, p.stderr[-3000:]  # the cell count says trials
+    assert f"x {trials} trial(s)" in p.stderr, p.stderr[-3000:]  # the cell count says trials
     doc: dict[str, Any] = json.loads((out / "results.json").read_text())
     return doc
 
@@ -90,21 +90,24 @@ def test_the_flaky_mark_is_visible_in_a_browser(coinflip_run: Path) -> None:
     assert page.values["count"] and page.values["interval"] and page.values["ids"]
 
 
-def test_the_reference_is_never_flaky(tmp_path: Path) -> None:
-    """The reference, 20 trials each of crash-loop and retry-backoff (their verdicts hang
-    on when the harness's kills and the engine's backoff land) and of corrupt-middle, a
-    fast one: no check is flaky and every trial scores 10. These are a few scenarios
-    only, to stay near two minutes at --jobs 2; `bench/bench_reliability.py reference
-    --runs 20` scores the reference on every scenario (README, bench/reliability.json)."""
+@pytest.mark.parametrize("trials", [
+    8, pytest.param(TRIALS, marks=pytest.mark.exhaustive, id="20")])
+def test_the_reference_is_never_flaky(tmp_path: Path, trials: int) -> None:
+    """The reference, many trials each of crash-loop and retry-backoff (their verdicts
+    hang on when the harness's kills and the engine's backoff land) and of corrupt-middle,
+    a fast one: no check is flaky and every trial scores 10. `make test` runs 8 trials,
+    beside the suite's other runs of the reference on every scenario; `make test-all` runs
+    20, and `bench/bench_reliability.py reference --runs 20` scores the reference on every
+    scenario (README, bench/reliability.json)."""
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
     for name in ("crash-loop", "retry-backoff", "corrupt-middle"):
         (scenarios / f"{name}.toml").write_bytes((ROOT / "scenarios" / f"{name}.toml").read_bytes())
-    doc = score(tmp_path / "out", "reference", "--scenarios", str(scenarios))
+    doc = score(tmp_path / "out", "reference", "--scenarios", str(scenarios), trials=trials)
     cand = doc["candidates"]["reference"]
-    assert len(cand["cells"]) == 3 * TRIALS
+    assert len(cand["cells"]) == 3 * trials
     assert cand["flaky"] == []
-    assert [t["score"] for t in cand["per_trial"]] == [10.0] * TRIALS
+    assert [t["score"] for t in cand["per_trial"]] == [10.0] * trials
     assert not any(t["fatal_failed"] for t in cand["per_trial"])
     assert cand["score"] == 10.0 and cand["score_interval"] == [10.0, 10.0]
     assert all(r["failed"] == 0 for r in cand["check_rates"].values())
