@@ -72,7 +72,9 @@ def test_the_forgery_passes_nothing_and_its_design_signals_earn_nothing(
     # files.regular alone holds: the forged log really is a regular file within its cap.
     passed = {x["check"] for x in c["checks"] if x["outcome"] == "pass"}
     assert passed <= {"files.regular"}
-    assert c["intent"]["signalled"] == 10.0 and c["intent_score"] == 0.0
+    # Read from the syntax tree, its names no longer pass for design (the line regexes
+    # gave it 10); what it really does (fsync, flock, truncate...) still earns nothing.
+    assert 0 < c["intent"]["signalled"] < 10.0 and c["intent_score"] == 0.0
     assert "no step" in c["intent"]["withheld"]
     # Its claims are all refuted, and the fatal cap of the core capabilities applies.
     assert {m["state"] for m in c["matrix"].values()} == {"claimed_refuted"}
