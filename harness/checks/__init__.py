@@ -11,6 +11,9 @@ steps must run, a step that outlives its timeout must be timed out), and then it
 absence is evidence of failure; or only the harness's own fault schedule missed (the
 engine finished before the seeded kill), and then the check raises `NotExercised`,
 which is left out of the score and shown apart.
+
+Each check's docstring ends by citing the TASK.md sections whose rule it enforces
+(`harness.checks.cites`); tests/unit/test_check_citations.py holds every check to it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checks.cites import cited_sections
 from harness.model import CheckResult, CheckSpec, Evidence, Outcome, Severity
 from harness.observe import Observation
 
@@ -45,6 +49,7 @@ class CheckDef:
     severity: Severity
     fn: CheckFn
     doc: str
+    cites: tuple[str, ...] = ()  # the TASK.md sections the docstring cites (checks.cites)
 
 
 REGISTRY: dict[str, CheckDef] = {}
@@ -54,7 +59,8 @@ def check(name: str, capability: str, severity: Severity) -> Callable[[CheckFn],
     def register(fn: CheckFn) -> CheckFn:
         if name in REGISTRY:
             raise RuntimeError(f"check {name} registered twice")
-        REGISTRY[name] = CheckDef(name, capability, severity, fn, (fn.__doc__ or "").strip())
+        REGISTRY[name] = CheckDef(name, capability, severity, fn, (fn.__doc__ or "").strip(),
+                                  cited_sections(fn))
         return fn
 
     return register

@@ -34,7 +34,9 @@ from harness.observe import Observation
 
 @check("crash.no_rerun_after_success", "crash_recovery", Severity.FATAL)
 def no_rerun_after_success(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A step whose STEP_SUCCEEDED was durable never runs again."""
+    """A step whose STEP_SUCCEEDED was durable never runs again.
+
+    TASK.md: §"The event log" (No re-run of a success); §"Crash recovery" step 10."""
     durable_at: dict[str, tuple[float, str]] = {}
     for inv in obs.invocations:
         for e in of_kind(events(inv.log_after), "STEP_SUCCEEDED"):
@@ -57,7 +59,9 @@ def no_rerun_after_success(obs: Observation, params: Mapping[str, Any]) -> list[
 
 @check("crash.lost_recorded", "crash_recovery", Severity.MAJOR)
 def lost_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Every attempt the log shows running when the engine died is later recorded lost."""
+    """Every attempt the log shows running when the engine died is later recorded lost.
+
+    TASK.md: §"Crash recovery" step 8."""
     lost = {(str(e.get("step")), e.get("attempt")) for e in of_kind(events(obs.final_log),
                                                                    "STEP_FAILED")
             if e.get("reason") == "lost"}
@@ -76,7 +80,9 @@ def lost_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]
 
 @check("crash.resumed_event", "crash_recovery", Severity.MAJOR)
 def resumed_event(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A run over an unfinished log writes WORKFLOW_RESUMED among its events."""
+    """A run over an unfinished log writes WORKFLOW_RESUMED among its events.
+
+    TASK.md: §"Crash recovery" step 7; §"The event log" (WORKFLOW_RESUMED in the table)."""
     resumed = False
     for inv in obs.invocations:
         before = parse_log(inv.log_before or b"")
@@ -97,7 +103,10 @@ def resumed_event(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]
 @check("crash.completes", "crash_recovery", Severity.FATAL)
 def completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """After the faults, a later run finishes the workflow: every step ran to success (per
-    the audit), the last run exits 0 and the log ends in WORKFLOW_SUCCEEDED."""
+    the audit), the last run exits 0 and the log ends in WORKFLOW_SUCCEEDED.
+
+    TASK.md: §"Crash recovery" steps 7 to 10; §"Step semantics" (Scheduling:
+    WORKFLOW_SUCCEEDED, exit 0)."""
     runs = obs.runs("run")
     last = runs[-1] if runs else None
     if last is None or last.returncode != 0:
@@ -113,7 +122,9 @@ def completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("crash.dead_lock_ignored", "single_writer_lock", Severity.MAJOR)
 def dead_lock_ignored(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A lock left by a dead engine never blocks: no later run exits 4."""
+    """A lock left by a dead engine never blocks: no later run exits 4.
+
+    TASK.md: §"The event log" (One writer: a dead engine's lock never blocks)."""
     ran = steps_ran(obs)  # a log with no step run behind it is no engine's crash state
     if ran:
         return ran

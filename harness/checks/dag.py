@@ -32,7 +32,10 @@ def _invocation(obs: Observation, label: str) -> Any:
 @check("dag.exit_zero", "dependency_order", Severity.FATAL)
 def exit_zero(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """The uninterrupted run of a valid workflow runs every step to success (per the
-    audit), writes WORKFLOW_SUCCEEDED last and exits 0."""
+    audit), writes WORKFLOW_SUCCEEDED last and exits 0.
+
+    TASK.md: §"Step semantics" (Scheduling: WORKFLOW_SUCCEEDED, exit 0);
+    §"Commands and exit codes" (exit 0)."""
     inv = _invocation(obs, str(params.get("run", "run 1")))
     if inv is None:
         return [Evidence("a run", "none", "cell")]
@@ -70,7 +73,10 @@ def max_overlap(spans: list[tuple[float, float, str, int]]) -> tuple[int, float,
 
 @check("dag.dependency_order", "dependency_order", Severity.FATAL)
 def dependency_order(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A step starts only after every step it depends on has succeeded."""
+    """A step starts only after every step it depends on has succeeded.
+
+    TASK.md: §"Step semantics" (Scheduling: a step is ready when its depends_on have
+    succeeded); §"What to deliver" (the dependency_order capability)."""
     deps = {s["id"]: s.get("depends_on", []) for s in obs.workflow["steps"]}
     if not any(deps.get(r["step"]) for r in obs.starts()):
         return steps_ran(obs) or [Evidence(
@@ -95,7 +101,9 @@ def dependency_order(obs: Observation, params: Mapping[str, Any]) -> list[Eviden
 
 @check("dag.parallel_bound", "parallelism", Severity.MAJOR)
 def parallel_bound(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Never more than max_parallel steps run at once."""
+    """Never more than max_parallel steps run at once.
+
+    TASK.md: §"Step semantics" (Scheduling: at most max_parallel attempts run at once)."""
     limit = int(obs.workflow.get("max_parallel", 4))
     runs = intervals(obs)
     if len(runs) <= limit:  # the workflow is wider: all its steps running would test it
@@ -111,7 +119,10 @@ def parallel_bound(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
 
 @check("dag.parallel_reached", "parallelism", Severity.MINOR)
 def parallel_reached(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """With more ready steps than max_parallel, max_parallel of them run at once."""
+    """With more ready steps than max_parallel, max_parallel of them run at once.
+
+    TASK.md: §"Step semantics" (Scheduling: max_parallel attempts do run together whenever
+    enough steps are ready)."""
     limit = int(obs.workflow.get("max_parallel", 4))
     n, _, steps = max_overlap(intervals(obs))
     if n < limit:
@@ -122,7 +133,11 @@ def parallel_reached(obs: Observation, params: Mapping[str, Any]) -> list[Eviden
 
 @check("dag.ran_once", "dependency_order", Severity.MAJOR)
 def ran_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """In an uninterrupted run every step runs exactly once."""
+    """In an uninterrupted run every step runs exactly once.
+
+    TASK.md: §"Step semantics" (Scheduling; Retries and backoff: only a failed attempt is
+    retried); §"The event log" (No re-run of a success). Implied, not stated: no sentence
+    says "exactly once"."""
     out = []
     for step in (s["id"] for s in obs.workflow["steps"]):
         n = len(obs.starts(step))

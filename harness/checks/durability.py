@@ -94,7 +94,10 @@ def _needs(calls: Sequence[DurabilityCall], kind: Kind, what: str, rec: Recordin
 @check("durability.events_whole", "durable_log", Severity.MAJOR)
 def events_whole(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """TASK.md, "Durable before acted on": each event is written whole, with a single write
-    of the complete line. An event carried by two writes is torn by a crash between them."""
+    of the complete line. An event carried by two writes is torn by a crash between them.
+
+    TASK.md: §"The event log" (Durable before acted on);
+    §"How the harness crashes an engine" (Rules read from the trace)."""
     return gate(obs) or _judge(obs, split_events_at,
                                     "every event written by one write of the whole line")
 
@@ -107,7 +110,10 @@ def synced_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     STEP_STARTED of a step that depends on it (per the workflow) or of the failed step's
     next attempt, the workflow's end event, and the engine's exit. Events that become
     ready together may share one fsync. A write left in the page cache is lost by a
-    power loss."""
+    power loss.
+
+    TASK.md: §"The event log" (Durable before acted on);
+    §"How the harness crashes an engine" (Rules read from the trace)."""
     deps = {str(s["id"]): [str(d) for d in s.get("depends_on", [])]
             for s in obs.workflow.get("steps", [])}
     return gate(obs) or _judge(obs, lambda calls: unsynced_events_at(calls, deps),
@@ -120,7 +126,11 @@ def log_dir_synced(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
     """TASK.md, "Durable before acted on": fsync the directory when you create the file. In
     the trace: after events.jsonl is created, STATE_DIR is fsynced before the second event
     is written, before any publish and before the run ends; otherwise a power loss can
-    take the log's name, with every event in it."""
+    take the log's name, with every event in it.
+
+    TASK.md: §"The event log" (Durable before acted on: fsync the directory);
+    §"How the harness crashes an engine" (Rules read from the trace). The deadline (before
+    the second event) is the harness's reading."""
     if gate(obs):
         return gate(obs)
     rec = recording(obs)
@@ -136,7 +146,10 @@ def output_synced_before_publish(obs: Observation, params: Mapping[str, Any]) ->
     """TASK.md, "Outputs": a reader sees no file, or the whole output, never a partial one.
     An output linked or renamed into outputs/ before its data was fsynced can be seen empty
     or partial after a power loss; so the publishing process fsyncs the file after its last
-    write and before the link or rename."""
+    write and before the link or rename.
+
+    TASK.md: §"Step semantics" (Outputs: a file linked or renamed before its data was
+    fsynced); §"How the harness crashes an engine" (Rules read from the trace)."""
     if gate(obs):
         return gate(obs)
     rec = recording(obs)

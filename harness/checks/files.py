@@ -27,7 +27,10 @@ def regular(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
     The same holds for everything else in STATE_DIR that a scenario copies to restore a
     crash state, and for the probe's audit. The harness refuses each such file unread,
-    so a candidate that plants one fails here and is never judged on what it points at."""
+    so a candidate that plants one fails here and is never judged on what it points at.
+
+    TASK.md: §"Step semantics" (Files, never links); §"The event log"
+    (`STATE_DIR/events.jsonl`)."""
     found = [Evidence(EXPECTED, hazard, "the cell, as the harness found it (host side)")
              for hazard in obs.hazards]
     if found or obs.scenario.procedure in NO_LOG_EXPECTED or _log_seen(obs):

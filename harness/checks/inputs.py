@@ -18,7 +18,10 @@ def _cases(obs: Observation) -> list[Any]:
 
 @check("inputs.invalid_rejected", "input_validation", Severity.MAJOR)
 def invalid_rejected(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Each malformed workflow: exit 2 with a message on stderr."""
+    """Each malformed workflow: exit 2 with a message on stderr.
+
+    TASK.md: §"Workflow file" (each of the following is invalid); §"Commands and exit codes"
+    (exit 2; an invalid workflow is reported on stderr)."""
     out = []
     for v in _cases(obs):
         inv = v.invocations[0]
@@ -31,7 +34,9 @@ def invalid_rejected(obs: Observation, params: Mapping[str, Any]) -> list[Eviden
 
 @check("inputs.invalid_leaves_no_state", "input_validation", Severity.MAJOR)
 def invalid_leaves_no_state(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A malformed workflow does not create STATE_DIR."""
+    """A malformed workflow does not create STATE_DIR.
+
+    TASK.md: §"Workflow file" (does not create STATE_DIR); §"Crash recovery" step 1."""
     return [Evidence("STATE_DIR not created", "it was created",
                      f"invalid workflow '{v.label}'") for v in _cases(obs)
             if v.facts["state_exists"]]
@@ -39,14 +44,18 @@ def invalid_leaves_no_state(obs: Observation, params: Mapping[str, Any]) -> list
 
 @check("inputs.status_without_log", "replay_status", Severity.MINOR)
 def status_without_log(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """status of a STATE_DIR that holds no log exits 2."""
+    """status of a STATE_DIR that holds no log exits 2.
+
+    TASK.md: §"Commands and exit codes" (status exit 2: STATE_DIR holds no events.jsonl)."""
     return [exit_evidence(v.invocations[0], "exit 2", v.label) for v in obs.variants
             if v.facts.get("status_case") and v.invocations[0].returncode != 2]
 
 
 @check("inputs.changed_workflow_refused", "input_validation", Severity.MAJOR)
 def changed_workflow_refused(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Resuming with a different workflow file: exit 2, the log unchanged, no step run."""
+    """Resuming with a different workflow file: exit 2, the log unchanged, no step run.
+
+    TASK.md: §"Crash recovery" step 4; §"Commands and exit codes" (exit 2)."""
     inv = next((i for i in obs.invocations if "changed workflow" in i.label), None)
     if inv is None:
         return [Evidence("a resume with a changed workflow", "none", "cell")]

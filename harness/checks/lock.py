@@ -28,7 +28,9 @@ def _no_contention(obs: Observation) -> list[Evidence]:
 
 @check("lock.second_run_refused", "single_writer_lock", Severity.MAJOR)
 def second_run_refused(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A second run on a STATE_DIR whose engine is alive exits 4 within 2 s."""
+    """A second run on a STATE_DIR whose engine is alive exits 4 within 2 s.
+
+    TASK.md: §"Commands and exit codes" (exit 4, within 2 s); §"The event log" (One writer)."""
     inv = _second(obs)
     if inv is None:
         return _no_contention(obs)
@@ -41,7 +43,9 @@ def second_run_refused(obs: Observation, params: Mapping[str, Any]) -> list[Evid
 
 @check("lock.second_run_changes_nothing", "single_writer_lock", Severity.MAJOR)
 def second_run_changes_nothing(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """The refused second run changes no byte of the log and runs no step."""
+    """The refused second run changes no byte of the log and runs no step.
+
+    TASK.md: §"Commands and exit codes" (exit 4: changing nothing and running nothing)."""
     inv = _second(obs)
     if inv is None:
         return _no_contention(obs)
@@ -60,7 +64,11 @@ def second_run_changes_nothing(obs: Observation, params: Mapping[str, Any]) -> l
 @check("lock.first_run_completes", "single_writer_lock", Severity.MINOR)
 def first_run_completes(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """The first engine, resumed with SIGCONT, still finishes: exit 0, every step run to
-    success (per the audit)."""
+    success (per the audit).
+
+    TASK.md: §"The event log" (One writer); §"Step semantics" (Scheduling:
+    WORKFLOW_SUCCEEDED, exit 0). Implied, not stated: that a refused second run, or SIGSTOP
+    and SIGCONT, leave the first run to finish."""
     first = obs.runs("run 1")
     if not first or first[0].returncode != 0:
         return [exit_evidence(first[0], "exit 0")] if first else [Evidence("run 1", "none", "")]

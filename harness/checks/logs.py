@@ -31,7 +31,9 @@ LOG_PATH = "STATE_DIR/events.jsonl"
 
 @check("log.schema", "durable_log", Severity.MAJOR)
 def schema(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Every line of the final log is a complete JSON event with the contract's fields."""
+    """Every line of the final log is a complete JSON event with the contract's fields.
+
+    TASK.md: §"The event log" (the table of types and fields, and the sentence after it)."""
     parsed = parse_log(obs.final_log)
     out = steps_ran(obs)
     if not parsed.lines:
@@ -54,7 +56,9 @@ def schema(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("log.seq_contiguous", "durable_log", Severity.FATAL)
 def seq_contiguous(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """seq is 1, 2, 3 ... with no gap and no repeat, across every resume."""
+    """seq is 1, 2, 3 ... with no gap and no repeat, across every resume.
+
+    TASK.md: §"The event log" (`seq`: no gap and no repeat, across resumes too)."""
     evs = events(obs.final_log)
     problems = seq_problems(evs)
     if not evs:
@@ -68,7 +72,10 @@ def seq_contiguous(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
 
 @check("log.started_first", "durable_log", Severity.MAJOR)
 def started_first(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """The first event is the only WORKFLOW_STARTED, with the workflow's name and digest."""
+    """The first event is the only WORKFLOW_STARTED, with the workflow's name and digest.
+
+    TASK.md: §"The event log" (WORKFLOW_STARTED: the first line, once; `workflow`,
+    `digest`)."""
     evs = events(obs.final_log)
     digest = sha256(obs.workflow_bytes)
     first = evs[0] if evs else {}
@@ -86,7 +93,9 @@ def started_first(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]
 
 @check("log.ends_once", "durable_log", Severity.MAJOR)
 def ends_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Exactly one WORKFLOW_SUCCEEDED or WORKFLOW_FAILED, and it is the last event."""
+    """Exactly one WORKFLOW_SUCCEEDED or WORKFLOW_FAILED, and it is the last event.
+
+    TASK.md: §"The event log" (WORKFLOW_SUCCEEDED, WORKFLOW_FAILED: the end, once, last)."""
     evs = events(obs.final_log)
     ends = [i for i, e in enumerate(evs, 1) if e.get("type") in TERMINAL]
     if len(ends) != 1 or ends[0] != len(evs):
@@ -98,7 +107,9 @@ def ends_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("log.append_only", "durable_log", Severity.FATAL)
 def append_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """No invocation loses or rewrites a complete line that was on disk before it ran."""
+    """No invocation loses or rewrites a complete line that was on disk before it ran.
+
+    TASK.md: §"The event log" (Durable before acted on: only ever appended to)."""
     if not any(complete_prefix(i.log_before or b"") for i in obs.invocations):
         # Every scenario applying this ends with status or a resume over the log: no
         # complete line before any of them means the engine never kept a log at all.
@@ -123,7 +134,10 @@ def append_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("log.attempts_recorded", "durable_log", Severity.MAJOR)
 def attempts_recorded(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Each attempt the probes saw is a STEP_STARTED naming its real pid/pgid and attempt."""
+    """Each attempt the probes saw is a STEP_STARTED naming its real pid/pgid and attempt.
+
+    TASK.md: §"The event log" (STEP_STARTED: `pid`, `pgid`); §"Step semantics" (Environment:
+    ENGINE_ATTEMPT equals `attempt` in STEP_STARTED)."""
     named = named_processes(obs, obs.final_log)
     out = steps_ran(obs)
     for rec in obs.starts():
@@ -150,7 +164,9 @@ def durable_before_acted(obs: Observation, params: Mapping[str, Any]) -> list[Ev
     spawn. So a STEP_STARTED before a dependency's STEP_SUCCEEDED proves that the engine
     started the step (it acted on the success) before the success was in the log.
     Types are matched ignoring case and underscores: misnamed types are log.schema's
-    finding, and the order can still be judged."""
+    finding, and the order can still be judged.
+
+    TASK.md: §"The event log" (Durable before acted on; STEP_STARTED comes after the spawn)."""
     deps = {s["id"]: tuple(s.get("depends_on", ())) for s in obs.workflow["steps"]}
     if not any(deps.get(r["step"]) for r in obs.starts()):
         return steps_ran(obs) or [Evidence(

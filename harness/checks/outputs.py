@@ -52,7 +52,10 @@ def _nothing_published(obs: Observation) -> list[Evidence]:
 
 @check("outputs.published", "exactly_once_outputs", Severity.MAJOR)
 def published(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Each succeeded step that wrote $ENGINE_OUTPUT has outputs/ID: one successful run's bytes."""
+    """Each succeeded step that wrote $ENGINE_OUTPUT has outputs/ID: one successful run's bytes.
+
+    TASK.md: §"Step semantics" (Environment: ENGINE_OUTPUT; Outputs: the whole output of
+    exactly one successful attempt)."""
     out = []
     for rec in obs.starts():
         if not rec.get("output_env"):
@@ -94,7 +97,10 @@ def once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     (a republish in place, over the same inode, is a second). Polling adds the inodes it
     saw, for a name made before outputs/ was watched. A file written in place once, and
     seen partial on the way, is published once: whether its readers could see it partial
-    is outputs.atomic's to judge."""
+    is outputs.atomic's to judge.
+
+    TASK.md: §"Step semantics" (Outputs: published once, never replaced or rewritten);
+    §"Crash recovery" step 9."""
     inodes: dict[str, list[int]] = {}
     for pub in obs.publications:
         if pub.inode not in inodes.setdefault(pub.name, []):
@@ -131,7 +137,9 @@ def atomic(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """outputs/ID appears whole: made by a link or a rename, never written in place.
 
     Judged from the kernel's inotify events on outputs/: a write to a file under its step
-    id means a reader could have seen it partial (empty at creation, then growing)."""
+    id means a reader could have seen it partial (empty at creation, then growing).
+
+    TASK.md: §"Step semantics" (Outputs: atomically, never a partial one)."""
     ids = {s["id"] for s in obs.workflow["steps"]}
     return _nothing_published(obs) or [Evidence(f"outputs/{name} made whole by a link or a rename",
                      f"written in place: the kernel reported writes to outputs/{name}"
@@ -142,7 +150,9 @@ def atomic(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("outputs.no_temp", "exactly_once_outputs", Severity.MINOR)
 def no_temp(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """outputs/ holds only files named after steps: no temporary files left there."""
+    """outputs/ holds only files named after steps: no temporary files left there.
+
+    TASK.md: §"Step semantics" (Outputs: no temporary files there, ever)."""
     ids = {s["id"] for s in obs.workflow["steps"]}
     stray = sorted(n for n in obs.outputs if n not in ids)
     if stray:

@@ -47,7 +47,9 @@ def _group_of(obs: Observation, probe_pid: int) -> list[int]:
 
 @check("procs.timeout_group_ended", "process_groups", Severity.FATAL)
 def timeout_group_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """At timeout_s the whole group ends, grandchildren that ignore SIGTERM included."""
+    """At timeout_s the whole group ends, grandchildren that ignore SIGTERM included.
+
+    TASK.md: §"Step semantics" (Process groups and timeouts)."""
     step = str(params["step"])
     limit = float(_step_conf(obs, step)["timeout_s"]) + GRACE_S
     hung = _hung_runs(obs, step)
@@ -76,7 +78,9 @@ def _attempt_of(obs: Observation, run: Mapping[str, Any]) -> Any:
 
 @check("procs.timeout_reason", "timeouts", Severity.MAJOR)
 def timeout_reason(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A timed-out attempt is recorded as STEP_FAILED with reason 'timeout'."""
+    """A timed-out attempt is recorded as STEP_FAILED with reason 'timeout'.
+
+    TASK.md: §"Step semantics" (Process groups and timeouts: reason `timeout`)."""
     step = str(params["step"])
     out = []
     for run in _hung_runs(obs, step):
@@ -94,7 +98,10 @@ def timeout_reason(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
 
 @check("procs.retry_after_timeout", "retries", Severity.MAJOR)
 def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """The retry policy applies to a timed-out attempt: it is retried, then succeeds."""
+    """The retry policy applies to a timed-out attempt: it is retried, then succeeds.
+
+    TASK.md: §"Step semantics" (Process groups and timeouts: the retry policy applies;
+    Retries and backoff)."""
     step = str(params["step"])
     runs, want = len(obs.starts(step)), int(params["runs"])
     retries = of_type(events(obs.final_log), "STEP_RETRY_SCHEDULED", step)
@@ -128,7 +135,10 @@ def _never_struck(obs: Observation, what: str) -> list[Evidence]:
 
 @check("procs.signal_exit", "process_groups", Severity.MAJOR)
 def signal_exit(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """After SIGTERM/SIGINT the engine exits non-zero within the bound."""
+    """After SIGTERM/SIGINT the engine exits non-zero within the bound.
+
+    TASK.md: §"Step semantics" (SIGTERM and SIGINT: exits non-zero within 5 s);
+    §"Commands and exit codes" (after SIGTERM or SIGINT)."""
     inv = _signalled(obs)
     bound = float(params.get("within_s", 5.0))
     if inv is None or inv.fault_at is None:
@@ -142,7 +152,9 @@ def signal_exit(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("procs.signal_groups_ended", "process_groups", Severity.MAJOR)
 def signal_groups_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """After SIGTERM/SIGINT no process of any running attempt survives the engine."""
+    """After SIGTERM/SIGINT no process of any running attempt survives the engine.
+
+    TASK.md: §"Step semantics" (SIGTERM and SIGINT: no process of any attempt alive)."""
     inv = _signalled(obs)
     if inv is None:
         return _never_struck(obs, "signal")
@@ -161,7 +173,9 @@ def signal_groups_ended(obs: Observation, params: Mapping[str, Any]) -> list[Evi
 
 @check("procs.orphans_ended_before_rerun", "crash_recovery", Severity.FATAL)
 def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """On resume, processes of attempts the log shows running end before any step re-runs."""
+    """On resume, processes of attempts the log shows running end before any step re-runs.
+
+    TASK.md: §"Crash recovery" step 8."""
     killed = _signalled(obs)
     if killed is None:
         return _never_struck(obs, "kill")
@@ -195,7 +209,10 @@ def orphans_ended_before_rerun(obs: Observation, params: Mapping[str, Any]) -> l
 
 @check("procs.none_survive", "process_groups", Severity.MAJOR)
 def none_survive(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """When the workflow is over, no process of any attempt the log names is alive."""
+    """When the workflow is over, no process of any attempt the log names is alive.
+
+    TASK.md: §"Step semantics" (Process groups and timeouts; SIGTERM and SIGINT);
+    §"Crash recovery" step 8."""
     named = named_processes(obs, obs.final_log)
     if not named:
         return steps_ran(obs) or [Evidence(

@@ -60,7 +60,10 @@ def windows(obs: Observation, step: str) -> list[tuple[int, float, float, float]
 
 @check("retry.attempt_counts", "retries", Severity.MAJOR)
 def attempt_counts(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """Each step runs exactly as often as its failures and max_attempts imply."""
+    """Each step runs exactly as often as its failures and max_attempts imply.
+
+    TASK.md: §"Step semantics" (Retries and backoff: fails for good when failed attempts
+    reach max_attempts)."""
     out = []
     runs = dict(params.get("runs", {}))
     for step in (s["id"] for s in obs.workflow["steps"]):
@@ -76,7 +79,9 @@ def attempt_counts(obs: Observation, params: Mapping[str, Any]) -> list[Evidence
 
 @check("retry.not_early", "retries", Severity.MAJOR)
 def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """No retry starts before min(backoff_s * multiplier**(n-1), max_backoff_s) has passed."""
+    """No retry starts before min(backoff_s * multiplier**(n-1), max_backoff_s) has passed.
+
+    TASK.md: §"Step semantics" (Retries and backoff: no earlier than delay(n))."""
     step = str(params["step"])
     out = [Evidence(f"run {n + 1} of {step} at least {d:.2f} s after run {n} failed",
                     f"{s - e:.3f} s after", "audit")
@@ -89,7 +94,9 @@ def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 @check("retry.not_late", "retries", Severity.MINOR)
 def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """No retry's process is made more than 1 s after its backoff has passed (when the
-    engine made it, not when Python got round to recording it: see `made`)."""
+    engine made it, not when Python got round to recording it: see `made`).
+
+    TASK.md: §"Step semantics" (Retries and backoff: promptly once it is due, within 1 s)."""
     step = str(params["step"])
     if not windows(obs, step):
         return [Evidence(f"{step} retried after a failed run", "it never was", "audit",
@@ -102,7 +109,10 @@ def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("retry.progress_during_backoff", "nonblocking_backoff", Severity.MAJOR)
 def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """While a step waits out its backoff, other ready steps keep starting."""
+    """While a step waits out its backoff, other ready steps keep starting.
+
+    TASK.md: §"Step semantics" (Retries and backoff: a backoff must never stall the
+    scheduler)."""
     step, need = str(params["step"]), int(params.get("min_starts", 2))
     wide = [w for w in windows(obs, step) if w[3] >= float(params.get("min_window_s", 1.0))]
     if not wide:
@@ -128,7 +138,10 @@ def progress_during_backoff(obs: Observation, params: Mapping[str, Any]) -> list
 @check("retry.exhausted_fails", "retries", Severity.MAJOR)
 def exhausted_fails(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """A step that uses up its attempts: exit 1, WORKFLOW_FAILED, dependents never start,
-    independent steps still run."""
+    independent steps still run.
+
+    TASK.md: §"Step semantics" (Scheduling: a step whose dependency failed for good never
+    starts; WORKFLOW_FAILED, exit 1); §"Commands and exit codes" (exit 1)."""
     run = obs.runs("run")[0]
     out = []
     if run.returncode != 1:

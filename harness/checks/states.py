@@ -154,7 +154,10 @@ def _judge(obs: Observation, fn: PerState, expected: str) -> list[Evidence]:
 def status(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """On every crash state, status exits 0 and reports the state's complete lines, and
     changes no byte of the log (TASK.md, Status output: "reads only the complete lines";
-    `status` "changes no file"; exit 2 when STATE_DIR holds no events.jsonl)."""
+    `status` "changes no file"; exit 2 when STATE_DIR holds no events.jsonl).
+
+    TASK.md: §"Status output"; §"Commands and exit codes" (`status`);
+    §"How the harness crashes an engine" (Crash states)."""
     return _judge(obs, status_problems, "status of the state's complete lines, log unchanged")
 
 
@@ -163,7 +166,10 @@ def run_recovers(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """On every crash state, run exits 0, keeps every complete event (a torn final line is
     cut), keeps seq contiguous and ends in WORKFLOW_SUCCEEDED, every step having run to
     success per the audit (TASK.md, Crash recovery; The event log: "Torn final line",
-    "seq ... with no gap and no repeat, across resumes too")."""
+    "seq ... with no gap and no repeat, across resumes too").
+
+    TASK.md: §"Crash recovery"; §"The event log" (Torn final line; `seq`);
+    §"How the harness crashes an engine" (Crash states)."""
     return _judge(obs, run_problems, "exit 0, the state's complete events kept, seq"
                   " contiguous, WORKFLOW_SUCCEEDED, every step run to success")
 
@@ -173,7 +179,10 @@ def no_rerun(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """On every crash state, no step whose STEP_SUCCEEDED is in the state's log runs again
     (TASK.md, The event log: "No re-run of a success. A step whose STEP_SUCCEEDED is in
     the log never runs again"). Re-runs of steps whose success the state does not hold
-    are the at-least-once re-runs the contract allows, and pass."""
+    are the at-least-once re-runs the contract allows, and pass.
+
+    TASK.md: §"The event log" (No re-run of a success); §"How the harness crashes an engine"
+    (Crash states)."""
     return _judge(obs, rerun_problems, "no step whose STEP_SUCCEEDED is in the state's log"
                   " runs again")
 
@@ -183,7 +192,10 @@ def outputs_once(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """On every crash state, after run each step that writes $ENGINE_OUTPUT has
     outputs/ID holding the whole output of one successful run, and an outputs/ID the state
     already held is kept as it was, never replaced (TASK.md, Outputs: "once outputs/ID
-    exists it is never replaced or rewritten"; Crash recovery step 9)."""
+    exists it is never replaced or rewritten"; Crash recovery step 9).
+
+    TASK.md: §"Step semantics" (Outputs); §"Crash recovery" step 9;
+    §"How the harness crashes an engine" (Crash states)."""
     return _judge(obs, output_problems, "outputs/ID whole, from a successful run, and an"
                   " existing one never replaced")
 

@@ -72,7 +72,10 @@ def status_differences(inv: Invocation, log: bytes) -> list[str]:
 
 @check("status.matches", "replay_status", Severity.MAJOR)
 def matches(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """status prints the state the log implies, and attempts equal the probes' runs."""
+    """status prints the state the log implies, and attempts equal the probes' runs.
+
+    TASK.md: §"Status output"; §"Choices where the contract is silent" (Judging: `status` is
+    compared with the ground truth)."""
     inv = next((i for i in reversed(obs.invocations) if i.label == "status"), None)
     if inv is None:
         return [Evidence("a status invocation", "none", "cell")]
@@ -93,7 +96,9 @@ def matches(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
 
 @check("status.read_only", "replay_status", Severity.MAJOR)
 def read_only(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """status changes no byte of the log."""
+    """status changes no byte of the log.
+
+    TASK.md: §"Commands and exit codes" (`status` changes no file)."""
     invs = [i for i in obs.invocations if i.label.startswith("status")]
     invs += [i for v in obs.variants for i in v.invocations if i.label.startswith("status")]
     if not any(i.log_before for i in invs):

@@ -50,7 +50,10 @@ def _prefix(v: Variant) -> bytes:
 
 @check("tail.status_ignores_torn", "torn_tail_recovery", Severity.MAJOR)
 def status_ignores_torn(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """With the last line torn at any byte, status exits 0 and reports the complete lines."""
+    """With the last line torn at any byte, status exits 0 and reports the complete lines.
+
+    TASK.md: §"The event log" (Torn final line: `status` ignores it and changes nothing);
+    §"Status output" (only the complete lines)."""
     out = _precondition(obs)
     for v in obs.variants:
         inv = v.invocations[0]
@@ -98,7 +101,10 @@ def _run_problems(v: Variant, inv: Any, steps: list[str]) -> list[str]:
 @check("tail.run_recovers", "torn_tail_recovery", Severity.FATAL)
 def run_recovers(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     """With the last line torn at any byte, run cuts it, keeps every earlier event, finishes
-    (every step ran to success, per the audit)."""
+    (every step ran to success, per the audit).
+
+    TASK.md: §"The event log" (Torn final line; Only states a crash can leave);
+    §"Crash recovery" steps 6 and 10."""
     out = _precondition(obs)
     for v in obs.variants:
         for inv in v.invocations[1:]:
@@ -142,11 +148,15 @@ def _refusals(obs: Observation, index: int, expected: str) -> list[Evidence]:
 
 @check("corrupt.run_refuses", "durable_log", Severity.MAJOR)
 def run_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A damaged middle line: run exits 3, changes no byte of the log, runs no step."""
+    """A damaged middle line: run exits 3, changes no byte of the log, runs no step.
+
+    TASK.md: §"The event log" (Damage); §"Commands and exit codes" (exit 3: no step runs)."""
     return _refusals(obs, 1, "exit 3, log byte for byte unchanged, no step run")
 
 
 @check("corrupt.status_refuses", "replay_status", Severity.MAJOR)
 def status_refuses(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """A damaged middle line: status exits 3 and changes no byte of the log."""
+    """A damaged middle line: status exits 3 and changes no byte of the log.
+
+    TASK.md: §"The event log" (Damage); §"Commands and exit codes" (exit 3)."""
     return _refusals(obs, 0, "exit 3, log byte for byte unchanged")
