@@ -48,12 +48,12 @@ strace:
 ## workers, then the few tests that must run alone; the cases marked exhaustive (more of
 ## a kind already covered) are left to test-all
 test: $(STAMP) browser strace
-	$(BIN)/python -m pytest -q -n 2 -m "not serial and not exhaustive"
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial and not exhaustive"
 	$(BIN)/python -m pytest -q -m "serial and not exhaustive"
 
 ## test-all: the whole suite, the exhaustive cases too (about ten minutes more)
 test-all: $(STAMP) browser strace
-	$(BIN)/python -m pytest -q -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 
 ## test-fast: unit tests only
