@@ -159,3 +159,25 @@ def test_the_scenarios_hold_no_corner() -> None:
     from harness.scenario import expand_workflow
     for scenario in api.all_scenarios():
         assert workflow_corners(expand_workflow(scenario.workflow, ["probe"], "audit")) == []
+
+
+def test_a_scenario_whose_valid_workflow_holds_a_corner_is_refused(tmp_path: Any) -> None:
+    import pytest
+
+    from harness.errors import ScenarioError
+    from harness.scenario import load_scenario
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\ndescription = "d"\nprocedure = "p"\n'
+                    '[workflow]\nname = "w"\n[[workflow.steps]]\nid = "a/b"\nprobe = []\n'
+                    '[[checks]]\ncheck = "c"\n')
+    with pytest.raises(ScenarioError, match="leaves to the engine"):
+        load_scenario(path, {"p": object()}, {"c": object()})
+
+
+def test_an_invalid_case_valid_under_some_allowed_reading_is_refused() -> None:
+    from harness.faults.logfaults import validate_invalid_cases
+    lenient = [{"name": "null timeout", "text": '{"name": "w", "steps": [{"id": "a",'
+                ' "command": ["x"], "timeout_s": null}]}'}]
+    assert validate_invalid_cases({"cases": lenient})
+    strict = [{"name": "null name", "text": '{"name": null, "steps": []}'}]
+    assert validate_invalid_cases({"cases": strict}) == []
