@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import ScenarioError
 from harness.model import CheckSpec, Scenario
 from harness.tomlfile import read_toml
-from harness.workflow import workflow_problems
+from harness.workflow import workflow_corners, workflow_problems
 
 
 def expand_workflow(workflow: Mapping[str, Any], probe: Sequence[str], audit: str) -> dict[str, Any]:
@@ -47,9 +47,14 @@ def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[
         raise ScenarioError(f"{path}: unknown procedure {data['procedure']!r}"
                             f" (known: {', '.join(sorted(procedures))})")
     workflow = data.get("workflow", {"name": data["name"], "steps": []})
-    problems = workflow_problems(expand_workflow(workflow, ["probe"], "audit"))
+    expanded = expand_workflow(workflow, ["probe"], "audit")
+    problems = workflow_problems(expanded)
     if problems:
         raise ScenarioError(f"{path}: [workflow] is not a valid workflow: {'; '.join(problems)}")
+    corners = workflow_corners(expanded)
+    if corners:  # TASK.md lets the engine refuse these: no check may demand they run
+        raise ScenarioError(f"{path}: [workflow] holds what TASK.md leaves to the engine:"
+                            f" {'; '.join(corners)}")
     specs = []
     for i, item in enumerate(data.get("checks", [])):
         name = item.get("check") if isinstance(item, dict) else None

@@ -4,13 +4,22 @@
 harness uses it to refuse scenario files whose "valid" workflow is not valid, and to
 confirm that each "invalid" case really breaks a rule, so a check never demands exit 2
 for a workflow the contract allows. It never raises, whatever the input.
+
+TASK.md (v1.2, "Corners the engine decides") leaves some inputs to the engine: it may
+refuse them as invalid or accept them. `text_problems` therefore reads a file the most
+lenient allowed way (a byte-order mark skipped, a repeated key taking either value, a
+`null` optional key absent, numbers exact), so an "invalid" case is one that every
+allowed reading refuses; `workflow_corners`/`text_corners` name the corners a file
+holds, so a scenario's "valid" workflow holds none and no check judges what the
+contract leaves free.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 TOP_KEYS = {"name", "max_parallel", "steps"}
@@ -23,7 +32,12 @@ def _int(v: object) -> bool:
 
 
 def _num(v: object) -> bool:
-    return (_int(v) or isinstance(v, float)) and math.isfinite(float(v))  # type: ignore[arg-type]
+    """An int (any size: never converted to a float), or a finite float or Decimal."""
+    if _int(v):
+        return True
+    if isinstance(v, Decimal):
+        return v.is_finite()
+    return isinstance(v, float) and math.isfinite(v)
 
 
 def _unknown(where: str, obj: Mapping[str, Any], allowed: set[str]) -> list[str]:
@@ -110,13 +124,131 @@ def workflow_problems(doc: object) -> list[str]:
     return out
 
 
+BOM = b"\xef\xbb\xbf"
+INT64 = (-(1 << 63), (1 << 63) - 1)
+NAME_MAX = 255
+OPTIONAL = {"max_parallel", "depends_on", "timeout_s", "retry", *RETRY_KEYS}
+
+
+class _Repeated(dict):  # type: ignore[type-arg]
+    """An object that held a key twice (the value kept is the hook's choice)."""
+
+
+def _hook(keep_first: bool) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        repeated = False
+        for key, value in pairs:
+            repeated |= key in obj
+            if not (keep_first and key in obj):
+                obj[key] = value
+        return _Repeated(obj) if repeated else obj
+    return build
+
+
+def _readings(text: bytes) -> list[object]:
+    """The document as each lenient reading sees it (first and last of a repeated key);
+    raises ValueError when no allowed reading finds JSON."""
+    if text.startswith(BOM):  # RFC 8259: a parser may ignore it
+        text = text[len(BOM):]
+    decoded = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return [json.loads(decoded, parse_constant=_reject_constant, parse_float=Decimal,
+                       object_pairs_hook=_hook(first)) for first in (False, True)]
+
+
+def _without_optional_nulls(doc: object) -> object:
+    """The document with every optional key whose value is null taken as absent."""
+    if not isinstance(doc, dict):
+        return doc
+    out = {k: v for k, v in doc.items() if not (k in OPTIONAL and v is None)}
+    if isinstance(out.get("steps"), list):
+        out["steps"] = [_without_optional_nulls(s) for s in out["steps"]]
+    if isinstance(out.get("retry"), dict):
+        out["retry"] = _without_optional_nulls(out["retry"])
+    return out
+
+
 def text_problems(text: bytes) -> list[str]:
-    """Problems of a workflow file's bytes, starting with 'not JSON'."""
+    """Problems of a workflow file's bytes that every reading TASK.md allows finds,
+    starting with 'not JSON' (empty: some allowed reading accepts the file)."""
     try:
-        doc = json.loads(text.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        docs = _readings(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return [f"not JSON: {exc}"]
-    return workflow_problems(doc)
+    found = [workflow_problems(_without_optional_nulls(d)) for d in docs]
+    return [] if not all(found) else found[0]
+
+
+def _walk(value: object, where: str = "workflow") -> Iterator[tuple[str, object]]:
+    yield where, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{where}[{i}]")
+
+
+def _file_name_problem(step_id: str) -> str | None:
+    if step_id in ("", ".", ".."):
+        return f"{step_id!r} names no file"
+    if "/" in step_id or "\0" in step_id:
+        return "it holds '/' or NUL"
+    try:
+        if len(step_id.encode("utf-8")) > NAME_MAX:
+            return f"it is longer than {NAME_MAX} bytes"
+    except UnicodeEncodeError:
+        return "it is not valid Unicode"
+    return None
+
+
+def workflow_corners(doc: object) -> list[str]:
+    """The corners of a parsed workflow that TASK.md leaves to the engine (refuse it, or
+    accept it): a step id that cannot be a file name, NUL in an id or command, a string
+    with an unpaired surrogate, an integer beyond 64 bits, a float beyond a double's
+    range, a repeated key, null for an optional key. Never raises."""
+    out: list[str] = []
+    for where, v in _walk(doc):
+        if isinstance(v, _Repeated):
+            out.append(f"{where}: a key appears twice")
+        if isinstance(v, dict):
+            out += [f"{where}.{k}: null for an optional key" for k, x in v.items()
+                    if x is None and k in OPTIONAL]
+        if isinstance(v, str) and any("\ud800" <= c <= "\udfff" for c in v):
+            out.append(f"{where}: an unpaired surrogate escape")
+        if _int(v) and not INT64[0] <= v <= INT64[1]:  # type: ignore[operator]
+            out.append(f"{where}: an integer beyond 64 bits")
+        if isinstance(v, (float, Decimal)) and not math.isfinite(_as_float(v)):
+            out.append(f"{where}: a number beyond a double's range")
+    steps = doc.get("steps") if isinstance(doc, dict) else None
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        sid = step.get("id")
+        problem = _file_name_problem(sid) if isinstance(sid, str) else None
+        if problem:
+            out.append(f"steps[{i}].id: cannot be a file name in outputs/: {problem}")
+        cmd = step.get("command")
+        if isinstance(cmd, list) and any(isinstance(c, str) and "\0" in c for c in cmd):
+            out.append(f"steps[{i}].command: holds NUL")
+    return out
+
+
+def _as_float(v: float | Decimal) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # float() of a Decimal gives inf rather than raising; be safe
+        return math.inf
+
+
+def text_corners(text: bytes) -> list[str]:
+    """The corners a workflow file's bytes hold (see `workflow_corners`; also a
+    byte-order mark). Empty for bytes that are no JSON under any allowed reading."""
+    try:
+        docs = _readings(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return []
+    return (["a byte-order mark"] if text.startswith(BOM) else []) + workflow_corners(docs[0])
 
 
 def _reject_constant(name: str) -> float:

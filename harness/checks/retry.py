@@ -10,6 +10,12 @@ what it starts on waking, beside the retry, records its start after the retry wa
 
 The scenarios' failing steps fail by design and have retries left, so the contract has
 them retried: a retry or a backoff that never happened fails these checks.
+
+TASK.md (v1.2) lets the delay start at the leader's exit, when the engine saw it, or at
+STEP_RETRY_SCHEDULED's ts, and makes ending the rest of the failed attempt's group part
+of that attempt. So "not early" counts from the leader's exit (no reading starts
+sooner), and "not late" from the moment the last process of the failed run's group
+was gone (as seen by the harness, never the engine's word).
 """
 
 from __future__ import annotations
@@ -91,10 +97,22 @@ def not_early(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
     return out
 
 
+def group_gone(obs: Observation, step: str, run: int, end: float) -> float:
+    """When the last process of a run's group was gone, as far as the harness saw: the
+    latest death of the probe and its children (the end record's time if none is known).
+    A member never seen to die does not move it: other checks judge survivors."""
+    pids = [int(r["pid"]) for r in obs.starts(step) if r["run"] == run]
+    pids += [int(r["pid"]) for r in obs.audit
+             if r.get("kind") == "child" and r.get("parent") in pids]
+    return max([end, *(obs.deaths[p] for p in pids if p in obs.deaths)])
+
+
 @check("retry.not_late", "retries", Severity.MINOR)
 def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
-    """No retry's process is made more than 1 s after its backoff has passed (when the
-    engine made it, not when Python got round to recording it: see `made`).
+    """No retry's process is made more than 1 s after its backoff has passed, counted from
+    when the failed run's whole group was gone (TASK.md v1.2: ending it belongs to the
+    failed attempt); when the engine made it, not when Python got round to recording it:
+    see `made`.
 
     TASK.md: §"Step semantics" (Retries and backoff: promptly once it is due, within 1 s)."""
     step = str(params["step"])
@@ -102,9 +120,15 @@ def not_late(obs: Observation, params: Mapping[str, Any]) -> list[Evidence]:
         return [Evidence(f"{step} retried after a failed run", "it never was", "audit",
                          excerpt(obs.final_log))]
     made_at = {r["run"]: made(r) for r in obs.starts(step)}
-    return [Evidence(f"run {n + 1} of {step} made within {d:.2f} + {LATE_S:.0f} s of run"
-                     f" {n}'s failure", f"{made_at[n + 1] - e:.3f} s after", "audit")
-            for n, e, s, d in windows(obs, step) if made_at[n + 1] - e > d + LATE_S]
+    out = []
+    for n, e, _s, d in windows(obs, step):
+        gone = group_gone(obs, step, n, e)
+        if made_at[n + 1] - gone > d + LATE_S:
+            since = "" if gone == e else f" ({gone - e:.3f} s after its leader's end record)"
+            out.append(Evidence(f"run {n + 1} of {step} made within {d:.2f} + {LATE_S:.0f} s"
+                                f" of the end of run {n}'s group{since}",
+                                f"{made_at[n + 1] - gone:.3f} s after", "audit"))
+    return out
 
 
 @check("retry.progress_during_backoff", "nonblocking_backoff", Severity.MAJOR)

@@ -7,6 +7,11 @@ Properties kept on purpose:
 - Types are strict: a boolean is never a number, NaN and Infinity are not JSON numbers,
   and a number too large for a float is out of range (never an internal error).
 - A key given twice in one object is refused: JSON leaves its meaning open.
+- Where TASK.md v1.2 lets the engine refuse or accept ("Corners the engine decides"),
+  this one refuses what it cannot carry out faithfully: a string holding an unpaired
+  surrogate (no UTF-8 for it), NUL in an id or a command (no argv or environment can
+  hold it, and cutting it there would run another command). A step id that cannot be
+  a file name is accepted: the step runs and its output stays unpublished.
 - The result is frozen; the digest is the sha256 of the file's exact bytes.
 """
 
@@ -124,9 +129,14 @@ def _step(i: int, obj: Any) -> Step:
     _check_keys(where, obj, STEP_KEYS, {"id", "command"})
     if not isinstance(obj["id"], str):
         raise WorkflowError(f"{where}.id: must be a string, got {_show(obj['id'])}")
+    if "\0" in obj["id"]:
+        raise WorkflowError(f"{where}.id: holds NUL, which no environment variable can carry")
     command = _strings(f"{where}.command", obj["command"])
     if not command:
         raise WorkflowError(f"{where}.command: must not be empty")
+    bad = next((j for j, word in enumerate(command) if "\0" in word), None)
+    if bad is not None:
+        raise WorkflowError(f"{where}.command[{bad}]: holds NUL, which no argv can carry")
     timeout = None
     if "timeout_s" in obj:  # present means checked, even when it is null
         timeout = float(_number(f"{where}.timeout_s", obj["timeout_s"], 0, strict=True))
@@ -180,11 +190,29 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _unpaired_surrogate(doc: Any) -> bool:
+    """Whether a string (or key) anywhere holds a lone \\ud800-\\udfff escape."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if any("\ud800" <= c <= "\udfff" for c in v):
+                return True
+        elif isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, list):
+            stack += v
+    return False
+
+
 def _decode(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_object)
+        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_object)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WorkflowError(f"not valid JSON: {exc}") from None
+    if _unpaired_surrogate(doc):
+        raise WorkflowError("not valid Unicode: a string holds an unpaired surrogate escape")
+    return doc
 
 
 def parse(data: bytes) -> Workflow:
