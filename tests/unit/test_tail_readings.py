@@ -1,5 +1,5 @@
 """TASK.md v1.2, points 7-12, where a check's own logic decides which readings it accepts
-without a run (the runs are in tests/integration/test_readings_b.py)."""
+without a run (the runs are in tests/integration/test_allowed_readings.py)."""
 
 from __future__ import annotations
 
