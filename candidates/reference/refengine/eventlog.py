@@ -11,16 +11,28 @@ Properties kept on purpose:
   else that is wrong (an earlier line that is not a JSON object, a seq that is not
   1, 2, 3 ..., an unknown type, a missing or mistyped field, a first event that is not
   WORKFLOW_STARTED) is damage: `LogDamaged`, and the caller exits 3 changing nothing.
+- Reading is fast on large logs (bench/bench_status.py) without a second set of rules:
+  `_parse_fast` decodes all lines with the C scanner and checks the contract's fields
+  column by column, and only says "valid" or "not sure". When not sure, `_parse_lines`
+  (the rules line by line, with `_decode` and `_validate`) decides, torn line included.
+  `status_columns` goes further for `status`: one regular expression that matches only
+  lines in the reference's own form, and no event objects at all; else None, and
+  `status` reads through `parse`. tests/unit/test_refengine_status.py holds both to the
+  rules.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress, count, repeat
+from operator import eq, itemgetter
 from typing import Any
 
 FIELDS = {
@@ -111,7 +123,8 @@ def _validate(number: int, event: dict[str, Any]) -> None:
         raise LogDamaged(f"line {number}: WORKFLOW_STARTED must be the first event, and only it")
 
 
-def parse(raw: bytes) -> LogContents:
+def _parse_lines(raw: bytes) -> LogContents:
+    """The rules, line by line: the final word on a log `_parse_fast` is not sure of."""
     lines = raw.split(b"\n")
     tail = lines.pop()  # after the last newline: empty when the file ends with one
     events: list[dict[str, Any]] = []
@@ -126,6 +139,150 @@ def parse(raw: bytes) -> LogContents:
         events.append(event)
         offset += len(line) + 1
     return LogContents(events, offset, torn=bool(tail))
+
+
+_SCAN = json.JSONDecoder().scan_once  # json.loads's own scanner, without its whitespace skip
+_REASONS = frozenset(REASONS)
+
+
+def _types(values: list[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _strs(values: list[Any]) -> bool:
+    return _types(values) == {str}
+
+
+def _positives(values: list[Any]) -> bool:
+    return _types(values) == {int} and min(values) >= 1
+
+
+def _numbers(values: list[Any]) -> bool:
+    try:
+        return _types(values) <= {int, float} and all(map(math.isfinite, values))
+    except OverflowError:  # an int beyond a double: valid, but left to _parse_lines
+        return False
+
+
+def _reasons(values: list[Any]) -> bool:
+    try:
+        return set(values) <= _REASONS
+    except TypeError:  # an unhashable value: not a reason
+        return False
+
+
+def _delays(values: list[Any]) -> bool:
+    return _numbers(values) and min(values) >= 0
+
+
+COLUMN_OK: dict[str, Callable[[list[Any]], bool]] = {
+    "ts": _numbers, "workflow": _strs, "digest": _strs, "step": _strs, "attempt": _positives,
+    "pid": _positives, "pgid": _positives, "reason": _reasons, "delay_s": _delays,
+}
+
+
+def _valid_events(events: list[Any]) -> bool:
+    """True only when every value is an event `_validate` accepts at its line (the same
+    rules as FIELD_OK, checked a column at a time); False when not sure."""
+    get, n = dict.get, len(events)
+    if _types(events) != {dict}:
+        return False
+    seqs = list(map(get, events, repeat("seq")))
+    if seqs != list(range(1, n + 1)) or _types(seqs) != {int}:
+        return False
+    kinds = list(map(get, events, repeat("type")))
+    try:
+        present = set(kinds)
+    except TypeError:
+        return False
+    if not present <= FIELDS.keys() or kinds[0] != "WORKFLOW_STARTED" \
+            or kinds.count("WORKFLOW_STARTED") != 1:
+        return False
+    if not _numbers(list(map(get, events, repeat("ts")))):
+        return False
+    for kind in present:
+        group = list(compress(events, map(eq, kinds, repeat(kind))))
+        for name in FIELDS[kind]:
+            if not COLUMN_OK[name](list(map(get, group, repeat(name)))):
+                return False
+    return True
+
+
+def _parse_fast(raw: bytes) -> LogContents | None:
+    """The contents of a log whose complete lines are all valid events, else None."""
+    end = raw.rfind(b"\n") + 1
+    try:
+        text = str(memoryview(raw)[:end], "utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    lines.pop()  # the empty string after the last newline
+    if not lines:
+        return None
+    try:  # a StopIteration (no value at all on a line) ends the map early
+        found = list(map(_SCAN, lines, repeat(0)))
+    except (ValueError, RecursionError):
+        return None
+    if len(found) != len(lines) or list(map(itemgetter(1), found)) != list(map(len, lines)):
+        return None  # a line that is not one JSON value from its first to its last character
+    events = list(map(itemgetter(0), found))
+    if not _valid_events(events):
+        return None
+    return LogContents(events, end, torn=end < len(raw))
+
+
+def parse(raw: bytes) -> LogContents:
+    enabled = gc.isenabled()
+    gc.disable()  # a million new dicts would set off the cycle collector over and over
+    try:
+        fast = _parse_fast(raw)
+        return fast if fast is not None else _parse_lines(raw)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# One complete line as the reference writes it (json.dumps, compact, keys in its order),
+# each piece matching only JSON that `_validate` accepts: strings without escapes,
+# numbers too short to overflow a double, positive integers, the four reasons. Any other
+# line (still maybe valid) matches the last group instead, and `status_columns` gives up.
+_CHARS = r'[^"\\\x00-\x1f]*'
+_STR = f'"{_CHARS}"'
+_POS = r"[1-9][0-9]*"
+_NONNEG = r"(?:0|[1-9][0-9]{0,16})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,2})?"
+_NUM = "-?" + _NONNEG
+_STEP = f'","ts":{_NUM},"step":{_STR},"attempt":{_POS}'
+_LINE = re.compile(
+    f'{{"seq":([1-9][0-9]{{0,17}}),"type":"(?=([A-Z_]+)")'  # 1 the seq, 2 the type,
+    f'(?=STEP_[A-Z_]+","ts":{_NUM},"step":"({_CHARS})"|)'  # 3 the step of a STEP_ event
+    f'(?:WORKFLOW_STARTED","ts":{_NUM},"workflow":{_STR},"digest":{_STR}'
+    f'|WORKFLOW_(?:RESUMED|SUCCEEDED|FAILED)","ts":{_NUM}'
+    f'|STEP_STARTED{_STEP},"pid":{_POS},"pgid":{_POS}'
+    f'|STEP_SUCCEEDED{_STEP}'
+    f'|STEP_FAILED{_STEP},"reason":"(exit|timeout|signal|lost)"'  # 4 the reason
+    f'(?:,"(?:exit_code|signal)":-?(?:0|[1-9][0-9]*))?'
+    f'|STEP_RETRY_SCHEDULED{_STEP},"delay_s":{_NONNEG}'
+    ')}\n|([^\n]*\n)')  # 5 a line of any other form
+
+
+def status_columns(raw: bytes) -> tuple[list[str], list[str], list[str], int] | None:
+    """For `status` of a large log: (types, step ids, reasons, last seq), one entry per
+    event ("" where an event has no such field), when every complete line is an event
+    just as the reference writes it; None when not sure (then `parse` decides)."""
+    end = raw.rfind(b"\n") + 1
+    try:
+        text = str(memoryview(raw)[:end], "utf-8")
+    except UnicodeDecodeError:
+        return None
+    rows = _LINE.findall(text)  # each line matches once, from its start to its newline
+    if not rows or any(map(itemgetter(4), rows)):
+        return None  # no complete line, or some line not in the reference's own form
+    if not all(map(eq, map(int, map(itemgetter(0), rows)), count(1))):
+        return None  # seq is not 1, 2, 3 ...
+    kinds = list(map(itemgetter(1), rows))
+    if kinds[0] != "WORKFLOW_STARTED" or kinds.count("WORKFLOW_STARTED") != 1:
+        return None
+    return kinds, list(map(itemgetter(2), rows)), list(map(itemgetter(3), rows)), len(rows)
 
 
 def read(path: str) -> LogContents | None:
