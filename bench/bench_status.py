@@ -15,6 +15,7 @@ the largest size. The start-up floor is `status` of a one-event log, timed the s
 
     python bench/bench_status.py [--sizes 10000,100000,1000000] [--runs 5]
         [--json bench/status.json] [--label after] [--main path/to/main.py]
+        [--before path/to/older/main.py]
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "bench" / "status.json"))
     ap.add_argument("--label", default="")
     ap.add_argument("--main", default=MAIN, help="the engine's main.py (default: the reference)")
+    ap.add_argument("--before", help="another main.py (say, the reference at an older commit),"
+                    " timed in the same runs, alternated with --main; ratios are reported")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
@@ -134,15 +137,24 @@ def main() -> None:
             check_valid(state, folder / "workflow.json")
             cases[str(n)] = (state, count)
         walls: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(args.runs):  # alternate the sizes run by run
+        before: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(args.runs):  # alternate the sizes (and the engines) run by run
             for key, (state, _count) in cases.items():
                 walls[key].append(time_status(args.main, state))
+                if args.before:
+                    before[key].append(time_status(args.before, state))
     rows: dict[str, Any] = {}
     for key, (_state, count) in cases.items():
         med = statistics.median(walls[key])
         rows[key] = {"events": count, "median_s": round(med, 4),
                      "events_per_s": round(count / med), "walls_s": [round(w, 4) for w in walls[key]]}
         print(f"{key:>8}: {count:>8} events  median {med:7.3f} s  {count / med:>10,.0f} events/s")
+        if args.before:
+            old = statistics.median(before[key])
+            rows[key].update(before_median_s=round(old, 4), before_events_per_s=round(count / old),
+                             speedup=round(old / med, 2), before_walls_s=[round(w, 4) for w in before[key]])
+            print(f"{'':>8}  before: median {old:7.3f} s  {count / old:>10,.0f} events/s"
+                  f"  speed-up x{old / med:.2f}")
     small, large = rows[str(sizes[0])], rows[str(sizes[-1])]
     floor = rows["floor"]["median_s"]
     growth = {
@@ -150,10 +162,12 @@ def main() -> None:
         "events_ratio": round(large["events"] / small["events"], 2),
         "time_ratio_above_floor": round(
             (large["median_s"] - floor) / max(small["median_s"] - floor, 1e-9), 2),
+        "floor_s": floor,
     }
     print(f"growth {sizes[0]} -> {sizes[-1]}: time x{growth['time_ratio']} for events "
           f"x{growth['events_ratio']} (above the start-up floor: x{growth['time_ratio_above_floor']})")
     doc = {"label": args.label, "command": "python3 candidates/reference/main.py status DIR > /dev/null",
+           "main": args.main, "before": args.before,
            "runs": args.runs, "python": sys.version.split()[0], "sizes": rows, "growth": growth}
     path = Path(args.json)
     prior: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
