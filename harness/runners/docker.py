@@ -28,9 +28,9 @@ is judged too; only the harness's or the daemon's failures are `InfraError`.
 Clean-up: every container is labelled with its owner (`harness.container.client`).
 A cell's close ends every process in it and removes its folder; its container, where
 nothing runs any more, is removed by the runner in a background thread (so the cell's
-result does not wait for the daemon), and the runner's close waits for every removal. If the harness dies, the init sees its socket close
-and ends every process; the stopped container and its folder are removed by the next
-run, or by `harness gc`.
+result does not wait for the daemon), and the runner's close waits for every removal.
+If the harness dies, the init sees its socket close and ends every process; the
+stopped container and its folder are removed by the next run, or by `harness gc`.
 """
 
 from __future__ import annotations
