@@ -25,10 +25,12 @@ little beyond it, enforced twice: by the init inside, and by a timer outside tha
 removes the container. A cell that its backstop ended raises `CellLimitReached`, so it
 is judged too; only the harness's or the daemon's failures are `InfraError`.
 
-Clean-up: every container is labelled with its owner (`harness.container.client`)
-and removed when its cell closes. If the harness dies, the init sees its socket close
-and ends every process; the stopped container and its folder are removed by the next
-run, or by `harness gc`.
+Clean-up: every container is labelled with its owner (`harness.container.client`).
+A cell's close ends every process in it and removes its folder; its container, where
+nothing runs any more, is removed by the runner in a background thread (so the cell's
+result does not wait for the daemon), and the runner's close waits for every removal.
+If the harness dies, the init sees its socket close and ends every process; the
+stopped container and its folder are removed by the next run, or by `harness gc`.
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ class DockerCell(Cell):
             cellfs.remove(self.base)
             raise
         self._client = client or runner.client  # the client of the thread that makes it
+        self._discard = runner.discard
+        self._discarded = False
         self.container = self._start(runner, image, label)
         self._timer: threading.Timer | None = None
 
@@ -381,12 +385,25 @@ class DockerCell(Cell):
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        ended = False
         if self._sock is not None:
             try:
                 self.request({"op": "end"})
+                ended = not self._at_limit
             except HarnessError:
                 pass
             self._close_sock("closed")
+        if ended:
+            # The init answered that no process but itself is left, and with its socket
+            # closed it exits: nothing runs in the container, so its removal (most of a
+            # cell's fixed cost) is left to the runner's background thread, and the
+            # cell's folder goes now. The runner's close waits for every such removal.
+            cellfs.remove(self.base)
+            self._discard(self.container)
+            self._discarded = True
+            return
+        if self._discarded:  # closed before: the runner removes its container
+            return
         try:
             self._remove(self.container)
         finally:  # the cell's tmpfs goes even when the daemon keeps the container
@@ -437,6 +454,9 @@ class DockerRunner(Runner):
         self._ahead = ahead
         self._pool: ThreadPoolExecutor | None = None
         self._next: tuple[str, Future[DockerCell]] | None = None
+        self._remover: ThreadPoolExecutor | None = None
+        self._remover_client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
         gone = collect(client)
         owner.sweep()
         if gone.removed:
@@ -484,6 +504,27 @@ class DockerRunner(Runner):
         self._next = (tag, self._pool.submit(self._new_cell, candidate, tag, image_id, "ahead",
                                              self._ahead_client))
 
+    def discard(self, container: Any) -> None:
+        """Remove the container of a closed cell (nothing runs in it any more) in a
+        background thread, with its own daemon client: the cell's result need not wait.
+        A removal that fails is left to the next run's collection, as a failed removal
+        in a cell's close is; one still pending when the harness is killed, too."""
+        with self._lock:  # cells close in this thread, and in the ahead thread
+            if self._remover is None:
+                self._remover = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="harness-remove")
+            self._remover.submit(self._remove, container.id, container.name)
+
+    def _remove(self, cid: str, name: str) -> None:
+        try:
+            if self._remover_client is None:  # made in the remover's own thread
+                self._remover_client = connect(timeout=self.client.api.timeout)
+            self._remover_client.api.remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, HarnessError, *TRANSIENT) as exc:
+            self.say(f"cannot remove container {name} now ({exc}); the next run collects it")
+
     def open_cell(self, candidate: Candidate, label: str) -> Cell:
         tag, image_id = self.image_for(candidate)
         cell = self._take_ahead(tag) or self._new_cell(candidate, tag, image_id, label)
@@ -506,6 +547,13 @@ class DockerRunner(Runner):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._lock:
+            remover, self._remover = self._remover, None
+        if remover is not None:  # every closed cell's container is gone when this returns
+            remover.shutdown(wait=True)
+        if self._remover_client is not None:
+            self._remover_client.close()
+            self._remover_client = None
 
     def describe(self) -> dict[str, str]:
         return {"runner": self.name, "base_image": images.BASE_IMAGE, "base_image_id": self.base_id}

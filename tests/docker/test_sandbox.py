@@ -158,3 +158,18 @@ def test_wall_clock_limit_is_enforced_outside(tmp_path: Path, docker_runner: Doc
             cell.alive([(1, None)])
     finally:
         cell.close()
+
+
+def test_a_closed_cell_is_ended_at_once_and_its_container_gone_when_the_runner_closes(
+        tmp_path: Path, client: docker.DockerClient) -> None:
+    """A cell's close ends every process and removes its folder before it returns; the
+    container's removal is the runner's, in the background, and done by its close."""
+    with DockerRunner(client, print) as runner:
+        cell = runner.open_cell(hostile(tmp_path, "hang"), "discard")
+        assert isinstance(cell, DockerCell)
+        cell.start(["run"])
+        cell.close()
+        assert not cell.base.exists()
+        cell.close()  # twice is safe
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(cell.container.id)
