@@ -141,3 +141,22 @@ def test_the_reference_form_takes_the_fast_paths() -> None:
     columns = eventlog.status_columns(raw)
     assert columns is not None
     assert state.status_fold(*columns) == replayed(events)
+
+
+@pytest.mark.parametrize("line", [
+    {"seq": 1, "type": [1], "ts": 1.0},
+    {"seq": 1, "type": {"k": 1}, "ts": 1.0},
+])
+def test_a_type_that_is_no_string_is_damage_not_a_crash(line: dict[str, Any]) -> None:
+    raw = dump(line) + dump({"seq": 2, "type": "WORKFLOW_SUCCEEDED", "ts": 2.0})
+    with pytest.raises(eventlog.LogDamaged, match="unknown event type"):
+        eventlog.parse(raw)
+
+
+def test_a_reason_that_is_no_string_is_damage_not_a_crash() -> None:
+    raw = (dump({"seq": 1, "type": "WORKFLOW_STARTED", "ts": 1.0, "workflow": "w",
+                 "digest": "x"})
+           + dump({"seq": 2, "type": "STEP_FAILED", "ts": 2.0, "step": "a", "attempt": 1,
+                   "reason": ["x"]}))
+    with pytest.raises(eventlog.LogDamaged, match="reason"):
+        eventlog.parse(raw)

@@ -92,7 +92,7 @@ def _is_str(v: Any) -> bool:
 FIELD_OK: dict[str, Callable[[Any], bool]] = {
     "ts": _is_number, "workflow": _is_str, "digest": _is_str, "step": _is_str,
     "attempt": _positive, "pid": _positive, "pgid": _positive,
-    "reason": lambda v: v in REASONS, "delay_s": lambda v: _is_number(v) and v >= 0,
+    "reason": lambda v: isinstance(v, str) and v in REASONS, "delay_s": lambda v: _is_number(v) and v >= 0,
 }
 
 
@@ -108,7 +108,7 @@ def _field_problem(kind: str, event: dict[str, Any]) -> str | None:
 def _validate(number: int, event: dict[str, Any]) -> None:
     """Raise LogDamaged unless `event` is a well-formed event at line `number`."""
     kind = event.get("type")
-    if kind not in FIELDS:
+    if not isinstance(kind, str) or kind not in FIELDS:  # a list or object is no type either
         raise LogDamaged(f"line {number}: unknown event type {kind!r}")
     seq = event.get("seq")
     if not _is_int(seq) or seq != number:
