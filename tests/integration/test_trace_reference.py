@@ -3,7 +3,8 @@
 The engine runs directly under strace in a temporary folder, outside the runners, with
 the environment TASK.md promises (PATH, HOME, TMPDIR, LANG) and the probe as every
 step's command. The recording must show what TASK.md's log rules demand of it: each
-event of the final log carried by exactly one write of its whole line, each write
+event of the final log carried by exactly one write that holds its whole line (a write
+may hold several whole lines: events that become ready together share it, group commit), each write
 fsynced before the next event is written and before anything is done on it (a
 dependent step's command starts; an output is published), and every output published
 by a link or rename into outputs/. A step's command is taken to have started when the
@@ -64,9 +65,9 @@ def _broken_rules(calls: list[Call], state: Path, deps: dict[str, list[str]],
     assert b"".join(e.raw for e in events) == final
     writes = [d for d in mapped if d.kind is Kind.LOG_WRITE]
     broken = []
-    for event in events:  # exactly one write carries each line, whole
-        carriers = [d for d in writes if event.index in d.events]
-        if len(carriers) != 1 or carriers[0].call.data != event.raw or carriers[0].partial:
+    for event in events:  # exactly one write carries each line, whole (group commit: a
+        carriers = [d for d in writes if event.index in d.events]  # write may hold several)
+        if len(carriers) != 1 or carriers[0].partial or event.raw not in (carriers[0].call.data or b""):
             broken.append(f"event {event.index} is not carried by one whole write")
     durable = {}
     for write, nxt in zip(writes, [*writes[1:], None], strict=True):

@@ -1,7 +1,7 @@
 """refengine: the reference event-sourced workflow engine (contract v1 with v1.1).
 
 Modules: workflow (validation), eventlog (the durable log), state (pure replay),
-supervisor and launcher (process groups), scheduler (the event loop), outputs
+supervisor (process groups, the held command), scheduler (the event loop), outputs
 (exactly-once publishing), lock (single writer), cli (commands and exit codes).
 Standard library only; it imports nothing from the harness that judges it.
 """

@@ -4,6 +4,10 @@ Properties kept on purpose:
 - An event is one `os.write` of its whole line to an O_APPEND descriptor, then `fsync`,
   before the caller acts on it; the directory is fsynced when the file is created. A
   crash can therefore tear only the line being written.
+- Group commit: inside `with log.group():` the events appended are written together,
+  whole lines in one `os.write`, and fsynced once when the group ends; nothing may act
+  on them before that (`after_durable` defers an act until then). A crash before the
+  fsync can leave any prefix of those lines, none of which was acted on.
 - The file is never opened in a truncating mode and never rewritten. The one change
   besides appending is `run` cutting a torn final line (ftruncate to the end of the
   last complete line, then fsync); `status` only reads.
@@ -29,7 +33,8 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress, count, repeat
 from operator import eq, itemgetter
@@ -312,20 +317,56 @@ class EventLog:
         if created:
             fsync_dir(os.path.dirname(path))
         self.events: list[dict[str, Any]] = list(contents.events) if contents else []
+        self._pending: list[bytes] | None = None  # lines of an open group, not yet written
+        self._after: list[Callable[[], None]] = []  # acts waiting for the group's fsync
         if contents is not None and contents.torn:
             os.ftruncate(self._fd, contents.good_len)  # cut the torn tail, keep the rest
             os.fsync(self._fd)
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """Write one event whole and fsync it; only then may the caller act on it."""
+        """Write one event whole and fsync it; only then may the caller act on it. Inside
+        `group()` the line is held and made durable with the group's others when it ends."""
         event = {"seq": len(self.events) + 1, "type": kind, "ts": time.time(), **fields}
         data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        if self._pending is not None:
+            self._pending.append(data)
+        else:
+            self._write_synced(data)
+        self.events.append(event)
+        return event
+
+    def _write_synced(self, data: bytes) -> None:
         written = os.write(self._fd, data)
         if written != len(data):  # a half line must never be built on: stop here
             raise OSError(f"short write to the event log ({written} of {len(data)} bytes)")
         os.fsync(self._fd)
-        self.events.append(event)
-        return event
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: the events appended inside share one write and one fsync, made
+        when the block ends normally; then the acts `after_durable` deferred run, in order.
+        Nested groups join the outer one. If the block raises, nothing of it is written."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending, self._after = [], []
+        try:
+            yield
+            data = b"".join(self._pending)
+        finally:
+            self._pending = None
+        if data:
+            self._write_synced(data)
+        after, self._after = self._after, []
+        for act in after:
+            act()
+
+    def after_durable(self, act: Callable[[], None]) -> None:
+        """Run `act` once every event appended so far is durable: now, outside a group."""
+        if self._pending is None:
+            act()
+        else:
+            self._after.append(act)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -3,6 +3,11 @@
 Properties kept on purpose:
 - Persist, then act: every decision is appended to the log (durably) before a process
   is told to run, an output is published or the workflow's end is reported.
+- Group commit: the attempts started in one pass share one write and fsync of their
+  STEP_STARTED lines, and each gets its go-ahead only after it; the ends reaped in one
+  pass share one write and fsync of their STEP_SUCCEEDED / STEP_FAILED /
+  STEP_RETRY_SCHEDULED lines, and outputs are published, and dependents started, only
+  after it.
 - Nothing blocks the loop. Retry due times, timeouts and kill escalations are
   deadlines; the loop waits in select() on a self-pipe (signal.set_wakeup_fd) that
   SIGCHLD, SIGTERM and SIGINT write to, never longer than the nearest deadline. So one
@@ -123,7 +128,9 @@ class Scheduler:
             now = time.monotonic()
             self._reap(now)
             self._enforce_timeouts(now)
-            self._start_ready(now)
+            # a fresh clock: a retry scheduled with no delay by _reap is due now, and
+            # _next_deadline counts only times still to come
+            self._start_ready(time.monotonic())
             if not self.running and not self._can_progress():
                 return self._finish()
             self._wait(self._next_deadline(time.monotonic()))
@@ -162,11 +169,21 @@ class Scheduler:
                    for sid, s in self.steps.items())
 
     def _start_ready(self, now: float) -> None:
-        for step in self.wf.steps:
-            if len(self.running) >= self.wf.max_parallel or self.stop_signal:
-                return
-            if self._ready(step.id, now):
-                self._start(step.id)
+        """Start what is ready, up to max_parallel: one group commit of their STEP_STARTED,
+        then each command's go-ahead (`_go`, run when the group's fsync is done)."""
+        try:
+            with self.log.group():
+                for step in self.wf.steps:
+                    if len(self.running) >= self.wf.max_parallel or self.stop_signal:
+                        break
+                    if self._ready(step.id, now):
+                        self._start(step.id)
+        except BaseException:
+            for a in self.running.values():  # no go-ahead: commands the log may not name
+                if a.go_w is not None:
+                    os.close(a.go_w)
+                    a.go_w = None
+            raise
 
     def _start(self, sid: str) -> None:
         step, s = self.wf.step(sid), self.steps[sid]
@@ -177,7 +194,7 @@ class Scheduler:
                    ENGINE_STATE_DIR=self.state_dir, ENGINE_OUTPUT=out)
         log_path = os.path.join(self.state_dir, "logs", f"{outputs.file_key(sid)}.{attempt}.log")
         proc, go_w = supervisor.spawn(step.command, env, log_path)
-        try:  # the launcher leads a new session, so its pid is also its pgid
+        try:  # the child leads its own group, so its pid is also its pgid
             self.log.append("STEP_STARTED", step=sid, attempt=attempt, pid=proc.pid, pgid=proc.pid)
         except BaseException:
             os.close(go_w)  # no go-ahead: the command the log does not name never runs
@@ -186,8 +203,15 @@ class Scheduler:
         s.state, s.attempts, s.started = "running", attempt, s.started + 1
         self.due.pop(sid, None)
         deadline = time.monotonic() + step.timeout_s if step.timeout_s is not None else None
-        self.running[sid] = Attempt(sid, attempt, proc, deadline)
-        supervisor.go_ahead(go_w)
+        self.running[sid] = Attempt(sid, attempt, proc, deadline, go_w=go_w)
+        self.log.after_durable(lambda: self._go(sid))  # outside a group: at once
+
+    def _go(self, sid: str) -> None:
+        """The go-ahead of a started attempt, once its STEP_STARTED is durable."""
+        a = self.running.get(sid)
+        if a is not None and a.go_w is not None:
+            supervisor.go_ahead(a.go_w)
+            a.go_w = None
 
     def _enforce_timeouts(self, now: float) -> None:
         for a in self.running.values():
@@ -201,6 +225,11 @@ class Scheduler:
                 supervisor.signal_group(a.pgid, signal.SIGKILL)
 
     def _reap(self, now: float) -> None:
+        """Record every attempt that has ended: one group commit for all of them."""
+        with self.log.group():
+            self._reap_each(now)
+
+    def _reap_each(self, now: float) -> None:
         for sid, a in list(self.running.items()):
             if a.returncode is None:
                 rc = a.proc.poll()
@@ -219,7 +248,8 @@ class Scheduler:
         if a.returncode == 0 and not a.timed_out:
             self.log.append("STEP_SUCCEEDED", step=a.step, attempt=a.attempt)
             s.state, s.succeeded_attempt = "succeeded", a.attempt
-            outputs.publish(self.state_dir, a.step, a.attempt)  # only once success is durable
+            self.log.after_durable(  # only once success is durable
+                lambda: outputs.publish(self.state_dir, a.step, a.attempt))
             return
         self.log.append("STEP_FAILED", step=a.step, attempt=a.attempt, **_failure(a))
         s.state, s.failures = "failed", s.failures + 1

@@ -1,8 +1,16 @@
 """Process supervision: one process group per attempt, and ending whole groups.
 
 Properties kept on purpose:
-- Each attempt starts in a new session through the launcher, so it leads its own
-  process group (pgid == pid) and the command waits for the go-ahead (see launcher.py).
+- Each attempt is a fork of the engine that leads its own process group (pgid == pid;
+  both parent and child call setpgid, so the group exists as soon as fork returns) and
+  holds the command until the engine's go-ahead, then execs it, keeping the pid and
+  pgid the log names. The engine writes STEP_STARTED with that pid and sends the
+  go-ahead only once it is durable. If the engine dies first, the pipe closes with no
+  byte and the command never runs (exit 125), so no step process can exist that the
+  log does not name. If exec fails, the attempt exits 127, like a shell's "command not
+  found". No interpreter starts per attempt: the child runs a few system calls of the
+  already loaded engine, resets the signals the engine set or Python ignores (SIGPIPE,
+  SIGXFSZ) to their defaults, closes every other descriptor, then execs.
 - Ending an attempt always signals the group, never just the leader, because
   grandchildren outlive their parents and may ignore SIGTERM.
 - A group counts as gone when killpg(pgid, 0) finds no member, or /proc shows only
@@ -14,53 +22,131 @@ Properties kept on purpose:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
 KILL_AFTER_S = 1.0  # after a timeout's SIGTERM, SIGKILL the group this long after (<= 2 s)
 GONE_WAIT_S = 2.0  # how long to wait for a SIGKILLed group's members to disappear
 POLL_S = 0.02  # members of a group that are not our children give no SIGCHLD: poll
+
+
+_RESET = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGCHLD", "SIGPIPE", "SIGXFSZ")
+               if hasattr(signal, n))
+_MAX_FD = max(256, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 256)
+
+
+class Child:
+    """An attempt's leader, forked by `spawn`: what the engine uses of subprocess.Popen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The leader's exit status (-signum when a signal ended it) once it has exited."""
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = 255  # reaped elsewhere: never count it as a success
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        until = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if until is not None and time.monotonic() >= until:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
 
 
 @dataclass
 class Attempt:
     step: str
     attempt: int
-    proc: subprocess.Popen[bytes]
+    proc: Child
     deadline: float | None  # monotonic time of the timeout
     term_at: float | None = None  # when the group was sent SIGTERM for the timeout
     killed: bool = False  # the group was sent SIGKILL
     timed_out: bool = False
     returncode: int | None = None  # the leader's, once reaped
     exited_at: float | None = None  # monotonic time the leader was reaped
+    go_w: int | None = None  # the go-ahead pipe, until STEP_STARTED is durable
 
     @property
     def pgid(self) -> int:
         return self.proc.pid
 
 
-def spawn(command: tuple[str, ...], env: dict[str, str],
-          log_path: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the launcher for `command` in its own group; returns it and the go-ahead fd."""
-    go_r, go_w = os.pipe()  # both close-on-exec; go_r is passed on explicitly
+def _child(argv: list[str], env: dict[str, str], log_fd: int, go_r: int,
+           cwd: str | None, keep_stdin: bool) -> None:
+    """In the forked child: become the attempt's leader, wait for the go-ahead, exec."""
     try:
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", LAUNCHER, str(go_r), *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                pass_fds=(go_r,), start_new_session=True)
+        for sig in _RESET:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.setpgid(0, 0)
+        go = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10)  # out of the way of 0-3, whatever they are
+        log = fcntl.fcntl(log_fd, fcntl.F_DUPFD, 10)
+        if not keep_stdin:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.dup2(go, 3)
+        os.closerange(4, _MAX_FD)  # no other attempt's pipe, no lock, no log fd
+        if os.read(3, 1) != b"g":
+            os._exit(125)  # the engine died before STEP_STARTED was durable: run nothing
+        os.close(3)
+        if cwd is not None:
+            os.chdir(cwd)
+        os.execvpe(argv[0], argv, env)
+    except BaseException as exc:  # noqa: BLE001 - the child must never return
+        try:
+            why = getattr(exc, "strerror", None) or str(exc)
+            os.write(2, f"engine: cannot run {argv[0]!r}: {why}\n".encode("utf-8", "replace"))
+        finally:
+            os._exit(127)
+    finally:
+        os._exit(127)
+
+
+def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
+          cwd: str | None = None, keep_stdin: bool = False) -> tuple[Child, int]:
+    """Fork the attempt's leader in its own group, holding `command` until the go-ahead
+    (see `go_ahead`); returns it and the go-ahead fd. Its stdout and stderr go to
+    log_path, its stdin is /dev/null (the engine's own with keep_stdin)."""
+    go_r, go_w = os.pipe()  # both close-on-exec
+    try:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except BaseException:
+        os.close(go_r)
+        os.close(go_w)
+        raise
+    argv = list(command)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(argv, env, log_fd, go_r, cwd, keep_stdin)  # never returns
+        try:
+            os.setpgid(pid, pid)  # as the child does: whoever runs first makes the group
+        except OSError:
+            pass  # the child did it already (EACCES after exec cannot happen: it waits)
     except BaseException:
         os.close(go_w)
         raise
     finally:
         os.close(go_r)
-    return proc, go_w
+        os.close(log_fd)
+    return Child(pid), go_w
 
 
 def go_ahead(go_w: int) -> None:
@@ -68,7 +154,7 @@ def go_ahead(go_w: int) -> None:
     try:
         os.write(go_w, b"g")
     except BrokenPipeError:
-        pass  # the launcher already died; reaping it records the failed attempt
+        pass  # the child already died; reaping it records the failed attempt
     finally:
         os.close(go_w)
 
@@ -119,7 +205,7 @@ def group_alive(pgid: int) -> bool:
     return _live_member(pgid)
 
 
-def end_groups(pgids: list[int], reap: Sequence[subprocess.Popen[bytes]] = ()) -> list[int]:
+def end_groups(pgids: list[int], reap: Sequence[Child] = ()) -> list[int]:
     """SIGKILL whole groups, then wait (bounded) until they are gone; returns survivors."""
     for pgid in pgids:
         signal_group(pgid, signal.SIGKILL)
@@ -134,6 +220,6 @@ def end_groups(pgids: list[int], reap: Sequence[subprocess.Popen[bytes]] = ()) -
     return alive
 
 
-def end_group(pgid: int, reap: subprocess.Popen[bytes] | None = None) -> bool:
+def end_group(pgid: int, reap: Child | None = None) -> bool:
     """SIGKILL one whole group and wait (bounded) until it is gone; True when it is."""
     return not end_groups([pgid], [reap] if reap is not None else [])

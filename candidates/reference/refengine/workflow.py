@@ -17,6 +17,7 @@ Properties kept on purpose:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -66,8 +67,13 @@ class Workflow:
     steps: tuple[Step, ...]
     digest: str
 
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
+
     def step(self, step_id: str) -> Step:
-        return next(s for s in self.steps if s.id == step_id)
+        """The step with this id (a dict lookup: the scheduler asks for every step often)."""
+        return self._by_id[step_id]
 
 
 def _show(value: Any) -> str:
