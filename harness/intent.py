@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from harness.errors import ScoringDataError
 from harness.model import CAPABILITIES, Candidate, CheckResult, Outcome
+from harness.safefs import CellFiles, Unsafe
 from harness.scoring import UNJUDGED
 from harness.tomlfile import read_toml
 from harness.tree import candidate_files
@@ -267,12 +268,16 @@ def find_signals(c: Candidate, languages: Mapping[str, Language]) -> Intent:
     for rel, path in candidate_files(c):
         if lang.grammar(Path(rel).name) is None:
             continue
+        # The candidate's files are untrusted and the harness may run as root: read each
+        # beneath its own folder, never through a link, never from a FIFO or device, and
+        # never more than the cap (a file over it is skipped: it shows no intent).
+        root = path.parents[len(Path(rel).parts) - 1]
         try:
-            if path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
-                continue
-            texts.append((rel, path.read_text(encoding="utf-8", errors="replace")))
-        except OSError:
-            continue  # a dangling link or an unreadable file shows no intent
+            data = CellFiles(root).read_strict(rel, MAX_FILE_BYTES)
+        except (Unsafe, OSError):
+            continue
+        if data is not None:
+            texts.append((rel, data.decode("utf-8", errors="replace")))
     return Intent(True, scan(texts, lang), c.claims, c.language)
 
 

@@ -224,3 +224,31 @@ def test_malformed_profiles_name_the_file_and_key(tmp_path: Path, body: str,
     for w in [str(path), *words]:
         assert w in str(info.value)
 
+
+
+def test_hostile_source_files_show_no_intent_and_never_hang(tmp_path: Path) -> None:
+    """A symlink (to a file full of signals outside the folder), a FIFO and a file over the
+    cap, each named like source: none is read, and the FIFO never blocks the scan."""
+    import os
+    import signal
+
+    from harness.intent import MAX_FILE_BYTES
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("import os\ndef w(fd, b):\n    os.write(fd, b)\n    os.fsync(fd)\n")
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "candidate.toml").write_text(
+        'name = "h"\nlanguage = "python"\nentrypoint = ["python3", "e.py"]\n'
+        'claims = ["durable_log"]\n')
+    (tmp_path / "h" / "linked.py").symlink_to(outside)
+    os.mkfifo(tmp_path / "h" / "fifo.py")
+    (tmp_path / "h" / "huge.py").write_text(outside.read_text() + "#" * MAX_FILE_BYTES)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the scan blocked on the FIFO"))
+    signal.alarm(20)
+    try:
+        intent = find_signals(load_candidate(tmp_path / "h"), LANGUAGES)
+    finally:
+        signal.alarm(0)
+    assert intent.language_known and intent.hits == ()
+    (tmp_path / "h" / "real.py").write_text(outside.read_text())  # the same code, as a file
+    assert find_signals(load_candidate(tmp_path / "h"), LANGUAGES).has_intent("durable_log")
