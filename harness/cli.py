@@ -31,6 +31,7 @@ from rich.table import Table
 
 from harness import api, cells, outdir
 from harness.errors import HarnessError, UsageError
+from harness.intent import FALLBACK
 from harness.manifest import resolve_candidates
 from harness.model import Outcome
 from harness.progress import Progress
@@ -343,7 +344,7 @@ def print_table(doc: dict[str, Any]) -> None:
                       highlight=False, soft_wrap=True)
         intent = c.get("intent", {})
         if intent.get("withheld"):
-            said = (intent["withheld"] + " (every profile scores execution alone)"
+            said = (intent["withheld"] + f" ({FALLBACK})"
                     if intent.get("language_known") is False
                     else f"intent not credited: {intent['withheld']}")
             out.print(f"{name} {said}", highlight=False, markup=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from harness import api
 from harness.cli import friendly, main, out
+from harness.intent import FALLBACK
 from harness.manifest import resolve_candidates
 from harness.model import CAPABILITIES
 
@@ -27,7 +28,7 @@ def intent_cmd(candidates: tuple[str, ...], all_signals: bool) -> None:
         intent = api.intents([c], languages)[c.name]
         if intent.score is None:
             title = Text(f"{c.name}: {intent.not_judged} (add scenarios/scoring/signals/"
-                         f"{c.language.lower()}.toml; every profile scores execution alone)")
+                         f"{c.language.lower()}.toml; {FALLBACK})")
         else:
             title = Text(f"{c.name}: intent {intent.score:.2f}/10")
         table = Table("capability", "claimed", "intent", "signals (file:line, what it shows)",

@@ -35,6 +35,7 @@ from harness.tree import candidate_files
 if TYPE_CHECKING:
     from ast_grep_py import Config, SgNode
 
+FALLBACK = "every profile scores execution alone"  # said wherever intent is not judged
 MAX_FILE_BYTES = 2_000_000  # a generated engine's source file is far smaller; data is skipped
 SIGNAL_KEYS = {"capability", "means", "rule", "constraints", "utils", "grammars"}
 LANGUAGE_KEYS = {"name", "aliases", "files", "prose", "signals"}

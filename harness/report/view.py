@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.common import EXCERPT_LINE
+from harness.intent import FALLBACK
 from harness.model import CAPABILITIES
 from harness.profiles import cap_reason
 from harness.report import timeline as tl
@@ -369,7 +370,7 @@ def intent_note(cand: Mapping[str, Any]) -> str:
     if not withheld:
         return ""
     if intent.get("language_known") is False:  # not judged: every profile is execution alone
-        return withheld[:1].upper() + withheld[1:] + "; every profile scores execution alone"
+        return withheld[:1].upper() + withheld[1:] + f"; {FALLBACK}"
     return f"Design intent not credited: {withheld}"
 
 
