@@ -80,8 +80,10 @@ def resumed_problems(after: bytes | None, kept: bytes, lost: str, torn: str) -> 
     problems = []
     if not after.startswith(kept):
         problems.append(lost)
-    left_after_end = (parsed.torn and not parsed.damaged and parse_log(kept).finished
-                      and len(parsed.events) == len(parse_log(kept).events))
+    left_after_end = False
+    if parsed.torn and not parsed.damaged:
+        before = parse_log(kept)  # parsed once, only where a torn line was left
+        left_after_end = before.finished and len(parsed.events) == len(before.events)
     if parsed.damaged or (parsed.torn and not left_after_end):
         problems.append(torn)
     problems += seq_problems(parsed.events)[:1]
