@@ -276,13 +276,23 @@ def fresh_point(rec: Recording, rng: random.Random) -> CrashPoint:
     step runs, and after the last ends, are made in one order only. So the same seed
     strikes the same call, whatever order a loaded machine gives the recording. (A draw
     among the points at which an attempt runs would not be: which points those are moves
-    with that order.)"""
+    with that order.)
+
+    A drawn call at which nothing runs moves to the next call at which an attempt runs.
+    Such calls lie between a group commit of ends and the group commit of the starts it
+    made ready (the last running step ended, its dependents not yet started): struck
+    there, the kill would leave no attempt for the next `run` to record as lost, and
+    crash.lost_recorded unexercised for a correct engine. The move depends on the
+    recording alone, so the same seed still strikes the same call for the same recording;
+    the scenarios that use it space their steps' ends apart so that every recording of a
+    correct engine has the same order."""
     on_log = [p for p in rec.usable if p.path == LOG_NAME]
     if not on_log:
         return rng.choice(list(rec.usable))
     inside = [i for i, p in enumerate(on_log) if running_attempts(log_before(rec.calls, p))]
     lo, hi = (inside[0], inside[-1]) if inside else (0, len(on_log) - 1)
-    return on_log[rng.randint(lo, hi)]
+    drawn = rng.randint(lo, hi)
+    return on_log[next((i for i in inside if i >= drawn), drawn)]
 
 
 def first_point(rec: Recording, want: Sequence[str] = (), *, lines: int = 0,

@@ -273,3 +273,34 @@ def test_a_fresh_strike_is_the_seeds_whatever_order_concurrent_steps_finished_in
     assert struck == {("fsync", "events.jsonl", 2), ("write", "events.jsonl", 3),
                       ("fsync", "events.jsonl", 3), ("write", "events.jsonl", 4),
                       ("fsync", "events.jsonl", 4), ("write", "events.jsonl", 5)}
+
+
+def _chain_run() -> Recording:
+    """The calls of an engine that runs a, then b (b depends on a), with group commit:
+    between a's STEP_SUCCEEDED and b's STEP_STARTED the log shows nothing running."""
+    calls: list[Call] = []
+    for seq, (kind, step) in enumerate([("WORKFLOW_STARTED", None), ("STEP_STARTED", "a"),
+                                        ("STEP_SUCCEEDED", "a"), ("STEP_STARTED", "b"),
+                                        ("STEP_SUCCEEDED", "b"), ("WORKFLOW_SUCCEEDED", None)], 1):
+        doc: dict[str, object] = {"seq": seq, "type": kind}
+        if step is not None:
+            doc.update(step=step, attempt=1)
+        line = json.dumps(doc).encode() + b"\n"
+        calls.extend([_call(7, "write", LOG, data=line), _call(7, "fsync", LOG)])
+    numbered = [Call(i + 1, c.pid, c.ts, c.syscall, c.paths, data=c.data, ret=c.ret)
+                for i, c in enumerate(calls)]
+    dcs = durability_calls(numbered, S)
+    return Recording(tuple(dcs), tuple(crash_points(dcs)))
+
+
+def test_a_fresh_strike_never_lands_where_the_log_shows_nothing_running() -> None:
+    """Drawn by place, a kill at the fsync of a's success, or at the write of b's start,
+    would find no attempt running: it moves to the next call at which one runs (the fsync
+    of b's start), so crash-loop's first kill always leaves a lost attempt to record."""
+    from harness.eventlog import running_attempts
+
+    rec = _chain_run()
+    struck = {fresh_point(rec, random.Random(seed)) for seed in range(80)}
+    assert all(running_attempts(log_before(rec.calls, p)) for p in struck)
+    assert {(p.syscall, p.ordinal) for p in struck} == {
+        ("fsync", 2), ("write", 3), ("fsync", 4), ("write", 5)}
