@@ -199,10 +199,3 @@ def speed_score(t: Throughput | None) -> float | None:
     ratios = [min(1.0, r.ratio) for r in t.rates if r.ratio is not None]
     return round(10.0 * sum(ratios) / len(ratios), 2) if ratios else None
 
-
-def describe(rate: Rate, unit: str) -> str:
-    """One short phrase: '131.2 steps/s (x0.98)', or 'no figure: WHY'."""
-    if rate.value is None:
-        return f"no figure: {rate.why}" if rate.why else "no figure"
-    tail = f" (x{rate.ratio:.2f})" if rate.ratio is not None else " (no ratio)"
-    return f"{rate.value:,.1f} {unit}{tail}"
