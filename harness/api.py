@@ -31,19 +31,23 @@ from harness.errors import (
 )
 from harness.executors.base import RunnerSpec
 from harness.executors.sequential import Sequential
-from harness.faults import clean, crashstates, logfaults  # noqa: F401 - they register procedures
+from harness.faults import clean, crashstates, logfaults, throughput  # noqa: F401 - they register procedures
 from harness.faults.inject import CellLimit
 from harness.faults.procedures import PROCEDURES, new_ctx, observe, run_procedure
 from harness.intent import Intent, Language, find_signals, load_signals
+from harness.manifest import load_candidate
+from harness.measures import MEASURES, measured
 from harness.model import Candidate, CellResult, CheckResult, Evidence, Outcome, Scenario
 from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Cell, Runner
 from harness.runners.limits import Limits
 from harness.scenario import load_scenarios
+from harness.throughput import YARDSTICK
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORING = ROOT / "scenarios" / "scoring"  # signals/ (one file per language) and profiles.toml
+REFERENCE = ROOT / "candidates" / "reference"  # the yardstick of the throughput figures
 CELL_TIMEOUT_S = 600.0  # a cell's wall-clock limit unless --cell-timeout says otherwise
 Progress = Callable[[CellResult], None]
 
@@ -51,7 +55,40 @@ Progress = Callable[[CellResult], None]
 def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> list[Scenario]:
     load_all()
     return load_scenarios(folder or ROOT / "scenarios", PROCEDURES, REGISTRY, pattern,
-                          validators=logfaults.VALIDATORS)
+                          validators=logfaults.VALIDATORS, measures=MEASURES)
+
+
+def yardstick(candidates: Sequence[Candidate], scenarios: Sequence[Scenario],
+              ) -> tuple[str, Candidate | None, list[Scenario]]:
+    """The throughput yardstick of a run: the name its cells go by, the candidate to plan
+    them for, and the scenarios to plan (those with measures).
+
+    The yardstick is the bundled reference, measured in the same run on the same runner
+    as the candidates. Where the reference is among them, its own cells are the yardstick
+    (None to plan: its ratio to itself is exactly 1); otherwise one cell per measuring
+    scenario is added to the plan and kept out of every candidate's scores. Its name is
+    "reference", or "reference (yardstick)" where another candidate is named so."""
+    measuring = [s for s in scenarios if s.measures]
+    scored = next((c for c in candidates if c.path.resolve() == REFERENCE.resolve()), None)
+    if scored is not None:
+        return scored.name, None, []
+    if not measuring:
+        return YARDSTICK, None, []
+    ref = load_candidate(REFERENCE)
+    if any(c.name == ref.name for c in candidates):
+        ref = replace(ref, name=f"{ref.name} (yardstick)")
+    return ref.name, ref, measuring
+
+
+def plan(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], seed: int,
+         runner: str, trials: int = 1) -> tuple[list[CellSpec], str]:
+    """Every cell of a run (the yardstick's last, if it needs its own), and the name the
+    yardstick's cells go by."""
+    name, extra, measuring = yardstick(candidates, scenarios)
+    specs = cells.plan(candidates, scenarios, seed, runner, reproduce_command, trials)
+    if extra is not None:
+        specs += cells.plan([extra], measuring, seed, runner, reproduce_command)
+    return specs, name
 
 
 def scoring_data(folder: Path | None = None) -> tuple[Profiles, dict[str, Language]]:
@@ -181,11 +218,14 @@ def run_cell(runner: Runner, c: Candidate, scenario: Scenario, seed: int,
         cut_short = run_procedure(ctx)
         obs = observe(ctx)
         results = tuple(run_check(spec, obs) for spec in scenario.checks)
+        figures = measured(scenario.measures, obs)  # never judged: no outcome, no score
         engine_s = busy_time([*obs.invocations, *(i for v in obs.variants for i in v.invocations)])
         extra: dict[str, Any] = {
             "timeline": timeline(obs, start), "engine_s": round(engine_s, 3),
             "harness_sleep_s": obs.facts.get("harness_sleep_s", 0.0),
             "sandbox": {**cell.describe(), "limits_hit": cell_limits(cell)}}
+        if figures:
+            extra["measures"] = figures
         if cut_short:
             extra["cell_limit"] = cut_short
         for key in ("faults", "recordings", "crash_plan"):  # exact or timed kills; the plan
@@ -273,8 +313,9 @@ class ScoreRun:
 def score(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], runner: Runner,
           seed: int, progress: Progress | None = None,
           wall_s: float = CELL_TIMEOUT_S) -> ScoreRun:
-    """Every cell, one after another, on a runner the caller opened and closes."""
-    specs = cells.plan(candidates, scenarios, seed, runner.name, reproduce_command)
+    """Every cell, one after another, on a runner the caller opened and closes (and the
+    throughput yardstick's, if the reference is not among the candidates)."""
+    specs, _ = plan(candidates, scenarios, seed, runner.name)
     done = []
     with Sequential(runner, wall_s) as ex:
         for cell in ex.run(specs):

@@ -29,13 +29,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness import api, cells, outdir
+from harness import api, outdir
 from harness.errors import HarnessError, UsageError
 from harness.intent import FALLBACK
 from harness.manifest import resolve_candidates
 from harness.model import Outcome
 from harness.progress import Progress
 from harness.report import doc as results_doc
+from harness.report.speedview import terminal_lines
 from harness.report.trialview import half_width
 from harness.runners.limits import Limits
 from harness.store import Store
@@ -134,7 +135,8 @@ def list_cmd(scenarios_dir: Path | None) -> None:
     out.print(table)
     table = Table("scenario", "procedure", "checks", "description", title="scenarios")
     for s in api.all_scenarios(scenarios_dir):
-        table.add_row(s.name, s.procedure, str(len(s.checks)), s.description)
+        table.add_row(s.name, s.procedure, str(len(s.checks))
+                      + (f" + {len(s.measures)} measures" if s.measures else ""), s.description)
     out.print(table)
 
 
@@ -210,14 +212,15 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
         study.render(running)  # at once: an earlier run's files must not pass for this run's
         picked = api.choose(runner, say=_say, limits=Limits(wall_s=cell_timeout))
         err.print(f"[bold]{picked.why}[/]", highlight=False)
-        study.specs = cells.plan(chosen, scenarios, seed, picked.spec.kind, api.reproduce_command,
-                                 trials)
+        study.specs, study.yardstick = api.plan(chosen, scenarios, seed, picked.spec.kind, trials)
         study.facts, study.why = picked.facts, picked.why
         done = store.done()
         todo = [s for s in study.specs if s.key not in done]
         err.print(f"{len(chosen)} candidate(s) x {len(scenarios)} scenario(s)"
                   + (f" x {trials} trial(s)" if trials > 1 else "") + f", seed {seed}:"
                   f" {len(study.specs)} cell(s)"
+                  + (f" (with {extra} of the throughput yardstick, {study.yardstick})"
+                     if (extra := len(study.specs) - len(chosen) * len(scenarios) * trials) else "")
                   + (f", {len(study.specs) - len(todo)} already done in {store.path.name},"
                      f" {len(todo)} to run" if resume else ""), highlight=False, soft_wrap=True)
         if resume:
@@ -332,6 +335,8 @@ def print_table(doc: dict[str, Any]) -> None:
                       _num(c["execution_score"]), _num(c["intent_score"]),
                       f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")
     out.print(table)
+    for line in terminal_lines(doc):  # measured beside the scores, never in them
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     for name, c in ranked:
         if c.get("flaky"):  # passed in some trials and failed in others
             out.print(f"{name} flaky: {_flaky(c)}", highlight=False, soft_wrap=True)

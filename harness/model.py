@@ -126,8 +126,9 @@ class Scenario:
     procedure: str
     workflow: Mapping[str, Any]
     params: Mapping[str, Any]
-    checks: tuple[CheckSpec, ...]
+    checks: tuple[CheckSpec, ...]  # the checks that judge: each has an outcome
     path: Path
+    measures: tuple[CheckSpec, ...] = ()  # the checks that only measure (harness.measures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 Profiles live in scenarios/scoring/profiles.toml. Each weighs the intent score against
 the execution score, and caps a candidate that failed a FATAL check of a core capability
 it claims (a workflow engine whose log does not survive is not a working engine,
-whatever its design). The computation is pure: check results in, scores out.
+whatever its design). Speed (the throughput figures, `harness.throughput.speed_score`)
+counts only in a profile that gives it a `speed_weight`; none of the bundled ones does.
+The computation is pure: check results in, scores out.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Profile:
     intent_weight: float
     fatal_cap: float
     description: str
+    speed_weight: float = 0.0  # 0: the throughput figures are shown, never scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +93,15 @@ def load_profiles(path: Path) -> Profiles:
         where = f"{path}: profiles.{name}"
         if not isinstance(p, dict):
             raise ScoringDataError(f"{where}: must be a table")
-        unknown = set(p) - {"intent_weight", "fatal_cap", "description"}
+        unknown = set(p) - {"intent_weight", "fatal_cap", "description", "speed_weight"}
         if unknown:
             raise ScoringDataError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         description = p.get("description", "")
         if not isinstance(description, str):
             raise ScoringDataError(f"{where}.description: must be a string")
         found.append(Profile(name, _number(f"{where}.intent_weight", p.get("intent_weight"), 0, 1),
-                             _number(f"{where}.fatal_cap", p.get("fatal_cap"), 0, 10), description))
+                             _number(f"{where}.fatal_cap", p.get("fatal_cap"), 0, 10), description,
+                             _number(f"{where}.speed_weight", p.get("speed_weight", 0.0), 0, 1)))
     default = data.get("default")
     if default not in table:
         raise ScoringDataError(f"{path}: 'default' must name one of the profiles"
@@ -119,20 +123,24 @@ def fatal_caps(results: Iterable[tuple[str, CheckResult]], claims: frozenset[str
 
 
 def profile_score(p: Profile, execution: float | None, intent: float | None,
-                  caps: tuple[Cap, ...]) -> ProfileScore:
+                  caps: tuple[Cap, ...], speed: float | None = None) -> ProfileScore:
     """raw = (1-w)*execution + w*intent; a cap scales raw into [0, fatal_cap], keeping order.
 
     Intent None (not judged: no signals for the candidate's language) is not a 0: the
-    profile falls back to execution alone."""
+    profile falls back to execution alone. With a speed_weight s and a speed score (0..10),
+    raw becomes (1-s)*raw + s*speed; with no speed score (no throughput figure) raw stays
+    as it is, so an engine is never marked down here for what other scenarios judge."""
     if execution is None:  # nothing could be judged: no score, rather than a made-up one
         return ProfileScore(p.name, None, None, caps)
     raw = execution if intent is None else (1 - p.intent_weight) * execution + p.intent_weight * intent
+    if p.speed_weight and speed is not None:
+        raw = (1 - p.speed_weight) * raw + p.speed_weight * speed
     score = raw * p.fatal_cap / 10 if caps else raw
     return ProfileScore(p.name, round(score, 2), round(raw, 2), caps)
 
 
 def score_all(profiles: Profiles, execution: float | None, intent: float | None,
               results: Iterable[tuple[str, CheckResult]],
-              claims: frozenset[str]) -> Mapping[str, ProfileScore]:
+              claims: frozenset[str], speed: float | None = None) -> Mapping[str, ProfileScore]:
     caps = fatal_caps(results, claims, profiles.core)
-    return {p.name: profile_score(p, execution, intent, caps) for p in profiles.profiles}
+    return {p.name: profile_score(p, execution, intent, caps, speed) for p in profiles.profiles}

@@ -3,8 +3,10 @@
 A scenario names a procedure (how the faults are driven), a workflow, parameters and
 the checks to apply. Steps are written with ``probe = [options]`` instead of a
 command; `expand_workflow` turns that into the probe's argv as the cell's engine sees
-it, with the audit path and the step id, so scenario files hold no paths. Every
-problem in a file is a `ScenarioError` that names the file and the key.
+it, with the audit path and the step id, so scenario files hold no paths. A
+`[[checks]]` entry may name a measure (harness.measures) instead of a check: it is kept
+apart, in `Scenario.measures`, so that it never judges. Every problem in a file is a
+`ScenarioError` that names the file and the key.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ Validators = Mapping[str, Callable[[dict[str, Any]], list[str]]]
 
 
 def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
-                  validators: Validators | None = None) -> Scenario:
+                  validators: Validators | None = None,
+                  measures: Mapping[str, object] | None = None) -> Scenario:
     data = read_toml(path, ScenarioError)
     for key in ("name", "description", "procedure"):
         if not isinstance(data.get(key), str) or not data[key]:
@@ -55,16 +58,17 @@ def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[
     if corners:  # TASK.md lets the engine refuse these: no check may demand they run
         raise ScenarioError(f"{path}: [workflow] holds what TASK.md leaves to the engine:"
                             f" {'; '.join(corners)}")
-    specs = []
+    specs: list[CheckSpec] = []
+    measured: list[CheckSpec] = []
     for i, item in enumerate(data.get("checks", [])):
         name = item.get("check") if isinstance(item, dict) else None
-        if name not in checks:
+        if name not in checks and name not in (measures or {}):
             raise ScenarioError(f"{path}: checks[{i}]: unknown check {name!r}")
         params = item.get("params", {})
         if not isinstance(params, dict):
             raise ScenarioError(f"{path}: checks[{i}].params must be a table")
-        specs.append(CheckSpec(str(name), params))
-    if not specs:
+        (specs if name in checks else measured).append(CheckSpec(str(name), params))
+    if not specs and not measured:
         raise ScenarioError(f"{path}: a scenario needs at least one [[checks]] entry")
     params = data.get("params", {})
     if not isinstance(params, dict):
@@ -74,15 +78,15 @@ def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[
     if problems:
         raise ScenarioError(f"{path}: {'; '.join(problems)}")
     return Scenario(data["name"], data["description"], data["procedure"], workflow, params,
-                    tuple(specs), path.resolve())
+                    tuple(specs), path.resolve(), tuple(measured))
 
 
 def load_scenarios(folder: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
                    pattern: str | None = None, validators: Validators | None = None,
-                   ) -> list[Scenario]:
+                   measures: Mapping[str, object] | None = None) -> list[Scenario]:
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: no scenarios folder")
-    found = [load_scenario(p, procedures, checks, validators)
+    found = [load_scenario(p, procedures, checks, validators, measures)
              for p in sorted(folder.glob("*.toml"))]
     names = [s.name for s in found]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -14,6 +14,10 @@ those headline scores, with a Student-t interval (`stats.mean_interval`); a chec
 rate counts one verdict per trial; a check that passed in some trials and failed in
 others in the same scenario is flaky. Verdicts, matrix, tally and caps stay pooled over
 every cell. With one trial, the mean is that trial's score, which is the pooled score.
+
+Throughput figures (`harness.throughput`) are a candidate's measured speed and its ratio
+to the run's yardstick (the reference's throughput cells, `Summary.yardstick`). They are
+beside the scores, not in them: only a profile with a `speed_weight` reads them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from harness.model import Candidate, CellResult, CheckResult, Outcome, Severity
 from harness.profiles import Cap, Profiles, ProfileScore, score_all
 from harness.scoring import execution_score, tally, verdict
 from harness.stats import mean_interval
+from harness.throughput import YARDSTICK, Throughput, speed_score, throughput_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,7 @@ class CandidateScore:
     tally: Tally
     verdicts: tuple[CheckVerdict, ...]  # one per check, in the order first seen
     trials: Trials
+    throughput: Throughput | None = None  # None: no throughput cell of this candidate ran
 
     @property
     def name(self) -> str:
@@ -176,6 +182,9 @@ class Summary:
     headline: str
     candidates: tuple[CandidateScore, ...]
     trials: int = 1  # trials planned per cell
+    yardstick_name: str = YARDSTICK  # whose throughput cells the ratios divide by
+    yardstick: Throughput | None = None  # its own figures; None: no throughput cell of it
+    yardstick_scored: bool = False  # it is one of the candidates (else a cell of its own)
 
     def candidate(self, name: str) -> CandidateScore:
         return next(c for c in self.candidates if c.name == name)
@@ -210,44 +219,49 @@ class _Judged:
 
 
 def _judge(c: Candidate, cells: Sequence[CellResult], intent: Intent,
-           profiles: Profiles) -> _Judged:
+           profiles: Profiles, speed: float | None = None) -> _Judged:
     pairs = [(cell.scenario, r) for cell in cells for r in cell.results]
     execution = execution_score(r for _, r in pairs)
     intent_score, withheld = credited(intent, steps_succeeded(cells))
     return _Judged(pairs, execution, intent_score, withheld,
-                   score_all(profiles, execution, intent_score, pairs, c.claims))
+                   score_all(profiles, execution, intent_score, pairs, c.claims, speed))
 
 
 def score_candidate(c: Candidate, cells: Sequence[CellResult], intent: Intent,
-                    profiles: Profiles, headline: str, trials: int = 1) -> CandidateScore:
+                    profiles: Profiles, headline: str, trials: int = 1,
+                    throughput: Throughput | None = None) -> CandidateScore:
     """One candidate's records from its own cells (of `trials` trials, or of more if the
-    cells carry more)."""
-    j = _judge(c, cells, intent, profiles)
+    cells carry more); its throughput figures are scored only by a profile with a
+    speed_weight."""
+    speed = speed_score(throughput)
+    j = _judge(c, cells, intent, profiles, speed)
     verdicts = check_verdicts(j.pairs)
     name = profiles.get(headline).name
     return CandidateScore(
         c, tuple(cells), j.execution, IntentScore(intent, j.intent, j.withheld),
         tuple(j.scores[p.name] for p in profiles.profiles), name,
         matrix(c.claims, intent, j.pairs), Tally.of(r for _, r in j.pairs), verdicts,
-        score_trials(c, cells, intent, profiles, name, trials, verdicts))
+        score_trials(c, cells, intent, profiles, name, trials, verdicts, speed), throughput)
 
 
 def trial_score(c: Candidate, trial: int, cells: Sequence[CellResult], intent: Intent,
-                profiles: Profiles, headline: str) -> TrialScore:
+                profiles: Profiles, headline: str, speed: float | None = None) -> TrialScore:
     """One trial's cells scored as the pooled score is, on those cells alone."""
-    j = _judge(c, cells, intent, profiles)
+    j = _judge(c, cells, intent, profiles, speed)
     fatal = any(r.severity is Severity.FATAL and r.outcome is Outcome.FAIL for _, r in j.pairs)
     return TrialScore(trial, j.scores[headline].score, j.execution, fatal)
 
 
 def score_trials(c: Candidate, cells: Sequence[CellResult], intent: Intent, profiles: Profiles,
-                 headline: str, trials: int, verdicts: Sequence[CheckVerdict]) -> Trials:
+                 headline: str, trials: int, verdicts: Sequence[CheckVerdict],
+                 speed: float | None = None) -> Trials:
     """Per-trial scores, their mean and interval, per-check pass rates and flaky checks."""
     by_trial: dict[int, list[CellResult]] = {t: [] for t in range(trials)}
     for cell in cells:
         by_trial.setdefault(cell.trial, []).append(cell)
     order = sorted(by_trial)
-    per_trial = tuple(trial_score(c, t, by_trial[t], intent, profiles, headline) for t in order)
+    per_trial = tuple(trial_score(c, t, by_trial[t], intent, profiles, headline, speed)
+                      for t in order)
     scored = [t.score for t in per_trial if t.score is not None]
     # one score is kept as it is (no division), so one trial scores exactly as before
     mean = (scored[0] if len(scored) == 1 else math.fsum(scored) / len(scored)) if scored else None
@@ -272,15 +286,22 @@ def score_trials(c: Candidate, cells: Sequence[CellResult], intent: Intent, prof
 
 def summarise(candidates: Sequence[Candidate], cells: Iterable[CellResult],
               intents: Mapping[str, Intent], profiles: Profiles, headline: str,
-              trials: int = 1) -> Summary:
+              trials: int = 1, yardstick: str = YARDSTICK) -> Summary:
     """Every candidate's scores from the run's cells (each cell goes to the candidate of
-    its name; a cell of a candidate not listed is left out), over `trials` trials. An
-    unknown headline profile is a UsageError, as on the command line."""
+    its name; a cell of a candidate not listed is left out of the scores), over `trials`
+    trials. The cells of the candidate named `yardstick`, listed or not, are what the
+    throughput ratios divide by. An unknown headline profile is a UsageError, as on the
+    command line."""
     name = profiles.get(headline).name
     by_name: dict[str, list[CellResult]] = {c.name: [] for c in candidates}
+    yard: list[CellResult] = []
     for cell in cells:
         if cell.candidate in by_name:
             by_name[cell.candidate].append(cell)
+        if cell.candidate == yardstick:
+            yard.append(cell)
     return Summary(profiles, name, tuple(
-        score_candidate(c, by_name[c.name], intents[c.name], profiles, name, trials)
-        for c in candidates), trials)
+        score_candidate(c, by_name[c.name], intents[c.name], profiles, name, trials,
+                        throughput_of(by_name[c.name], yard, yardstick))
+        for c in candidates), trials, yardstick, throughput_of(yard, yard, yardstick),
+        yardstick in by_name)

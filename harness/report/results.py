@@ -24,6 +24,7 @@ from harness.model import Candidate, CellResult, CheckResult, Outcome
 from harness.outdir import fsync_dir
 from harness.profiles import Profile, Profiles, ProfileScore
 from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, Trials, summarise
+from harness.throughput import YARDSTICK
 
 SCHEMA_VERSION = 2  # 2: profiles, intent, matrix, findings (later keys are only added)
 
@@ -38,6 +39,7 @@ def check_json(cell: CellResult, r: CheckResult) -> dict[str, Any]:
 
 def profile_json(ps: ProfileScore, p: Profile) -> dict[str, Any]:
     return {"score": ps.score, "raw": ps.raw, "intent_weight": p.intent_weight,
+            "speed_weight": p.speed_weight,
             "fatal_cap": p.fatal_cap, "capped": ps.capped,
             "caps": [{"capability": c.capability, "check": c.check, "scenario": c.scenario,
                       "reason": c.reason} for c in ps.caps]}
@@ -95,7 +97,16 @@ def candidate_json(cs: CandidateScore, profiles: Profiles) -> dict[str, Any]:
         "verdicts": {v.check: verdict_json(v) for v in cs.verdicts},
         "checks": [check_json(cell, r) for cell in cs.cells for r in cell.results],
         "cells": [cell_json(cell) for cell in cs.cells],
+        "throughput": cs.throughput.to_json() if cs.throughput is not None else None,
     }
+
+
+def yardstick_json(summary: Summary) -> dict[str, Any]:
+    """Whose throughput the ratios divide by, whether it is a scored candidate or a cell
+    of its own, and its figures (each ratio 1)."""
+    own = summary.yardstick.to_json() if summary.yardstick is not None else {}
+    own.pop("yardstick", None)
+    return {"candidate": summary.yardstick_name, "scored": summary.yardstick_scored, **own}
 
 
 def harness_json() -> dict[str, Any]:
@@ -123,18 +134,21 @@ def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
         "harness": harness_json(),
         "headline_profile": summary.headline,
         "profiles": {p.name: {"intent_weight": p.intent_weight, "fatal_cap": p.fatal_cap,
-                              "description": p.description} for p in profiles.profiles},
+                              "speed_weight": p.speed_weight, "description": p.description}
+                     for p in profiles.profiles},
         "core_capabilities": sorted(profiles.core),
         "candidates": {cs.name: candidate_json(cs, profiles) for cs in summary.candidates},
+        "yardstick": yardstick_json(summary),
     }
 
 
 def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed: int,
           runner: Mapping[str, Any], scenarios: Sequence[str], intents: Mapping[str, Intent],
           profiles: Profiles, headline: str, stopped: str = "",
-          executor: Mapping[str, Any] | None = None, trials: int = 1) -> dict[str, Any]:
+          executor: Mapping[str, Any] | None = None, trials: int = 1,
+          yardstick: str = YARDSTICK) -> dict[str, Any]:
     """The results document: the run summarised by the scoring layer, then serialised."""
-    return document(summarise(candidates, cells, intents, profiles, headline, trials),
+    return document(summarise(candidates, cells, intents, profiles, headline, trials, yardstick),
                     seed=seed,
                     runner=runner, scenarios=scenarios, stopped=stopped, executor=executor)
 

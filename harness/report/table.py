@@ -8,7 +8,10 @@ itself for whoever wants one (tests/unit/test_summary.py holds the two to the sa
 bytes). Candidate-level scores are repeated on each row, so a single groupby answers most
 questions; the first piece of evidence is flattened into columns, the rest counted.
 With trials, each row says its trial; `score` is the mean over the candidate's trials and
-score_lo/score_hi its 95 % interval (empty with one trial).
+score_lo/score_hi its 95 % interval (empty with one trial). The throughput figures are
+candidate-level too, beside the scores and never in them: steps_per_s and
+status_events_per_s with their ratios to the run's yardstick (empty where there is no
+figure, or no throughput cell ran).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
            "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
-           "score_lo", "score_hi"]
+           "score_lo", "score_hi", "steps_per_s", "steps_ratio", "status_events_per_s",
+           "status_ratio"]
 
 
 if TYPE_CHECKING:
@@ -36,11 +40,20 @@ def pandas_module() -> Any:
     return pandas
 
 
+def speed_columns(cand: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate's throughput figures and ratios, as the CSV's columns name them."""
+    t = cand.get("throughput") or {}
+    steps, status = t.get("steps_per_s") or {}, t.get("status_events_per_s") or {}
+    return {"steps_per_s": steps.get("value"), "steps_ratio": steps.get("ratio"),
+            "status_events_per_s": status.get("value"), "status_ratio": status.get("ratio")}
+
+
 def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per check result, the values as the results document holds them."""
     out = []
     for name, cand in doc["candidates"].items():
         lo_hi = cand.get("score_interval") or (None, None)
+        speed = speed_columns(cand)
         for chk in cand["checks"]:
             ev = chk["evidence"][0] if chk["evidence"] else {}
             out.append({
@@ -54,7 +67,7 @@ def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "seen": ev.get("seen", ""), "where": ev.get("where", ""),
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
-                "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
+                "score_lo": lo_hi[0], "score_hi": lo_hi[1], **speed})
     return out
 
 

@@ -20,6 +20,7 @@ from harness.profiles import cap_reason
 from harness.report import timeline as tl
 from harness.report.baseline import Diff
 from harness.report.doc import verdicts
+from harness.report.speedview import SpeedFigure, speed_figures, yardstick_note
 from harness.report.trialview import FlakyView, flaky_marks, flaky_views, mean_text, trial_suffix
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
@@ -64,6 +65,7 @@ class LeaderRow:
     failing: tuple[Link, ...]  # failed checks, each to its evidence
     not_exercised: int = 0
     flaky: int = 0  # (check, scenario) pairs that passed in some trials and failed in others
+    speed: tuple[SpeedFigure, ...] = ()  # run, status; () where no throughput cell ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +258,7 @@ class Report:
     stopped: str = ""  # the run stopped before its last cell: why (results.json "stopped")
     not_exercised_total: int = 0
     trials: int = 1
-
+    speed_note: str = ""  # what the throughput ratios are relative to; "": no figures
 
 def fmt(x: Any) -> str:
     return "\u2014" if not isinstance(x, int | float) or isinstance(x, bool) else f"{x:.2f}"
@@ -469,7 +471,7 @@ def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:
     return None if mean is None else Score(mean[0], mean[1], pooled.capped, mean[2])
 
 
-def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
+def leader_row(cv: CandidateView, cand: Mapping[str, Any], yardstick: str = "") -> LeaderRow:
     t = cand.get("tally", {})
     head = cv.headline
     return LeaderRow(cv.name, "#" + cv.anchor, cv.language,
@@ -478,7 +480,8 @@ def leader_row(cv: CandidateView, cand: Mapping[str, Any]) -> LeaderRow:
                      cv.execution, cv.intent, int(t.get("pass", 0)), int(t.get("fail", 0)),
                      int(t.get("infra_error", 0)),
                      tuple(Link(g.first.check, "#" + g.first.anchor, "fail") for g in cv.groups),
-                     int(t.get("not_exercised", 0)), len(cv.flaky))
+                     int(t.get("not_exercised", 0)), len(cv.flaky),
+                     speed_figures(cand, yardstick))
 
 
 def baseline_view(d: Diff, name: str, created: str, hrefs: Mapping[str, str]) -> BaselineView:
@@ -503,7 +506,8 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
     core = {str(c) for c in doc.get("core_capabilities", [])}
     cands = list(doc["candidates"].values())
     views = [candidate_view(i, c, order) for i, c in enumerate(cands)]
-    board = sorted((leader_row(v, c) for v, c in zip(views, cands, strict=True)),
+    yardstick = str((doc.get("yardstick") or {}).get("candidate", ""))
+    board = sorted((leader_row(v, c, yardstick) for v, c in zip(views, cands, strict=True)),
                    key=lambda r: (-r.scores[order.index(headline)].value, r.name))
     matrix = tuple(MatrixRow(v.name, "#" + v.anchor,
                              tuple(MatrixCell(cap.state, cap.symbol, "#" + cap.anchor,
@@ -523,4 +527,5 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         baseline_view(diff, baseline_name, baseline_created, hrefs) if diff else None,
         sum(len(v.infra) for v in views),
         str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
-        sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1))
+        sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1),
+        yardstick_note(doc))

@@ -133,3 +133,18 @@ def test_score_writes_the_report_csv_and_junit_beside_results(bundled_run: Path,
     page = (bundled_run / "index.html").read_text()
     for name in doc["candidates"]:
         assert f">{name}</a>" in page
+
+
+def test_the_throughput_figures_sit_beside_the_scores(doc: dict[str, Any]) -> None:
+    """The shared run covers every scenario, throughput included: the reference is its
+    own yardstick (ratio 1), model-b finishes both timed jobs, and model-a's status, which
+    cannot read a log with seq, has no figure rather than a low one."""
+    c = doc["candidates"]
+    assert doc["yardstick"] == {**doc["yardstick"], "candidate": "reference", "scored": True}
+    for name in ("steps_per_s", "status_events_per_s"):
+        assert c["reference"]["throughput"][name]["ratio"] == 1.0
+        assert c["model-b"]["throughput"][name]["value"] > 0
+        assert c["model-b"]["throughput"][name]["ratio"] > 0
+    assert c["model-a"]["throughput"]["steps_per_s"]["value"] > 0
+    assert c["model-a"]["throughput"]["status_events_per_s"]["value"] is None
+    assert all(x["scenario"] != "throughput" for cand in c.values() for x in cand["checks"])
