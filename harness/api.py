@@ -40,7 +40,8 @@ from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Cell, Runner
 from harness.runners.limits import Limits
-from harness.scenario import load_scenarios
+from harness.scenario import load_scenarios, select
+from harness.suites import Coverage, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORING = ROOT / "scenarios" / "scoring"  # signals/ (one file per language) and profiles.toml
@@ -48,10 +49,26 @@ CELL_TIMEOUT_S = 600.0  # a cell's wall-clock limit unless --cell-timeout says o
 Progress = Callable[[CellResult], None]
 
 
-def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> list[Scenario]:
+def all_scenarios(folder: Path | None = None,
+                  pattern: str | Sequence[str] | None = None) -> list[Scenario]:
     load_all()
     return load_scenarios(folder or ROOT / "scenarios", PROCEDURES, REGISTRY, pattern,
                           validators=logfaults.VALIDATORS)
+
+
+def pick_scenarios(folder: Path | None = None, patterns: Sequence[str] = (),
+                   suite: str = "") -> tuple[list[Scenario], Coverage]:
+    """The scenarios a run judges: a suite's (when named), then those of them that any
+    of `patterns` selects; and the run's coverage of the folder's scenarios."""
+    folder = folder or ROOT / "scenarios"
+    every = all_scenarios(folder)
+    names = [s.name for s in every]
+    pool = every
+    if suite:
+        chosen = set(load_suite(folder, suite, names).scenarios)
+        pool = [s for s in every if s.name in chosen]
+    picked = select(pool, patterns)
+    return picked, Coverage(tuple(s.name for s in picked), tuple(names), suite, tuple(patterns))
 
 
 def scoring_data(folder: Path | None = None) -> tuple[Profiles, dict[str, Language]]:

@@ -8,7 +8,9 @@ itself for whoever wants one (tests/unit/test_summary.py holds the two to the sa
 bytes). Candidate-level scores are repeated on each row, so a single groupby answers most
 questions; the first piece of evidence is flattened into columns, the rest counted.
 With trials, each row says its trial; `score` is the mean over the candidate's trials and
-score_lo/score_hi its 95 % interval (empty with one trial).
+score_lo/score_hi its 95 % interval (empty with one trial). `model` is the candidate's
+origin.model (empty when its manifest names none), and `partial` is True on every row of
+a run that judged fewer scenarios than its folder holds (--suite, --scenario).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
            "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
-           "score_lo", "score_hi"]
+           "score_lo", "score_hi", "model", "partial"]
 
+
+from harness.suites import coverage_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +43,7 @@ def pandas_module() -> Any:
 def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per check result, the values as the results document holds them."""
     out = []
+    partial = coverage_of(doc).partial
     for name, cand in doc["candidates"].items():
         lo_hi = cand.get("score_interval") or (None, None)
         for chk in cand["checks"]:
@@ -54,7 +59,8 @@ def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "seen": ev.get("seen", ""), "where": ev.get("where", ""),
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
-                "score_lo": lo_hi[0], "score_hi": lo_hi[1]})
+                "score_lo": lo_hi[0], "score_hi": lo_hi[1],
+                "model": (cand.get("origin") or {}).get("model", ""), "partial": partial})
     return out
 
 
