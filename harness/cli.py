@@ -39,8 +39,8 @@ from harness.report import doc as results_doc
 from harness.report.trialview import half_width
 from harness.runners.limits import Limits
 from harness.store import Store
-from harness.suites import coverage_of
 from harness.study import Study
+from harness.suites import coverage_of, load_suite, suite_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
@@ -136,6 +136,13 @@ def list_cmd(scenarios_dir: Path | None) -> None:
     table = Table("scenario", "procedure", "checks", "description", title="scenarios")
     for s in api.all_scenarios(scenarios_dir):
         table.add_row(s.name, s.procedure, str(len(s.checks)), s.description)
+    out.print(table)
+    folder = scenarios_dir or api.ROOT / "scenarios"
+    names = [s.name for s in api.all_scenarios(scenarios_dir)]
+    table = Table("suite", "scenarios", "description", title="suites (harness score --suite NAME)")
+    for name in suite_names(folder):
+        suite = load_suite(folder, name, names)
+        table.add_row(name, ", ".join(suite.scenarios), suite.description)
     out.print(table)
 
 
@@ -424,6 +431,14 @@ def bootstrap_cmd(force: bool) -> None:
     client = connect()
     found = images.bootstrap(client, _say, force=force)
     out.print(f"{images.BASE_IMAGE} {found}", highlight=False)
+
+
+@image_group.command("name")
+def image_name_cmd() -> None:
+    """Print the base image's name (to save, load or cache it; no daemon needed)."""
+    from harness.container import images
+
+    out.print(images.BASE_IMAGE, highlight=False, markup=False)
 
 
 # Commands kept in modules of their own register themselves on `main` when imported.

@@ -20,13 +20,13 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from harness.suites import coverage_of
+
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
            "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
            "score_lo", "score_hi", "model", "partial"]
 
-
-from harness.suites import coverage_of
 
 if TYPE_CHECKING:
     import pandas as pd
