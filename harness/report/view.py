@@ -543,4 +543,4 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         sum(len(v.infra) for v in views),
         str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
         sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1),
-        coverage.says() if coverage.partial else "", coverage.missing)
+        coverage.says().removeprefix("partial: ") if coverage.partial else "", coverage.missing)
