@@ -61,7 +61,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests bench
+	$(BIN)/ruff check harness tests bench examples
 	$(BIN)/mypy
 
 typecheck: lint

@@ -42,7 +42,8 @@ from harness.observe import Invocation, Observation
 from harness.profiles import Profiles, load_profiles
 from harness.runners.base import Cell, Runner
 from harness.runners.limits import Limits
-from harness.scenario import load_scenarios
+from harness.scenario import load_scenarios, select
+from harness.suites import Coverage, load_suite
 from harness.throughput import YARDSTICK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,8 @@ CELL_TIMEOUT_S = 600.0  # a cell's wall-clock limit unless --cell-timeout says o
 Progress = Callable[[CellResult], None]
 
 
-def all_scenarios(folder: Path | None = None, pattern: str | None = None) -> list[Scenario]:
+def all_scenarios(folder: Path | None = None,
+                  pattern: str | Sequence[str] | None = None) -> list[Scenario]:
     load_all()
     return load_scenarios(folder or ROOT / "scenarios", PROCEDURES, REGISTRY, pattern,
                           validators=logfaults.VALIDATORS, measures=MEASURES)
@@ -89,6 +91,25 @@ def plan(candidates: Sequence[Candidate], scenarios: Sequence[Scenario], seed: i
     if extra is not None:
         specs += cells.plan([extra], measuring, seed, runner, reproduce_command)
     return specs, name
+
+
+def pick_scenarios(folder: Path | None = None, patterns: Sequence[str] = (),
+                   suite: str = "") -> tuple[list[Scenario], Coverage]:
+    """The scenarios a run judges: a suite's (when named), then those of them that any
+    of `patterns` selects; and the run's coverage of the folder's scenarios that judge
+    (a scenario of measures alone, such as throughput, changes no score, so leaving it
+    out does not make a run partial)."""
+    folder = folder or ROOT / "scenarios"
+    every = all_scenarios(folder)
+    names = [s.name for s in every]
+    pool = every
+    if suite:
+        chosen = set(load_suite(folder, suite, names).scenarios)
+        pool = [s for s in every if s.name in chosen]
+    picked = select(pool, patterns)
+    judging = tuple(s.name for s in every if s.checks)
+    return picked, Coverage(tuple(s.name for s in picked if s.checks), judging, suite,
+                            tuple(patterns))
 
 
 def scoring_data(folder: Path | None = None) -> tuple[Profiles, dict[str, Language]]:

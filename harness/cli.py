@@ -29,7 +29,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness import api, outdir
+from harness import api, gate, outdir
 from harness.errors import HarnessError, UsageError
 from harness.intent import FALLBACK
 from harness.manifest import resolve_candidates
@@ -41,6 +41,7 @@ from harness.report.trialview import half_width
 from harness.runners.limits import Limits
 from harness.store import Store
 from harness.study import Study
+from harness.suites import coverage_of, load_suite, suite_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(width=None if sys.stdout.isatty() else 120)  # CI logs and pipes are wide
@@ -138,6 +139,13 @@ def list_cmd(scenarios_dir: Path | None) -> None:
         table.add_row(s.name, s.procedure, str(len(s.checks))
                       + (f" + {len(s.measures)} measures" if s.measures else ""), s.description)
     out.print(table)
+    folder = scenarios_dir or api.ROOT / "scenarios"
+    names = [s.name for s in api.all_scenarios(scenarios_dir)]
+    table = Table("suite", "scenarios", "description", title="suites (harness score --suite NAME)")
+    for name in suite_names(folder):
+        suite = load_suite(folder, name, names)
+        table.add_row(name, ", ".join(suite.scenarios), suite.description)
+    out.print(table)
 
 
 def _say(text: str) -> None:
@@ -148,7 +156,13 @@ def _say(text: str) -> None:
 @click.argument("candidates", nargs=-1)
 @click.option("--runner", default="auto", show_default=True,
               type=click.Choice(["auto", "local", "docker"]))
-@click.option("--scenario", "pattern", default=None, help="Scenario name, glob or substring.")
+@click.option("--scenario", "patterns", multiple=True,
+              help="Scenario name, glob or substring; may be repeated (any of them selects)."
+                   " A run that leaves scenarios out is marked partial wherever it prints"
+                   " scores.")
+@click.option("--suite", default="",
+              help="A named subset of the scenarios (scenarios/suites/NAME.toml), such as"
+                   " quick; --scenario then picks among its scenarios. Partial, as above.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seeds every fault plan.")
 @click.option("--trials", default=1, show_default=True, type=click.IntRange(min=1),
               help="Runs of every cell, each with its own fault plan (seeded from --seed and"
@@ -173,17 +187,20 @@ def _say(text: str) -> None:
               help="Exit 1 if any headline score is lower.")
 @click.option("--baseline", default=None, type=click.Path(path_type=Path),
               help="An earlier results.json: the report shows regressions and fixes.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="With --baseline: exit 1 if a check that passed in the baseline fails now"
+                   " (a check flaky in either run is reported, not gated).")
 @click.option("--cell-timeout", default=api.CELL_TIMEOUT_S, show_default=True,
               type=click.FloatRange(min=1),
               help="Wall-clock limit of one cell in seconds, on either runner: an engine still"
                    " running then is killed and the cell judged on what it did.")
 @SCENARIOS_OPT
 @friendly
-def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, seed: int,
-              trials: int, out_dir: Path | None, resume: bool, jobs: int | None,
+def score_cmd(candidates: tuple[str, ...], runner: str, patterns: tuple[str, ...], suite: str,
+              seed: int, trials: int, out_dir: Path | None, resume: bool, jobs: int | None,
               executor_name: str | None, scheduler: str | None, profile: str | None,
-              fail_under: float | None, baseline: Path | None, cell_timeout: float,
-              scenarios_dir: Path | None) -> None:
+              fail_under: float | None, baseline: Path | None, fail_on_regression: bool,
+              cell_timeout: float, scenarios_dir: Path | None) -> None:
     """Score CANDIDATES (names under candidates/ or paths; none: all).
 
     Every finished cell is committed to OUT/results.sqlite as it ends; results.json,
@@ -191,11 +208,14 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
     that was stopped or killed."""
     from harness.executors.choose import default_jobs, make_executor
 
+    if fail_on_regression and baseline is None:
+        raise UsageError("--fail-on-regression compares with a baseline: give --baseline"
+                         " RESULTS.json (an earlier run's)")
     base = results_doc.load(baseline) if baseline is not None else None  # before any run
     chosen = resolve_candidates(list(candidates), api.ROOT, note=_say)
     profiles, languages = api.scoring_data()
     headline = profiles.get(profile or profiles.default).name  # an unknown name: exit 2 now
-    scenarios = api.all_scenarios(scenarios_dir, pattern=pattern)
+    scenarios, coverage = api.pick_scenarios(scenarios_dir, patterns, suite)
     kind = executor_name or ("dask" if scheduler else "local")
     if scheduler and kind != "dask":
         raise UsageError("--scheduler is the address of a Dask cluster: it needs --executor dask")
@@ -208,7 +228,7 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
                    " ... --resume` with the same arguments continues it")
         study = Study(chosen, [], store, target, seed, {"runner": runner}, "",
                       [s.name for s in scenarios], api.intents(chosen, languages), profiles,
-                      headline, trials)
+                      headline, trials, coverage=coverage)
         study.render(running)  # at once: an earlier run's files must not pass for this run's
         picked = api.choose(runner, say=_say, limits=Limits(wall_s=cell_timeout))
         err.print(f"[bold]{picked.why}[/]", highlight=False)
@@ -258,10 +278,28 @@ def score_cmd(candidates: tuple[str, ...], runner: str, pattern: str | None, see
                   f" {broken[0].scenario}: {broken[0].infra_error}", highlight=False,
                   soft_wrap=True)
         sys.exit(INTERNAL_EXIT)
-    low = [n for n, c in doc["candidates"].items()
-           if fail_under is not None and (c["score"] is None or c["score"] < fail_under)]
-    if low:
-        err.print(f"[red]below --fail-under {fail_under} ({headline}):[/] {', '.join(low)}")
+    failed_gate = False
+    if fail_under is not None:
+        low = gate.below(doc, fail_under)
+        on = gate.measured_on(doc)
+        if low:
+            err.print(f"[red]below --fail-under {fail_under} ({on}):[/] {', '.join(low)}",
+                      highlight=False, soft_wrap=True)
+        else:
+            err.print(f"--fail-under {fail_under} met ({on})", highlight=False, soft_wrap=True)
+        failed_gate = bool(low)
+    if base is not None and fail_on_regression:
+        found = gate.regressions(doc, base)
+        stop = gate.gated(found)
+        if found:
+            err.print(f"[{'red' if stop else 'yellow'}]{len(found)} regression(s) since"
+                      f" {baseline} (passed there, fail now):[/]", highlight=False)
+            for r in found:
+                err.print(f"  {r.says()}", highlight=False, markup=False, soft_wrap=True)
+        else:
+            err.print(f"no regression since {baseline}", highlight=False, soft_wrap=True)
+        failed_gate = failed_gate or bool(stop)
+    if failed_gate:
         sys.exit(1)
 
 
@@ -316,7 +354,9 @@ def print_table(doc: dict[str, Any]) -> None:
     headline = doc["headline_profile"]
     trials = int(doc.get("trials", 1))
     names = [headline, *(p for p in doc["profiles"] if p != headline)]
-    table = Table(box=box.SIMPLE_HEAD, title="scores (* headline profile"
+    coverage = coverage_of(doc)
+    partial = f"PARTIAL RUN ({coverage.short()}): " if coverage.partial else ""
+    table = Table(box=box.SIMPLE_HEAD, title=partial + "scores (* headline profile"
                   + (f": mean of {trials} trials ± half its 95% interval" if trials > 1 else "")
                   + "; ! capped by a failed fatal check of a claimed core capability)")
     table.add_column("candidate", no_wrap=True)
@@ -335,6 +375,11 @@ def print_table(doc: dict[str, Any]) -> None:
                       _num(c["execution_score"]), _num(c["intent_score"]),
                       f"{t['pass']}/{t['fail']}/{t.get('not_exercised', 0)}/{t['infra_error']}")
     out.print(table)
+    if coverage.partial:  # said again under the table, where the eye lands
+        out.print(f"partial run: these scores judge {len(coverage.run)} of"
+                  f" {len(coverage.every)} scenarios ({coverage.picked_by()}); not comparable"
+                  f" with a full run's. Left out: {', '.join(coverage.missing)}",
+                  highlight=False, markup=False, soft_wrap=True)
     for line in terminal_lines(doc):  # measured beside the scores, never in them
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     for name, c in ranked:
@@ -391,6 +436,14 @@ def bootstrap_cmd(force: bool) -> None:
     client = connect()
     found = images.bootstrap(client, _say, force=force)
     out.print(f"{images.BASE_IMAGE} {found}", highlight=False)
+
+
+@image_group.command("name")
+def image_name_cmd() -> None:
+    """Print the base image's name (to save, load or cache it; no daemon needed)."""
+    from harness.container import images
+
+    out.print(images.BASE_IMAGE, highlight=False, markup=False)
 
 
 # Commands kept in modules of their own register themselves on `main` when imported.

@@ -82,8 +82,10 @@ def load_scenario(path: Path, procedures: Mapping[str, object], checks: Mapping[
 
 
 def load_scenarios(folder: Path, procedures: Mapping[str, object], checks: Mapping[str, object],
-                   pattern: str | None = None, validators: Validators | None = None,
+                   pattern: str | Sequence[str] | None = None,
+                   validators: Validators | None = None,
                    measures: Mapping[str, object] | None = None) -> list[Scenario]:
+    """Every scenario in `folder`, or those that `pattern` (one, or several) selects."""
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: no scenarios folder")
     found = [load_scenario(p, procedures, checks, validators, measures)
@@ -92,10 +94,25 @@ def load_scenarios(folder: Path, procedures: Mapping[str, object], checks: Mappi
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ScenarioError(f"{folder}: scenario names used twice: {', '.join(dupes)}")
-    if pattern and pattern in names:
-        return [s for s in found if s.name == pattern]
-    if pattern:
-        found = [s for s in found if fnmatch.fnmatch(s.name, pattern) or pattern in s.name]
-        if not found:
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or ())
+    return select(found, patterns)
+
+
+def _matches(name: str, pattern: str, names: Sequence[str]) -> bool:
+    """An exact name selects that scenario alone; otherwise a glob or a substring."""
+    if pattern in names:
+        return name == pattern
+    return fnmatch.fnmatch(name, pattern) or pattern in name
+
+
+def select(found: Sequence[Scenario], patterns: Sequence[str]) -> list[Scenario]:
+    """The scenarios any of `patterns` selects, in the folder's order; all with none.
+    A pattern that selects nothing is an error that names it: a typo must not quietly
+    shrink a run."""
+    names = [s.name for s in found]
+    for pattern in patterns:
+        if not any(_matches(n, pattern, names) for n in names):
             raise ScenarioError(f"no scenario matches {pattern!r} (have: {', '.join(names)})")
-    return found
+    if not patterns:
+        return list(found)
+    return [s for s in found if any(_matches(s.name, p, names) for p in patterns)]

@@ -21,6 +21,7 @@ from harness.profiles import Profiles
 from harness.report.results import build, write_results
 from harness.report.write import write_report
 from harness.store import Store
+from harness.suites import Coverage
 from harness.throughput import YARDSTICK
 
 
@@ -31,11 +32,12 @@ class Study:
     def __init__(self, candidates: list[Candidate], specs: list[CellSpec], store: Store,
                  target: Path, seed: int, facts: dict[str, Any], why: str,
                  scenarios: list[str], intents: dict[str, Any], profiles: Profiles,
-                 headline: str, trials: int = 1, yardstick: str = YARDSTICK) -> None:
+                 headline: str, trials: int = 1, yardstick: str = YARDSTICK,
+                 coverage: Coverage | None = None) -> None:
         self.candidates, self.specs, self.store, self.target = candidates, specs, store, target
         self.seed, self.facts, self.why, self.scenarios = seed, facts, why, scenarios
         self.intents, self.profiles, self.headline = intents, profiles, headline
-        self.trials, self.yardstick = trials, yardstick
+        self.trials, self.yardstick, self.coverage = trials, yardstick, coverage
         self.executor: dict[str, Any] | None = None
         self.written = ""
         self.rendered: list[CellResult] = []  # the cells the last render was made from
@@ -55,7 +57,7 @@ class Study:
                     runner={**self.facts, "why": self.why}, scenarios=self.scenarios,
                     intents=self.intents, profiles=self.profiles, headline=self.headline,
                     stopped=stopped, executor=self.executor, trials=self.trials,
-                    yardstick=self.yardstick)
+                    yardstick=self.yardstick, coverage=self.coverage)
         self.written = write_all(doc, self.target, base, baseline, stopped or None)
         return doc
 

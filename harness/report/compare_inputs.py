@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.report import doc as results_doc
+from harness.suites import coverage_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,13 @@ def differences(runs: Sequence[Run]) -> list[str]:
     return found
 
 
+def partial(runs: Sequence[Run]) -> list[str]:
+    """A sentence for each partial run: comparable with runs of the same scenarios only,
+    which `differences` holds them to, but never to be quoted as a full-suite score."""
+    return [f"{run.path} is a partial run ({coverage_of(run.doc).says()}): its scores judge"
+            " those scenarios only" for run in runs if coverage_of(run.doc).partial]
+
+
 def check(runs: Sequence[Run], allow_mixed: bool) -> list[str]:
     """The differences allowed (as warnings); UsageError on the first one not allowed, and
     on a candidate name found in two runs."""
@@ -91,4 +99,4 @@ def check(runs: Sequence[Run], allow_mixed: bool) -> list[str]:
         raise UsageError(f"runs not comparable: {found[0]}"
                          + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
                          + "; --allow-mixed compares them anyway")
-    return found
+    return found + partial(runs)

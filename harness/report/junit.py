@@ -8,7 +8,9 @@ not the candidate. A check whose precondition never happened (not exercised) is
 <skipped>, its message saying what did not happen. The file validates against the
 common JUnit schema (Jenkins' junit-10.xsd); text a candidate produced is stripped of
 characters XML cannot carry. With trials, a check that passed in some and failed in
-others says so first in its failure's message: "flaky (p of n trials passed)".
+others says so first in its failure's message: "flaky (p of n trials passed)". A partial
+run (fewer scenarios than its folder holds) says so in every suite's name, and in the
+`coverage` and `partial` properties, so a CI page never shows it as a full run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.report.doc import flaky_rates, verdicts
+from harness.suites import coverage_of
 
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -44,7 +47,9 @@ def _seconds(cells: list[Mapping[str, Any]]) -> str:
 
 
 def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
-    root = ET.Element("testsuites", name="harness")
+    coverage = coverage_of(doc)
+    tag = f" (partial: {coverage.short()})" if coverage.partial else ""
+    root = ET.Element("testsuites", name="harness" + tag)
     totals = {"tests": 0, "failures": 0, "errors": 0}  # the schema has no skipped here
     for name, cand in doc["candidates"].items():
         by_check: dict[str, list[Mapping[str, Any]]] = {}
@@ -55,13 +60,15 @@ def build(doc: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
         failures = sum(v == "fail" for v in verdict.values())
         errors = sum(v == "infra_error" for v in verdict.values())
         skipped = sum(v == "not_exercised" for v in verdict.values())
-        suite = ET.SubElement(root, "testsuite", name=clean(name), tests=str(len(verdict)),
+        suite = ET.SubElement(root, "testsuite", name=clean(name + tag), tests=str(len(verdict)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped),
                               time=_seconds(cand["cells"]), timestamp=str(doc.get("created", "")))
         props = ET.SubElement(suite, "properties")
         for key, value in (("score", cand.get("score")), ("headline_profile", doc["headline_profile"]),
                            ("execution_score", cand.get("execution_score")),
                            ("intent_score", cand.get("intent_score")), ("seed", doc["seed"]),
+                           ("partial", str(coverage.partial).lower()),
+                           ("coverage", coverage.says()),
                            *((f"profile.{p}", s.get("score")) for p, s in cand["profiles"].items())):
             ET.SubElement(props, "property", name=key, value=clean("" if value is None else value))
         for check in sorted(by_check):

@@ -23,6 +23,7 @@ from harness.intent import Intent
 from harness.model import Candidate, CellResult, CheckResult, Outcome
 from harness.outdir import fsync_dir
 from harness.profiles import Profile, Profiles, ProfileScore
+from harness.suites import Coverage
 from harness.summary import CandidateScore, CheckVerdict, Summary, Tally, Trials, summarise
 from harness.throughput import YARDSTICK
 
@@ -118,11 +119,15 @@ def harness_json() -> dict[str, Any]:
 
 def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
              scenarios: Sequence[str], stopped: str = "",
-             executor: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             executor: Mapping[str, Any] | None = None,
+             coverage: Coverage | None = None) -> dict[str, Any]:
     """The results document of a summarised run; `stopped` says why a run ended before
-    its last cell (its finished cells are all it holds, and "complete" is false), and
-    `executor` what ran the cells (Executor.describe(): its name and worker count)."""
+    its last cell (its finished cells are all it holds, and "complete" is false),
+    `executor` what ran the cells (Executor.describe(): its name and worker count), and
+    `coverage` which scenarios it judged of all it could have (all of `scenarios` when
+    not given)."""
     profiles = summary.profiles
+    coverage = coverage or Coverage(tuple(scenarios), tuple(scenarios))
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
@@ -130,7 +135,7 @@ def document(summary: Summary, *, seed: int, runner: Mapping[str, Any],
         "complete": not stopped, **({"stopped": stopped} if stopped else {}),
         "seed": seed, "trials": summary.trials, "runner": dict(runner),
         **({"executor": dict(executor)} if executor is not None else {}),
-        "scenarios": list(scenarios),
+        "scenarios": list(scenarios), "coverage": coverage.to_json(),
         "harness": harness_json(),
         "headline_profile": summary.headline,
         "profiles": {p.name: {"intent_weight": p.intent_weight, "fatal_cap": p.fatal_cap,
@@ -146,11 +151,11 @@ def build(candidates: Sequence[Candidate], cells: Sequence[CellResult], *, seed:
           runner: Mapping[str, Any], scenarios: Sequence[str], intents: Mapping[str, Intent],
           profiles: Profiles, headline: str, stopped: str = "",
           executor: Mapping[str, Any] | None = None, trials: int = 1,
-          yardstick: str = YARDSTICK) -> dict[str, Any]:
+          yardstick: str = YARDSTICK, coverage: Coverage | None = None) -> dict[str, Any]:
     """The results document: the run summarised by the scoring layer, then serialised."""
     return document(summarise(candidates, cells, intents, profiles, headline, trials, yardstick),
-                    seed=seed,
-                    runner=runner, scenarios=scenarios, stopped=stopped, executor=executor)
+                    seed=seed, runner=runner, scenarios=scenarios, stopped=stopped,
+                    executor=executor, coverage=coverage)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -11,7 +11,9 @@ With trials, each row says its trial; `score` is the mean over the candidate's t
 score_lo/score_hi its 95 % interval (empty with one trial). The throughput figures are
 candidate-level too, beside the scores and never in them: steps_per_s and
 status_events_per_s with their ratios to the run's yardstick (empty where there is no
-figure, or no throughput cell ran).
+figure, or no throughput cell ran). `model` is the candidate's origin.model (empty when
+its manifest names none), and `partial` is True on every row of a run that judged fewer
+scenarios than its folder holds (--suite, --scenario).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from harness.suites import coverage_of
+
 COLUMNS = ["candidate", "scenario", "check", "capability", "severity", "outcome", "seed",
            "runner", "score", "headline_profile", "execution_score", "intent_score",
            "expected", "seen", "where", "evidence_count", "reproduce", "trial", "trials",
            "score_lo", "score_hi", "steps_per_s", "steps_ratio", "status_events_per_s",
-           "status_ratio"]
+           "status_ratio", "model", "partial"]
 
 
 if TYPE_CHECKING:
@@ -51,6 +55,7 @@ def speed_columns(cand: Mapping[str, Any]) -> dict[str, Any]:
 def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per check result, the values as the results document holds them."""
     out = []
+    partial = coverage_of(doc).partial
     for name, cand in doc["candidates"].items():
         lo_hi = cand.get("score_interval") or (None, None)
         speed = speed_columns(cand)
@@ -67,7 +72,8 @@ def rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "seen": ev.get("seen", ""), "where": ev.get("where", ""),
                 "evidence_count": len(chk["evidence"]), "reproduce": chk["reproduce"],
                 "trial": chk.get("trial", 0), "trials": cand.get("trials", doc.get("trials", 1)),
-                "score_lo": lo_hi[0], "score_hi": lo_hi[1], **speed})
+                "score_lo": lo_hi[0], "score_hi": lo_hi[1], **speed,
+                "model": (cand.get("origin") or {}).get("model", ""), "partial": partial})
     return out
 
 

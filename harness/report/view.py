@@ -9,8 +9,10 @@ escape them (autoescaping is on), so nothing a candidate wrote can become markup
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.checks.common import EXCERPT_LINE
@@ -22,6 +24,7 @@ from harness.report.baseline import Diff
 from harness.report.doc import verdicts
 from harness.report.speedview import SpeedFigure, speed_figures, yardstick_note
 from harness.report.trialview import FlakyView, flaky_marks, flaky_views, mean_text, trial_suffix
+from harness.suites import coverage_of
 
 SEVERITY_ORDER = {"fatal": 0, "major": 1, "minor": 2}
 STATES: dict[str, tuple[str, str]] = {  # state -> (symbol, legend)
@@ -205,6 +208,7 @@ class CandidateView:
     headline: Score | None = None  # with trials: the mean and its interval
     flaky: tuple[FlakyView, ...] = ()
     intent_judged: bool = True  # False: no signals for its language, so none were looked for
+    intent_command: str = ""  # `harness intent WHERE --all-signals`, WHERE as the CLI finds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +263,9 @@ class Report:
     not_exercised_total: int = 0
     trials: int = 1
     speed_note: str = ""  # what the throughput ratios are relative to; "": no figures
+    partial: str = ""  # a partial run: what it judged ("partial: 6 of 15 scenarios (...)")
+    missing: tuple[str, ...] = ()  # the scenarios a partial run left out
+
 
 def fmt(x: Any) -> str:
     return "\u2014" if not isinstance(x, int | float) or isinstance(x, bool) else f"{x:.2f}"
@@ -376,6 +383,18 @@ def intent_note(cand: Mapping[str, Any]) -> str:
     return f"Design intent not credited: {withheld}"
 
 
+BUNDLED = Path(__file__).resolve().parents[2] / "candidates"
+
+
+def intent_command(cand: Mapping[str, Any]) -> str:
+    """`harness intent WHERE --all-signals`: WHERE is the candidate's name when it is the
+    bundled folder of that name (the CLI finds names there), else its folder's path."""
+    name, path = str(cand["name"]), str(cand.get("path") or "")
+    bundled = path and Path(path) == BUNDLED / name
+    return shlex.join(["harness", "intent", name if bundled or not path else path,
+                       "--all-signals"])
+
+
 def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> CandidateView:
     anchor = candidate_anchor(idx, str(cand["name"]))
     findings_of: dict[str, list[str]] = {}
@@ -461,7 +480,7 @@ def candidate_view(idx: int, cand: Mapping[str, Any], order: Sequence[str]) -> C
         f" not exercised, {t.get('infra_error', 0)} infrastructure errors (scenario \u00d7 check)",
         cap_reasons(cand), unexercised, intent_note(cand),
         int(cand.get("trials") or 1), headline_score(cand, pooled), flaky,
-        (cand.get("intent") or {}).get("language_known") is not False)
+        (cand.get("intent") or {}).get("language_known") is not False, intent_command(cand))
 
 
 def headline_score(cand: Mapping[str, Any], pooled: Score) -> Score | None:
@@ -517,6 +536,7 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
                                  str(i.get("description", "")), p == headline)
                      for p, i in doc["profiles"].items())
     runner = doc.get("runner", {})
+    coverage = coverage_of(doc)
     hrefs = {v.name: "#" + v.anchor for v in views}
     return Report(
         str(doc.get("created", "")), str(doc.get("harness_version", "")), str(doc["seed"]),
@@ -528,4 +548,5 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         sum(len(v.infra) for v in views),
         str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
         sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1),
-        yardstick_note(doc))
+        yardstick_note(doc),
+        coverage.says().removeprefix("partial: ") if coverage.partial else "", coverage.missing)

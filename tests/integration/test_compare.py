@@ -137,3 +137,22 @@ def test_a_malformed_results_file_exits_2_naming_it(runs: tuple[Path, Path], tmp
     refused(harness(runs[0], bad, "--out", out), out, str(bad), *words)
     refused(harness(runs[0], tmp_path / "nowhere", "--out", out), out,
             str(tmp_path / "nowhere"), "no such file")
+
+
+def test_partial_runs_compare_with_a_warning_that_says_so(runs: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    """Two runs of the same suite are comparable with each other, but their scores are not
+    full-suite scores: every partial run is named in a warning, on the terminal and in
+    compare.json."""
+    for run in runs:
+        doc = json.loads((run / "results.json").read_text())
+        doc["coverage"] = {"partial": True, "scenarios": len(doc["scenarios"]), "of": 15,
+                           "missing": ["torn-tail"], "suite": "quick", "patterns": [],
+                           "says": "ignored: coverage_of rebuilds it"}
+        write(run, doc)
+    out = tmp_path / "cmp"
+    p = harness(*runs, "--out", out)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("is a partial run (partial:") == 2, p.stderr
+    assert "(--suite quick)" in p.stderr
+    assert sum("partial run" in w for w in json.loads((out / "compare.json").read_text())["warnings"]) == 2
