@@ -87,16 +87,18 @@ class Attempt:
         return self.proc.pid
 
 
-def _child(argv: list[str], env: dict[str, str], log_fd: int, go_r: int,
+def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
            cwd: str | None, keep_stdin: bool) -> None:
-    """In the forked child: become the attempt's leader, wait for the go-ahead, exec."""
+    """In the forked child: become the attempt's leader, open the step's log file (here,
+    not in the engine, so the engine's loop never waits on a file creation), wait for
+    the go-ahead, exec."""
     try:
         for sig in _RESET:
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         os.setpgid(0, 0)
         go = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10)  # out of the way of 0-3, whatever they are
-        log = fcntl.fcntl(log_fd, fcntl.F_DUPFD, 10)
+        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if not keep_stdin:
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(log, 1)
@@ -123,19 +125,14 @@ def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
           cwd: str | None = None, keep_stdin: bool = False) -> tuple[Child, int]:
     """Fork the attempt's leader in its own group, holding `command` until the go-ahead
     (see `go_ahead`); returns it and the go-ahead fd. Its stdout and stderr go to
-    log_path, its stdin is /dev/null (the engine's own with keep_stdin)."""
+    log_path (opened by the child: if that fails, the attempt exits 127 saying why on
+    the engine's stderr), its stdin is /dev/null (the engine's own with keep_stdin)."""
     go_r, go_w = os.pipe()  # both close-on-exec
-    try:
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except BaseException:
-        os.close(go_r)
-        os.close(go_w)
-        raise
     argv = list(command)
     try:
         pid = os.fork()
         if pid == 0:
-            _child(argv, env, log_fd, go_r, cwd, keep_stdin)  # never returns
+            _child(argv, env, log_path, go_r, cwd, keep_stdin)  # never returns
         try:
             os.setpgid(pid, pid)  # as the child does: whoever runs first makes the group
         except OSError:
@@ -145,7 +142,6 @@ def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
         raise
     finally:
         os.close(go_r)
-        os.close(log_fd)
     return Child(pid), go_w
 
 
