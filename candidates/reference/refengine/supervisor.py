@@ -8,15 +8,18 @@ Properties kept on purpose:
   command never runs (exit 125).
 - The leader is made by posix_spawn (vfork, then exec: the engine's memory is never
   copied) of a launcher, /bin/sh running `_LAUNCH`, with its group, its stdin
-  (/dev/null), stdout and stderr (the step's log file) and default signal dispositions
-  (the signals the engine set or Python ignores: SIGPIPE, SIGXFSZ) set up by the spawn
-  itself. The launcher waits for the go-ahead, closes the pipe, restores PWD as the
-  engine had it (sh sets it) and execs the command, found in PATH as execvp finds it
-  (exit 127 when it is not found, 126 when it cannot be run). A fork of the engine made
+  (/dev/null), the go-ahead pipe on fd 3 and default signal dispositions (the signals
+  the engine set or Python ignores: SIGPIPE, SIGXFSZ) set up by the spawn itself. The
+  launcher sends its stdout and stderr to the step's log file (created there, not
+  while the engine waits out the vfork: a file creation can wait on the file system's
+  journal; if it fails, sh says why on the engine's stderr and the attempt exits 2),
+  waits for the go-ahead, closes the pipe, restores PWD as the engine had it (sh sets
+  it) and execs the command, found in PATH as execvp finds it (exit 127 when it is not
+  found, 126 when it cannot be run). A fork of the engine made
   each attempt before: each fork shares the engine's pages copy-on-write until the
   attempt execs, and the engine took ~200 page faults per attempt on its own writes.
 - When the launcher cannot carry the environment (a name sh would drop) or cannot be
-  spawned (no /bin/sh, the log file cannot be opened), the engine forks: the child runs
+  spawned (no /bin/sh), the engine forks: the child runs
   a few system calls of the already loaded engine (`_child`), the same setup, closes
   every other descriptor, waits for the go-ahead, and execs (127 if that fails, saying
   why in the step's log or the engine's stderr). Descriptors the engine inherited are
@@ -33,6 +36,7 @@ Properties kept on purpose:
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import signal
@@ -138,9 +142,9 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
 # directory if one is given, puts PWD back as the engine had it (sh sets it), and execs
 # the command, finding it in PATH as execvp does (127 when it is not found, 126 when it
 # cannot be run, as a shell says).
-_LAUNCH = ('IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
+_LAUNCH = ('exec >>"$4" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
            '[ -z "$1" ] || cd -- "$1" || exit 127; '
-           'if [ "$2" = 1 ]; then PWD=$3; else unset PWD; fi; shift 3; exec "$@"')
+           'if [ "$2" = 1 ]; then PWD=$3; else unset PWD; fi; shift 4; exec "$@"')
 _SH = "/bin/sh"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z").match  # what sh passes on to the command
 _inherited_closed = False
@@ -168,20 +172,17 @@ def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
     """posix_spawn (vfork and exec: no copy of the engine's memory, which fork shares
     copy-on-write until the attempt execs, and every page the engine then writes is a
     fault) of the launcher, as the attempt's group leader; None when it cannot be used
-    (no /bin/sh, an environment name sh would drop, or a failure such as the log file's
-    open, which the fork path then reports in the attempt)."""
+    (no /bin/sh, an environment name sh would drop, or the spawn fails)."""
     if not hasattr(os, "posix_spawn") or not all(map(_NAME, env)):
         return None
     if not _inherited_closed:
         _close_inherited_on_exec()
     pwd = env.get("PWD")
-    actions: list[tuple[Any, ...]] = [
-        (os.POSIX_SPAWN_DUP2, go_r, 3),
-        (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
-        (os.POSIX_SPAWN_DUP2, 1, 2)]
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, go_r, 3)]
     if not keep_stdin:
         actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
-    args = ["sh", "-c", _LAUNCH, "sh", cwd or "", "0" if pwd is None else "1", pwd or "", *argv]
+    args = ["sh", "-c", _LAUNCH, "sh", cwd or "", "0" if pwd is None else "1", pwd or "",
+            log_path, *argv]
     try:
         return os.posix_spawn(_SH, args, env, file_actions=actions, setpgroup=0,
                               setsigdef=_RESET)
@@ -229,9 +230,14 @@ def go_ahead(go_w: int) -> None:
         os.close(go_w)
 
 
+@functools.cache
+def _own_pgrp() -> int:
+    return os.getpgrp()  # the engine never changes its own group
+
+
 def _may_signal(pgid: int) -> bool:
     """Never signal pgid 0 (our own group), 1 (init's) or our own group, whatever a log says."""
-    return pgid > 1 and pgid != os.getpgrp()
+    return pgid > 1 and pgid != _own_pgrp()
 
 
 def signal_group(pgid: int, sig: int) -> None:
