@@ -3,11 +3,18 @@
 Properties kept on purpose:
 - Persist, then act: every decision is appended to the log (durably) before a process
   is told to run, an output is published or the workflow's end is reported.
-- Group commit: the attempts started in one pass share one write and fsync of their
-  STEP_STARTED lines, and each gets its go-ahead only after it; the ends reaped in one
-  pass share one write and fsync of their STEP_SUCCEEDED / STEP_FAILED /
-  STEP_RETRY_SCHEDULED lines, and outputs are published, and dependents started, only
-  after it.
+- Group commit: a pass writes the ends it reaped (STEP_SUCCEEDED / STEP_FAILED /
+  STEP_RETRY_SCHEDULED) and the STEP_STARTED of the steps already queued before it in
+  one write and one fsync. Those starts act on no event of that write: a step is queued
+  only once the successes of its dependencies, and the retry it waits for, are durable
+  (`after_durable`). Each start gets its go-ahead, each success its publish, and the
+  dependents of the ends their place in the queue, only after the fsync; the dependents
+  then start in a second group of the same pass while slots are free.
+- Readiness is kept, not searched for: `unmet` counts each step's dependencies whose
+  success is not yet durable, and `queue` (a heap by file order, so steps start in the
+  order a scan of the file would start them) holds the steps that may start; `_ready`
+  still decides each one. A pass costs what it starts and reaps, not the number of
+  steps; only the end of the run (nothing running) scans every step.
 - Nothing blocks the loop. Retry due times, timeouts and kill escalations are
   deadlines; the loop waits in select() on a self-pipe (signal.set_wakeup_fd) that
   SIGCHLD, SIGTERM and SIGINT write to, never longer than the nearest deadline. So one
