@@ -19,6 +19,7 @@ def _ready_without_deps(self, sid, now):
 
 
 scheduler.Scheduler._ready = _ready_without_deps
+scheduler.Scheduler._unmet_deps = lambda self, sid: 0  # every step queued from the start
 
 
 if __name__ == "__main__":

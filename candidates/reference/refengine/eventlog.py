@@ -308,6 +308,9 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps's, built once
+
+
 class EventLog:
     """Appends events durably; the only writer of the log file."""
 
@@ -327,7 +330,7 @@ class EventLog:
         """Write one event whole and fsync it; only then may the caller act on it. Inside
         `group()` the line is held and made durable with the group's others when it ends."""
         event = {"seq": len(self.events) + 1, "type": kind, "ts": time.time(), **fields}
-        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        data = (_ENCODE(event) + "\n").encode("utf-8")
         if self._pending is not None:
             self._pending.append(data)
         else:

@@ -13,6 +13,7 @@ Properties kept on purpose:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -23,6 +24,7 @@ from typing import Any
 from refengine.eventlog import fsync_dir
 
 
+@functools.lru_cache(maxsize=65536)  # the scheduler asks for each step's, per attempt
 def file_key(step: str) -> str:
     """A file name for a step id: injective, never containing '/', readable for usual ids."""
     key = urllib.parse.quote(step, safe="")

@@ -3,11 +3,18 @@
 Properties kept on purpose:
 - Persist, then act: every decision is appended to the log (durably) before a process
   is told to run, an output is published or the workflow's end is reported.
-- Group commit: the attempts started in one pass share one write and fsync of their
-  STEP_STARTED lines, and each gets its go-ahead only after it; the ends reaped in one
-  pass share one write and fsync of their STEP_SUCCEEDED / STEP_FAILED /
-  STEP_RETRY_SCHEDULED lines, and outputs are published, and dependents started, only
-  after it.
+- Group commit: a pass writes the ends it reaped (STEP_SUCCEEDED / STEP_FAILED /
+  STEP_RETRY_SCHEDULED) and the STEP_STARTED of the steps already queued before it in
+  one write and one fsync. Those starts act on no event of that write: a step is queued
+  only once the successes of its dependencies, and the retry it waits for, are durable
+  (`after_durable`). Each start gets its go-ahead, each success its publish, and the
+  dependents of the ends their place in the queue, only after the fsync; the dependents
+  then start in a second group of the same pass while slots are free.
+- Readiness is kept, not searched for: `unmet` counts each step's dependencies whose
+  success is not yet durable, and `queue` (a heap by file order, so steps start in the
+  order a scan of the file would start them) holds the steps that may start; `_ready`
+  still decides each one. A pass costs what it starts and reaps, not the number of
+  steps; only the end of the run (nothing running) scans every step.
 - Nothing blocks the loop. Retry due times, timeouts and kill escalations are
   deadlines; the loop waits in select() on a self-pipe (signal.set_wakeup_fd) that
   SIGCHLD, SIGTERM and SIGINT write to, never longer than the nearest deadline. So one
@@ -22,6 +29,7 @@ Properties kept on purpose:
 
 from __future__ import annotations
 
+import heapq
 import os
 import select
 import shutil
@@ -61,22 +69,38 @@ def _failure(a: Attempt) -> dict[str, Any]:
 
 
 def _remove_stale(path: str) -> None:
-    """ENGINE_OUTPUT must not exist when an attempt starts."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
+    """ENGINE_OUTPUT must not exist when an attempt starts. One unlink in the usual case
+    (nothing there: ENOENT); a folder (not a link to one) is removed whole."""
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:  # EISDIR on Linux, EPERM elsewhere: a folder, or not ours to remove
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise
+        shutil.rmtree(path)
+
+
+def _dependents(wf: Workflow) -> dict[str, list[str]]:
+    """Each step's id -> the steps that depend on it directly, in file order."""
+    found: dict[str, list[str]] = {s.id: [] for s in wf.steps}
+    for step in wf.steps:
+        for d in dict.fromkeys(step.depends_on):  # a repeated dependency counts once
+            found[d].append(step.id)
+    return found
 
 
 def _dependency_order(wf: Workflow) -> list[str]:
-    """Step ids, each after all of its dependencies (the workflow is known acyclic)."""
-    order: list[str] = []
-    placed: set[str] = set()
-    while len(order) < len(wf.steps):
-        for step in wf.steps:
-            if step.id not in placed and all(d in placed for d in step.depends_on):
-                order.append(step.id)
-                placed.add(step.id)
+    """Step ids, each after all of its dependencies (the workflow is known acyclic).
+    Kahn's algorithm: linear in steps and edges, however the file orders them."""
+    dependents = _dependents(wf)
+    unmet = {s.id: len(set(s.depends_on)) for s in wf.steps}
+    order = [s.id for s in wf.steps if not unmet[s.id]]
+    for sid in order:  # grows while it is read
+        for d in dependents[sid]:
+            unmet[d] -= 1
+            if not unmet[d]:
+                order.append(d)
     return order
 
 
@@ -92,10 +116,40 @@ class Scheduler:
         self.order = _dependency_order(wf)
         self.stop_signal = 0
         self._wake_r = -1
+        self._env = dict(os.environ)  # copied once: os.environ decodes every entry per copy
+        self.index = {s.id: i for i, s in enumerate(wf.steps)}
+        self.dependents = _dependents(wf)
+        # Readiness, kept up to date instead of scanning every step per pass: unmet counts
+        # each step's distinct dependencies whose success is not yet durable, and queue
+        # (a heap by file order, ids in `queued`) holds the steps that may start once a
+        # slot is free: all dependencies durably succeeded, last event durable.
+        self.unmet = {s.id: self._unmet_deps(s.id) for s in wf.steps}
+        self.queue: list[tuple[int, str]] = []
+        self.queued: set[str] = set()
         now_wall, now = time.time(), time.monotonic()
         for sid, s in self.steps.items():  # a retry due `delay_s` after its event's ts
             if s.state == "retry_wait" and s.retry_due_ts is not None:
                 self.due[sid] = now + max(0.0, s.retry_due_ts - now_wall)
+            if s.state in ("pending", "retry_wait") and self.unmet[sid] <= 0:
+                self._queue(sid)
+
+    def _unmet_deps(self, sid: str) -> int:
+        """How many of the step's distinct dependencies have not succeeded (in the log)."""
+        return sum(self.steps[d].state != "succeeded" for d in set(self.wf.step(sid).depends_on))
+
+    def _queue(self, sid: str) -> None:
+        """The step may start when a slot is free (`_ready` still decides)."""
+        if sid not in self.queued:
+            self.queued.add(sid)
+            heapq.heappush(self.queue, (self.index[sid], sid))
+
+    def _succeeded(self, sid: str) -> None:
+        """The step's STEP_SUCCEEDED is durable: queue each dependent it was the last
+        unmet dependency of."""
+        for d in self.dependents[sid]:
+            self.unmet[d] -= 1
+            if self.unmet[d] == 0 and self.steps[d].state in ("pending", "retry_wait"):
+                self._queue(d)
 
     def run(self) -> int:
         """Run until the workflow ends (0 or 1) or a signal stops it (128 + signum)."""
@@ -126,8 +180,14 @@ class Scheduler:
             if self.stop_signal:
                 return self._shutdown()
             now = time.monotonic()
-            self._reap(now)
             self._enforce_timeouts(now)
+            # One group commit for the ends reaped and the starts of steps already queued
+            # (ready on durable events only: no act on an end in the same write). The
+            # dependents those ends make ready are queued once the group is durable, and
+            # start in a second group while slots are free.
+            with self.log.group():
+                self._reap(now)
+                self._start_ready(time.monotonic())
             # a fresh clock: a retry scheduled with no delay by _reap is due now, and
             # _next_deadline counts only times still to come
             self._start_ready(time.monotonic())
@@ -169,28 +229,38 @@ class Scheduler:
                    for sid, s in self.steps.items())
 
     def _start_ready(self, now: float) -> None:
-        """Start what is ready, up to max_parallel: one group commit of their STEP_STARTED,
-        then each command's go-ahead (`_go`, run when the group's fsync is done)."""
+        """Start what is ready, up to max_parallel, in file order: one group commit of
+        their STEP_STARTED, then each command's go-ahead (`_go`, run when the group's
+        fsync is done). Only queued steps are looked at, never every step."""
+        waiting: list[tuple[int, str]] = []  # queued retries whose backoff is not over
         try:
             with self.log.group():
-                for step in self.wf.steps:
+                while self.queue:
                     if len(self.running) >= self.wf.max_parallel or self.stop_signal:
                         break
-                    if self._ready(step.id, now):
-                        self._start(step.id)
+                    item = heapq.heappop(self.queue)
+                    sid = item[1]
+                    self.queued.discard(sid)
+                    if self._ready(sid, now):
+                        self._start(sid)
+                    elif self.steps[sid].state == "retry_wait" and sid not in self.running:
+                        waiting.append(item)
         except BaseException:
             for a in self.running.values():  # no go-ahead: commands the log may not name
                 if a.go_w is not None:
                     os.close(a.go_w)
                     a.go_w = None
             raise
+        finally:
+            for item in waiting:
+                self._queue(item[1])
 
     def _start(self, sid: str) -> None:
         step, s = self.wf.step(sid), self.steps[sid]
         attempt = s.attempts + 1  # the highest number the log ever used, plus one
         out = outputs.attempt_output(self.state_dir, sid, attempt)
         _remove_stale(out)
-        env = dict(os.environ, ENGINE_STEP_ID=sid, ENGINE_ATTEMPT=str(attempt),
+        env = dict(self._env, ENGINE_STEP_ID=sid, ENGINE_ATTEMPT=str(attempt),
                    ENGINE_STATE_DIR=self.state_dir, ENGINE_OUTPUT=out)
         log_path = os.path.join(self.state_dir, "logs", f"{outputs.file_key(sid)}.{attempt}.log")
         proc, go_w = supervisor.spawn(step.command, env, log_path)
@@ -250,6 +320,7 @@ class Scheduler:
             s.state, s.succeeded_attempt = "succeeded", a.attempt
             self.log.after_durable(  # only once success is durable
                 lambda: outputs.publish(self.state_dir, a.step, a.attempt))
+            self.log.after_durable(lambda: self._succeeded(a.step))  # dependents may start
             return
         self.log.append("STEP_FAILED", step=a.step, attempt=a.attempt, **_failure(a))
         s.state, s.failures = "failed", s.failures + 1
@@ -264,6 +335,7 @@ class Scheduler:
         self.log.append("STEP_RETRY_SCHEDULED", step=sid, attempt=s.attempts + 1, delay_s=delay)
         s.state = "retry_wait"
         self.due[sid] = time.monotonic() + delay
+        self.log.after_durable(lambda: self._queue(sid))  # the next attempt acts on it
 
     def _next_deadline(self, now: float) -> float | None:
         """Seconds until the loop has something to do that no signal will announce."""

@@ -1,16 +1,29 @@
 """Process supervision: one process group per attempt, and ending whole groups.
 
 Properties kept on purpose:
-- Each attempt is a fork of the engine that leads its own process group (pgid == pid;
-  both parent and child call setpgid, so the group exists as soon as fork returns) and
-  holds the command until the engine's go-ahead, then execs it, keeping the pid and
-  pgid the log names. The engine writes STEP_STARTED with that pid and sends the
-  go-ahead only once it is durable. If the engine dies first, the pipe closes with no
-  byte and the command never runs (exit 125), so no step process can exist that the
-  log does not name. If exec fails, the attempt exits 127, like a shell's "command not
-  found". No interpreter starts per attempt: the child runs a few system calls of the
-  already loaded engine, resets the signals the engine set or Python ignores (SIGPIPE,
-  SIGXFSZ) to their defaults, closes every other descriptor, then execs.
+- Each attempt's leader leads its own process group (pgid == pid) and holds the
+  command until the engine's go-ahead on a pipe, then execs it, keeping the pid and pgid
+  the log names. The engine writes STEP_STARTED with that pid and sends the go-ahead only
+  once it is durable. If the engine dies first, the pipe closes with no byte and the
+  command never runs (exit 125).
+- The leader is made by posix_spawn (vfork, then exec: the engine's memory is never
+  copied) of a launcher, /bin/sh running `_LAUNCH`, with its group, its stdin
+  (/dev/null), the go-ahead pipe on fd 3 and default signal dispositions (the signals
+  the engine set or Python ignores: SIGPIPE, SIGXFSZ) set up by the spawn itself. The
+  launcher sends its stdout and stderr to the step's log file (created there, not
+  while the engine waits out the vfork: a file creation can wait on the file system's
+  journal; if it fails, sh says why on the engine's stderr and the attempt exits 2),
+  waits for the go-ahead, closes the pipe, restores PWD as the engine had it (sh sets
+  it) and execs the command, found in PATH as execvp finds it (exit 127 when it is not
+  found, 126 when it cannot be run). A fork of the engine made
+  each attempt before: each fork shares the engine's pages copy-on-write until the
+  attempt execs, and the engine took ~200 page faults per attempt on its own writes.
+- When the launcher cannot carry the environment (a name sh would drop) or cannot be
+  spawned (no /bin/sh), the engine forks: the child runs
+  a few system calls of the already loaded engine (`_child`), the same setup, closes
+  every other descriptor, waits for the go-ahead, and execs (127 if that fails, saying
+  why in the step's log or the engine's stderr). Descriptors the engine inherited are
+  made close-on-exec once, so neither way hands them to a step.
 - Ending an attempt always signals the group, never just the leader, because
   grandchildren outlive their parents and may ignore SIGTERM.
 - A group counts as gone when killpg(pgid, 0) finds no member, or /proc shows only
@@ -23,12 +36,15 @@ Properties kept on purpose:
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 KILL_AFTER_S = 1.0  # after a timeout's SIGTERM, SIGKILL the group this long after (<= 2 s)
 GONE_WAIT_S = 2.0  # how long to wait for a SIGKILLed group's members to disappear
@@ -87,16 +103,18 @@ class Attempt:
         return self.proc.pid
 
 
-def _child(argv: list[str], env: dict[str, str], log_fd: int, go_r: int,
+def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
            cwd: str | None, keep_stdin: bool) -> None:
-    """In the forked child: become the attempt's leader, wait for the go-ahead, exec."""
+    """In the forked child: become the attempt's leader, open the step's log file (here,
+    not in the engine, so the engine's loop never waits on a file creation), wait for
+    the go-ahead, exec."""
     try:
         for sig in _RESET:
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         os.setpgid(0, 0)
         go = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10)  # out of the way of 0-3, whatever they are
-        log = fcntl.fcntl(log_fd, fcntl.F_DUPFD, 10)
+        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if not keep_stdin:
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(log, 1)
@@ -119,23 +137,77 @@ def _child(argv: list[str], env: dict[str, str], log_fd: int, go_r: int,
         os._exit(127)
 
 
+# The launcher an attempt's leader runs until the go-ahead: /bin/sh reads it from fd 3
+# (EOF with no byte: the engine died, run nothing), closes it, goes to the working
+# directory if one is given, puts PWD back as the engine had it (sh sets it), and execs
+# the command, finding it in PATH as execvp does (127 when it is not found, 126 when it
+# cannot be run, as a shell says).
+_LAUNCH = ('exec >>"$4" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
+           '[ -z "$1" ] || cd -- "$1" || exit 127; '
+           'if [ "$2" = 1 ]; then PWD=$3; else unset PWD; fi; shift 4; exec "$@"')
+_SH = "/bin/sh"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z").match  # what sh passes on to the command
+_inherited_closed = False
+
+
+def _close_inherited_on_exec() -> None:
+    """Once: descriptors the engine inherited (beyond 0-2) do not reach a step. Its own
+    are close-on-exec already (PEP 446)."""
+    global _inherited_closed
+    _inherited_closed = True
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 256))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # closed meanwhile (the listing's own descriptor)
+
+
+def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
+            cwd: str | None, keep_stdin: bool) -> int | None:
+    """posix_spawn (vfork and exec: no copy of the engine's memory, which fork shares
+    copy-on-write until the attempt execs, and every page the engine then writes is a
+    fault) of the launcher, as the attempt's group leader; None when it cannot be used
+    (no /bin/sh, an environment name sh would drop, or the spawn fails)."""
+    if not hasattr(os, "posix_spawn") or not all(map(_NAME, env)):
+        return None
+    if not _inherited_closed:
+        _close_inherited_on_exec()
+    pwd = env.get("PWD")
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, go_r, 3)]
+    if not keep_stdin:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+    args = ["sh", "-c", _LAUNCH, "sh", cwd or "", "0" if pwd is None else "1", pwd or "",
+            log_path, *argv]
+    try:
+        return os.posix_spawn(_SH, args, env, file_actions=actions, setpgroup=0,
+                              setsigdef=_RESET)
+    except OSError:
+        return None
+
+
 def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
           cwd: str | None = None, keep_stdin: bool = False) -> tuple[Child, int]:
-    """Fork the attempt's leader in its own group, holding `command` until the go-ahead
+    """Start the attempt's leader in its own group, holding `command` until the go-ahead
     (see `go_ahead`); returns it and the go-ahead fd. Its stdout and stderr go to
-    log_path, its stdin is /dev/null (the engine's own with keep_stdin)."""
+    log_path (opened by the child: if that fails, the attempt exits 127 saying why on
+    the engine's stderr), its stdin is /dev/null (the engine's own with keep_stdin)."""
     go_r, go_w = os.pipe()  # both close-on-exec
-    try:
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except BaseException:
-        os.close(go_r)
-        os.close(go_w)
-        raise
     argv = list(command)
+    if go_r < 4:  # dup2 onto 3 would keep it close-on-exec; 0-2 are replaced
+        go_r, old = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, 10), go_r
+        os.close(old)
     try:
+        launched = _launch(argv, env, log_path, go_r, cwd, keep_stdin)
+        if launched is not None:
+            return Child(launched), go_w
         pid = os.fork()
         if pid == 0:
-            _child(argv, env, log_fd, go_r, cwd, keep_stdin)  # never returns
+            _child(argv, env, log_path, go_r, cwd, keep_stdin)  # never returns
         try:
             os.setpgid(pid, pid)  # as the child does: whoever runs first makes the group
         except OSError:
@@ -145,7 +217,6 @@ def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
         raise
     finally:
         os.close(go_r)
-        os.close(log_fd)
     return Child(pid), go_w
 
 
@@ -159,9 +230,14 @@ def go_ahead(go_w: int) -> None:
         os.close(go_w)
 
 
+@functools.cache
+def _own_pgrp() -> int:
+    return os.getpgrp()  # the engine never changes its own group
+
+
 def _may_signal(pgid: int) -> bool:
     """Never signal pgid 0 (our own group), 1 (init's) or our own group, whatever a log says."""
-    return pgid > 1 and pgid != os.getpgrp()
+    return pgid > 1 and pgid != _own_pgrp()
 
 
 def signal_group(pgid: int, sig: int) -> None:
