@@ -23,7 +23,7 @@ from harness.faults.crashes import crash_at_events
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
 from harness.faults.inject import Trigger, drive, read_log, restore, snapshot
 from harness.faults.procedures import PROCEDURES, Ctx
-from harness.faults.together import Call, drive_together
+from harness.faults.together import WIDTH, Call, drive_together
 from harness.layout import LOG, STATE, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation, Variant
 from harness.runners.base import EngineProcess
@@ -39,9 +39,6 @@ from harness.workflow import text_problems
 TORN_ALL_MAX = 4096
 TORN_SAMPLE = 16
 TORN_BYTES = 64 << 20
-# How many offsets' status runs at once (each on its own copy of the crash state): a
-# status is one short engine start, so a cell's wall time is mostly starting them.
-TORN_TOGETHER = 4
 
 
 def _crash_base(ctx: Ctx) -> bytes | None:
@@ -94,7 +91,7 @@ def torn_tail(ctx: Ctx) -> None:
     """Cut the last line at every byte offset (a seeded sample of them for a line or a
     log too big, see TORN_BYTES): status ignores it, run cuts it and finishes.
 
-    status, which must change nothing, runs on copies of the crash state, TORN_TOGETHER
+    status, which must change nothing, runs on copies of the crash state, WIDTH
     offsets at once, each copy its own STATE_DIR; run, which finishes the workflow and
     writes the one audit, runs offset by offset on the restored STATE_DIR itself."""
     base = _crash_base(ctx)
@@ -127,11 +124,11 @@ def torn_tail(ctx: Ctx) -> None:
 
 
 def _torn_statuses(ctx: Ctx, snap: Path, base: bytes, offsets: list[int]) -> dict[int, Invocation]:
-    """status at each offset, on a copy of the crash state torn there, TORN_TOGETHER at a
+    """status at each offset, on a copy of the crash state torn there, WIDTH at a
     time; each copy is removed once its status ended."""
     found: dict[int, Invocation] = {}
-    for i in range(0, len(offsets), TORN_TOGETHER):
-        batch = offsets[i:i + TORN_TOGETHER]
+    for i in range(0, len(offsets), WIDTH):
+        batch = offsets[i:i + WIDTH]
         calls = []
         for keep in batch:
             state = state_dir(f"torn-{keep}")
@@ -170,19 +167,31 @@ def corrupt_middle(ctx: Ctx) -> None:
 
 
 def invalid_workflow(ctx: Ctx) -> None:
-    """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR."""
-    for i, case in enumerate(ctx.params.get("cases", [])):
+    """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR; then status
+    of a missing and of an empty STATE_DIR. Every invocation has its own workflow file and
+    STATE_DIR, so they run together.WIDTH at a time."""
+    cases = list(ctx.params.get("cases", []))
+    calls, states = [], []
+    for i, case in enumerate(cases):
         name, state = input_file(f"invalid-{i}.json"), state_dir(f"state-invalid-{i}")
         ctx.files.write(name, str(case["text"]).encode())
-        inv = _variant(ctx, f"run {case['name']}", ctx.run_args(name, state))
-        ctx.variants.append(Variant(str(case["name"]), (inv,), {
-            "text": case["text"], "state_exists": ctx.files.lstat(state) is not None}))
+        calls.append(Call(f"run {case['name']}", tuple(ctx.run_args(name, state)), LOG))
+        states.append(state)
     ctx.files.mkdir(state_dir("empty-state"))
     ctx.cell.hand_over(state_dir("empty-state"))
-    for label, state in (("status of a missing STATE_DIR", state_dir("missing-state")),
-                         ("status of an empty STATE_DIR", state_dir("empty-state"))):
-        inv = _variant(ctx, label, ctx.status_args(state))
-        ctx.variants.append(Variant(label, (inv,), {"status_case": True}))
+    labels = ("status of a missing STATE_DIR", "status of an empty STATE_DIR")
+    for label, state in zip(labels, (state_dir("missing-state"), state_dir("empty-state")),
+                            strict=True):
+        calls.append(Call(label, tuple(ctx.status_args(state)), LOG))
+    for at in range(0, len(calls), WIDTH):
+        invs = drive_together(ctx.cell, ctx.watcher, calls[at:at + WIDTH],
+                              bound_s=ctx.bound, limit=ctx.limit)
+        for i, inv in enumerate(invs, start=at):
+            if i < len(cases):
+                ctx.variants.append(Variant(str(cases[i]["name"]), (inv,), {
+                    "text": cases[i]["text"], "state_exists": ctx.files.lstat(states[i]) is not None}))
+            else:
+                ctx.variants.append(Variant(inv.label, (inv,), {"status_case": True}))
 
 
 def validate_invalid_cases(params: dict[str, Any]) -> list[str]:

@@ -22,6 +22,11 @@ from harness.observe import Invocation
 from harness.runners.base import Cell, EngineProcess
 from harness.safefs import LOG_CAP
 
+# How many invocations a procedure runs at once. Each is mostly an engine starting (a
+# Python engine's start is ~0.1 s of CPU), so a few at once keep a core busy without
+# crowding the cells that run beside this one.
+WIDTH = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
