@@ -8,9 +8,12 @@ the waits the scenarios need by design: step sleeps, backoffs, timeouts), the ha
 deliberate grace sleeps, and the rest, which is the harness's overhead (starting cells,
 copying and restoring snapshots, polling, checks). The per-scenario table sums cells,
 biggest first, so it shows where the time goes. It also says whether every mutant was
-caught, so a run that got faster by judging less shows it.
+caught, so a run that got faster by judging less shows it, and the CPU seconds all of it
+took: on a machine that other work saturates, wall time follows CPU time, not waits.
+"Overhead" includes the strace recording run of the crash scenarios (the plan's source,
+not judged, so not counted as engine time).
 
-    python bench/bench_bundled.py [--jobs 2 4] [--seed N] [--json out.json]
+    python bench/bench_bundled.py [--jobs 2 4] [--seed N] [--only SCENARIO ...] [--json out.json]
 
 `--tree DIR` imports harness from another checkout (a worktree of an older commit), so
 before and after run back to back from one script, on one machine state.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from collections import defaultdict
@@ -45,13 +49,22 @@ from harness.manifest import resolve_candidates  # noqa: E402
 from harness.model import CellResult  # noqa: E402
 
 
-def _phase(specs: list[Any], jobs: int) -> tuple[float, list[CellResult]]:
-    t0 = time.monotonic()
+def _cpu_s() -> float:
+    """CPU seconds of this process and of every descendant waited for (the pool's
+    workers, their reapers, the engines and their steps)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def _phase(specs: list[Any], jobs: int) -> tuple[float, float, list[CellResult]]:
+    """The phase's wall time, its CPU time, and its cells."""
+    t0, c0 = time.monotonic(), _cpu_s()
     done = []
-    with make_executor("local", jobs, RunnerSpec("local"), api.CELL_TIMEOUT_S,
-                       cells=len(specs)) as ex:
-        done.extend(ex.run(specs))
-    return time.monotonic() - t0, done
+    if specs:
+        with make_executor("local", jobs, RunnerSpec("local"), api.CELL_TIMEOUT_S,
+                           cells=len(specs)) as ex:
+            done.extend(ex.run(specs))
+    return time.monotonic() - t0, _cpu_s() - c0, done
 
 
 def _row(cell: CellResult, phase: str) -> dict[str, Any]:
@@ -85,16 +98,17 @@ def print_table(table: list[dict[str, Any]]) -> None:
               f" {r['overhead_s']:11.1f}")
 
 
-def run_once(jobs: int, seed: int) -> dict[str, Any]:
-    scenarios = api.all_scenarios()
+def run_once(jobs: int, seed: int, only: list[str] | None = None) -> dict[str, Any]:
+    scenarios = [s for s in api.all_scenarios() if not only or s.name in only]
     bundled = [c for c in resolve_candidates([], api.ROOT) if c.mutant is None]
-    found = mutants.discover(api.ROOT)
+    found = [c for c in mutants.discover(api.ROOT)
+             if c.mutant and (not only or c.mutant.scenario in only)]
     by_name = {s.name: s for s in scenarios}
     score_specs = cells.plan(bundled, scenarios, seed, "local", api.reproduce_command)
     mutant_specs = [cells.plan([c], [by_name[c.mutant.scenario]], seed, "local",
                                api.reproduce_command)[0] for c in found if c.mutant]
-    score_wall, score_cells = _phase(score_specs, jobs)
-    mutants_wall, mutant_cells = _phase(mutant_specs, jobs)
+    score_wall, score_cpu, score_cells = _phase(score_specs, jobs)
+    mutants_wall, mutants_cpu, mutant_cells = _phase(mutant_specs, jobs)
     ran = {c.candidate: c for c in mutant_cells}
     results = [mutants.judge(c, ran[c.name]) for c in found]
     rows = [_row(c, "score") for c in score_cells] + [_row(c, "mutants") for c in mutant_cells]
@@ -102,6 +116,7 @@ def run_once(jobs: int, seed: int) -> dict[str, Any]:
     return {"tree": str(TREE), "jobs": jobs, "seed": seed,
             "score_wall_s": round(score_wall, 2), "mutants_wall_s": round(mutants_wall, 2),
             "total_wall_s": round(score_wall + mutants_wall, 2),
+            "cpu_s": round(score_cpu + mutants_cpu, 1),
             "cells": len(rows), "cell_time_s": round(sum(r["wall_s"] for r in rows), 2),
             "mutants_caught": f"{summary['caught']}/{summary['judged']}",
             "survivors": summary["survivors"], "unjudged": summary["unjudged"],
@@ -116,14 +131,16 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tree", type=Path, default=None, help="import harness from this checkout")
+    ap.add_argument("--only", nargs="+", default=None, help="these scenarios only")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     runs = []
     for jobs in args.jobs:
-        run = run_once(jobs, args.seed)
+        run = run_once(jobs, args.seed, args.only)
         runs.append(run)
         print(f"\n== {run['tree']} --jobs {jobs}: score {run['score_wall_s']:.1f} s +"
-              f" mutants {run['mutants_wall_s']:.1f} s = {run['total_wall_s']:.1f} s wall;"
+              f" mutants {run['mutants_wall_s']:.1f} s = {run['total_wall_s']:.1f} s wall,"
+              f" {run['cpu_s']:.0f} CPU s;"
               f" {run['cells']} cells, {run['cell_time_s']:.1f} s of cell time;"
               f" mutants caught {run['mutants_caught']}; reference failed"
               f" {run['failed_checks_reference'] or 'nothing'}")
