@@ -183,16 +183,20 @@ def remove_at(parent: int, name: str) -> None:
         os.unlink(name, dir_fd=parent)
 
 
-def copy(src: int, dst: int, name: str, rel: str, problems: list[str], depth: int) -> None:
+def copy(src: int, dst: int, name: str, rel: str, problems: list[str], depth: int,
+         as_name: str = "") -> None:
+    """Copy src/name to dst/name (dst/as_name if given): regular files and directories,
+    each other kind left out and put in problems."""
     try:
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
     except FileNotFoundError:
         return
+    target = as_name or name
     if stat.S_ISDIR(st.st_mode) and depth < MAX_DEPTH:
-        os.mkdir(name, 0o700, dir_fd=dst)
+        os.mkdir(target, 0o700, dir_fd=dst)
         s = os.open(name, O_DIR_FLAGS, dir_fd=src)
         try:
-            d = os.open(name, O_DIR_FLAGS, dir_fd=dst)
+            d = os.open(target, O_DIR_FLAGS, dir_fd=dst)
             try:
                 for child in sorted(os.listdir(s)):
                     copy(s, d, child, f"{rel}/{child}", problems, depth + 1)
@@ -203,14 +207,15 @@ def copy(src: int, dst: int, name: str, rel: str, problems: list[str], depth: in
         finally:
             os.close(s)
     elif stat.S_ISREG(st.st_mode):
-        copy_file(src, dst, name, rel, problems)
+        copy_file(src, dst, name, rel, problems, target)
     elif stat.S_ISDIR(st.st_mode):
         problems.append(f"{rel} is nested more than {MAX_DEPTH} directories deep")
     else:
         problems.append(what(rel, st.st_mode, name, src))
 
 
-def copy_file(src: int, dst: int, name: str, rel: str, problems: list[str]) -> None:
+def copy_file(src: int, dst: int, name: str, rel: str, problems: list[str],
+              as_name: str = "") -> None:
     pfd = os.open(name, O_PATH_FLAGS, dir_fd=src)
     try:
         st = os.fstat(pfd)
@@ -221,7 +226,7 @@ def copy_file(src: int, dst: int, name: str, rel: str, problems: list[str]) -> N
     finally:
         os.close(pfd)
     try:
-        out = os.open(name, O_CREATE_FLAGS, 0o600, dir_fd=dst)
+        out = os.open(as_name or name, O_CREATE_FLAGS, 0o600, dir_fd=dst)
         try:
             while chunk := os.read(fin, CHUNK):
                 view = memoryview(chunk)

@@ -319,17 +319,17 @@ class CellFiles:
         if problems:
             raise Unsafe(problems[0])
 
-    def copy_in(self, src: Path, rel: str) -> None:
-        """Make rel a copy of src/rel (a snapshot that copy_out made), or absent if that
-        is absent."""
+    def copy_in(self, src: Path, rel: str, into: str = "") -> None:
+        """Make rel (or `into`, when given) a copy of src/rel (a snapshot that copy_out
+        made), or absent if that is absent."""
         source = CellFiles(src, openat2=self.openat2)
         problems: list[str] = []
-        with self._parent(rel) as (dst, name), source._parent(rel) as (frm, _):
+        with self._parent(into or rel) as (dst, name), source._parent(rel) as (frm, old):
             if dst is None:
-                raise Unsafe(f"{rel} cannot be restored: its folder is missing")
+                raise Unsafe(f"{into or rel} cannot be restored: its folder is missing")
             remove_at(dst, name)
             if frm is not None:
-                copy(frm, dst, name, rel, problems, 0)
+                copy(frm, dst, old, rel, problems, 0, as_name=name)
         if problems:  # the snapshot is the harness's own copy: this is its failure
             raise InfraError(f"the snapshot of {rel} changed: {problems[0]}")
 

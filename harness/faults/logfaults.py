@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from harness.eventlog import complete_prefix
@@ -22,10 +23,12 @@ from harness.faults.crashes import crash_at_events
 from harness.faults.damage import CORRUPTIONS, corrupt, last_line_length, tear
 from harness.faults.inject import Trigger, drive, read_log, restore, snapshot
 from harness.faults.procedures import PROCEDURES, Ctx
-from harness.layout import LOG, WORKFLOW, input_file, state_dir
+from harness.faults.together import WIDTH, Call, drive_together
+from harness.layout import LOG, STATE, WORKFLOW, input_file, state_dir
 from harness.observe import Invocation, Variant
 from harness.runners.base import EngineProcess
 from harness.safefs import LOG_CAP
+from harness.trace.durability import LOG_NAME
 from harness.workflow import text_problems
 
 # A sane engine's log is small and its lines far shorter than TORN_ALL_MAX: its last line
@@ -86,7 +89,11 @@ def _sampled_offsets(ctx: Ctx, length: int, size: int) -> tuple[list[int], set[i
 
 def torn_tail(ctx: Ctx) -> None:
     """Cut the last line at every byte offset (a seeded sample of them for a line or a
-    log too big, see TORN_BYTES): status ignores it, run cuts it and finishes."""
+    log too big, see TORN_BYTES): status ignores it, run cuts it and finishes.
+
+    status, which must change nothing, runs on copies of the crash state, WIDTH
+    offsets at once, each copy its own STATE_DIR; run, which finishes the workflow and
+    writes the one audit, runs offset by offset on the restored STATE_DIR itself."""
     base = _crash_base(ctx)
     if base is None:
         return
@@ -98,14 +105,15 @@ def torn_tail(ctx: Ctx) -> None:
         status_at, run_at = _sampled_offsets(ctx, length, len(base))
     ctx.facts["offsets"] = length
     ctx.facts["run_offsets"] = sorted(run_at)
+    status = _torn_statuses(ctx, snap, base, status_at)
     for keep in status_at:
-        restore(ctx.cell, ctx.files, snap)
         torn = ctx.files.intern(tear(base, keep))
-        ctx.files.write(LOG, torn)
-        invs = [_variant(ctx, f"status torn@{keep}", ctx.status_args())]
+        invs = [status[keep]]
         facts: dict[str, Any] = {"keep": keep, "line_length": length, "base": base,
                                  "torn": torn}
         if keep in run_at:
+            restore(ctx.cell, ctx.files, snap)
+            ctx.files.write(LOG, torn)
             invs.append(_variant(ctx, f"run torn@{keep}", ctx.run_args()))
             ctx.cell.end_all()
             # The steps that ran to success by the end of this run, the crashed base run's
@@ -113,6 +121,28 @@ def torn_tail(ctx: Ctx) -> None:
             facts["succeeded"] = sorted({str(r.get("step")) for r in ctx.watcher.audit()
                                          if r.get("kind") == "end" and r.get("exit") == 0})
         ctx.variants.append(Variant(f"torn@{keep}", tuple(invs), facts))
+
+
+def _torn_statuses(ctx: Ctx, snap: Path, base: bytes, offsets: list[int]) -> dict[int, Invocation]:
+    """status at each offset, on a copy of the crash state torn there, WIDTH at a
+    time; each copy is removed once its status ended."""
+    found: dict[int, Invocation] = {}
+    for i in range(0, len(offsets), WIDTH):
+        batch = offsets[i:i + WIDTH]
+        calls = []
+        for keep in batch:
+            state = state_dir(f"torn-{keep}")
+            ctx.files.copy_in(snap, STATE, into=state)
+            ctx.files.write(f"{state}/{LOG_NAME}", tear(base, keep))
+            ctx.cell.hand_over(state)
+            calls.append(Call(f"status torn@{keep}", tuple(ctx.status_args(state)),
+                              f"{state}/{LOG_NAME}"))
+        invs = drive_together(ctx.cell, ctx.watcher, calls, bound_s=ctx.bound, limit=ctx.limit)
+        ctx.cell.end_all()
+        for keep, inv in zip(batch, invs, strict=True):
+            found[keep] = inv
+            ctx.files.remove(state_dir(f"torn-{keep}"))
+    return found
 
 
 def corrupt_middle(ctx: Ctx) -> None:
@@ -137,19 +167,31 @@ def corrupt_middle(ctx: Ctx) -> None:
 
 
 def invalid_workflow(ctx: Ctx) -> None:
-    """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR."""
-    for i, case in enumerate(ctx.params.get("cases", [])):
+    """Each malformed workflow: exit 2, a message on stderr, and no STATE_DIR; then status
+    of a missing and of an empty STATE_DIR. Every invocation has its own workflow file and
+    STATE_DIR, so they run together.WIDTH at a time."""
+    cases = list(ctx.params.get("cases", []))
+    calls, states = [], []
+    for i, case in enumerate(cases):
         name, state = input_file(f"invalid-{i}.json"), state_dir(f"state-invalid-{i}")
         ctx.files.write(name, str(case["text"]).encode())
-        inv = _variant(ctx, f"run {case['name']}", ctx.run_args(name, state))
-        ctx.variants.append(Variant(str(case["name"]), (inv,), {
-            "text": case["text"], "state_exists": ctx.files.lstat(state) is not None}))
+        calls.append(Call(f"run {case['name']}", tuple(ctx.run_args(name, state)), LOG))
+        states.append(state)
     ctx.files.mkdir(state_dir("empty-state"))
     ctx.cell.hand_over(state_dir("empty-state"))
-    for label, state in (("status of a missing STATE_DIR", state_dir("missing-state")),
-                         ("status of an empty STATE_DIR", state_dir("empty-state"))):
-        inv = _variant(ctx, label, ctx.status_args(state))
-        ctx.variants.append(Variant(label, (inv,), {"status_case": True}))
+    labels = ("status of a missing STATE_DIR", "status of an empty STATE_DIR")
+    for label, state in zip(labels, (state_dir("missing-state"), state_dir("empty-state")),
+                            strict=True):
+        calls.append(Call(label, tuple(ctx.status_args(state)), LOG))
+    for at in range(0, len(calls), WIDTH):
+        invs = drive_together(ctx.cell, ctx.watcher, calls[at:at + WIDTH],
+                              bound_s=ctx.bound, limit=ctx.limit)
+        for i, inv in enumerate(invs, start=at):
+            if i < len(cases):
+                ctx.variants.append(Variant(str(cases[i]["name"]), (inv,), {
+                    "text": cases[i]["text"], "state_exists": ctx.files.lstat(states[i]) is not None}))
+            else:
+                ctx.variants.append(Variant(inv.label, (inv,), {"status_case": True}))
 
 
 def validate_invalid_cases(params: dict[str, Any]) -> list[str]:

@@ -17,6 +17,10 @@ with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code", 
   Replies with the pid.
 - ``signal``: deliver ``sig`` to an engine pid that has not been reaped yet.
 - ``alive``: which of ``procs`` ([pid, starttime] pairs) still run; zombies are dead.
+- ``watch``: the same answer, and each of ``procs`` that still runs is watched through
+  a pidfd: its end (zombie or gone) is pushed as ``{"event": "death", "proc": [pid,
+  starttime]}``, so the harness need not ask again each tick. Those it could not watch
+  (no pidfd_open, or no descriptor left) are listed in ``unwatched``: ask ``alive``.
 - ``ps``: every process in the container but this one.
 - ``end``: freeze then kill every process but this one, until none is left.
 - ``limits``: how often the cgroup's memory and pids limits were hit (v1 and v2).
@@ -51,6 +55,9 @@ else:  # in the container only /harness is there: import the reaper beside us
     from reaper import Stream, freeze_and_kill, open_streams, stat_fields
 
 PR_SET_DUMPABLE = 4
+# Processes watched by pidfd at most: the rest of the 1024 descriptors stay for engines'
+# pipes, however many processes a candidate's audit names (beyond it: asked each time).
+MAX_WATCHED = 256
 
 
 class OomScore:
@@ -134,6 +141,7 @@ class Init:
         self.engines: dict[int, tuple[Stream, Stream]] = {}  # spawned, not yet reaped
         self.streams: list[Stream] = []  # pipes some process may still write to
         self.inbuf = b""
+        self.watched: dict[int, list[Any]] = {}  # pidfd -> [pid, starttime] it watches
 
     def send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg) + "\n").encode()
@@ -213,6 +221,40 @@ class Init:
         self.streams += [out_s, err_s]
         return {"ok": True, "pid": pid}
 
+    @staticmethod
+    def runs(pid: int, start: int | None) -> bool:
+        f = stat_fields(pid)
+        return f is not None and f[0] not in "ZX" and (start is None or int(f[19]) == start)
+
+    def watch(self, procs: list[list[Any]]) -> dict[str, Any]:
+        """Which of procs run, each watched by a pidfd opened while it is known to be the
+        same process (checked again after the open: a pid reused in between is dead)."""
+        live, unwatched = [], []
+        for pid, start in procs:
+            if not self.runs(int(pid), start):
+                continue
+            try:
+                if len(self.watched) >= MAX_WATCHED:
+                    raise OSError("enough watched")
+                fd = os.pidfd_open(int(pid))
+            except ProcessLookupError:
+                continue
+            except (OSError, AttributeError):  # no pidfd_open here, or no fd left
+                live.append(pid)
+                unwatched.append(pid)
+                continue
+            if self.runs(int(pid), start):
+                self.watched[fd] = [pid, start]
+                live.append(pid)
+            else:
+                os.close(fd)
+        return {"ok": True, "alive": live, "unwatched": unwatched}
+
+    def deaths(self, ready: list[int]) -> None:
+        for fd in [fd for fd in self.watched if fd in ready]:
+            self.send({"event": "death", "proc": self.watched.pop(fd)})
+            os.close(fd)
+
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op == "spawn":
@@ -232,6 +274,8 @@ class Init:
                 if f is not None and f[0] not in "ZX" and (start is None or int(f[19]) == start):
                     live.append(pid)
             return {"ok": True, "alive": live}
+        if op == "watch":
+            return self.watch(req["procs"])
         if op == "ps":
             procs = []
             for pid in others():
@@ -264,9 +308,10 @@ class Init:
                 self.end_all()
                 return 124
             self.streams = [s for s in self.streams if s.fd >= 0]  # the rest reached EOF
-            fds = [self.sock.fileno(), wake_r, *(s.fd for s in self.streams)]
+            fds = [self.sock.fileno(), wake_r, *(s.fd for s in self.streams), *self.watched]
             ready, _, _ = select.select(fds, [], [], min(left, 5.0))
             self.pump(ready)
+            self.deaths(ready)
             if wake_r in ready:
                 os.read(wake_r, 4096)
             if self.sock.fileno() in ready:

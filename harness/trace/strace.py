@@ -96,8 +96,14 @@ _ESCAPES = {"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, '"': 34, "\\": 92, "'": 
 _UNFINISHED = " <unfinished ...>"
 
 
+_ALL_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})*")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _decode(text: str) -> bytes:
     """strace's C-style escaped string body (no quotes) as bytes."""
+    if _ALL_HEX.fullmatch(text):  # what -xx writes: every byte as \xNN, decoded at C speed
+        return bytes.fromhex(text.replace("\\x", ""))
     out, i = bytearray(), 0
     while i < len(text):
         ch = text[i]
@@ -125,10 +131,11 @@ def _split(text: str) -> tuple[list[str], str]:
     closers = {"(": ")", "[": "]", "{": "}"}
     while i < len(text):
         ch = text[i]
-        if ch == '"':
-            i += 1
-            while text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
+        if ch == '"':  # a whole quoted string, to its closing quote, in one match
+            quoted = _QUOTED.match(text, i)
+            if quoted is None:
+                raise IndexError("an unterminated string")
+            i = quoted.end() - 1
         elif ch == "<":
             i = text.index(">", i)
         elif ch in closers:

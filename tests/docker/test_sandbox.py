@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import shutil
+import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +175,28 @@ def test_a_closed_cell_is_ended_at_once_and_its_container_gone_when_the_runner_c
         cell.close()  # twice is safe
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(cell.container.id)
+
+
+def test_alive_asks_the_init_once_per_process_and_hears_of_its_death(
+        tmp_path: Path, docker_runner: DockerRunner) -> None:
+    """The init watches each process it was asked about by a pidfd and pushes its death:
+    later ticks ask it nothing, yet a death is seen, and a pid reused by another process
+    (another start time) is not taken for the one that died."""
+    cell = docker_runner.open_cell(hostile(tmp_path, "hang"), "watch")
+    assert isinstance(cell, DockerCell)
+    try:
+        proc = cell.start(["x"], wrap=["sh", "-c", "exec sleep 60", "sh"])
+        me = (proc.pid, None)
+        assert cell.alive([me]) == {proc.pid}
+        asked = cell._next_id
+        assert cell.alive([me]) == {proc.pid}
+        assert cell._next_id == asked  # answered from what the init pushed
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while cell.alive([me]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cell.alive([me]) == set()
+        assert cell.alive([(proc.pid, 12345)]) == set()  # another start time: asked, dead
+    finally:
+        cell.close()
