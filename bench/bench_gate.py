@@ -7,7 +7,9 @@ candidate as it was on the base branch, score it now. This times each, in one ru
   bootstrap --force`; needs root and the Debian mirror). Only with --cold, since it
   rebuilds the image every other run on this machine uses.
 - **image, warm**: the image loaded from its `docker save` archive, as a job whose
-  actions/cache hit does it (`docker load`), and the archive's size.
+  actions/cache hit does it (`docker load`), and the archive's size. With --evict the
+  base image and every cached candidate image are removed first, as on a fresh runner
+  (the first score then also builds the candidate's image, as there).
 - **score**: `gate.sh score` of one candidate with the gate's suite (`--suite quick`
   by default) and with every scenario, each --repeat times (median), Docker runner.
 
@@ -16,7 +18,7 @@ give it cold and warm. Figures are from one run on a noisy machine; the ratios (
 against cold, quick against the full set) hold better than the seconds.
 
     python bench/bench_gate.py [--candidate candidates/reference] [--repeat 1] [--cold]
-                               [--json bench/gate.json]
+                               [--evict] [--json bench/gate.json]
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def main() -> int:
     ap.add_argument("--candidate", default="candidates/reference")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cold", action="store_true", help="also rebuild the base image (root)")
+    ap.add_argument("--evict", action="store_true",
+                    help="remove the base image and the candidate images before loading the"
+                         " archive, as a fresh runner has neither (the first score then builds"
+                         " the candidate's image, as a fresh runner's does)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     harness = str(Path(sys.executable).parent / "harness")
@@ -63,6 +69,10 @@ def main() -> int:
         archive = Path(tmp) / "base.tar"
         result["image_save_s"] = round(timed(["docker", "save", "--output", str(archive), name]), 1)
         result["archive_mb"] = round(archive.stat().st_size / 2**20, 1)
+        if args.evict:  # as on a fresh runner: no base image, no candidate image
+            timed([harness, "gc", "--all", "--images"])
+            timed(["docker", "image", "rm", name])
+        result["evicted"] = args.evict
         result["image_warm_s"] = round(timed(["docker", "load", "--quiet", "--input",
                                               str(archive)]), 1)
         for label, select in (("quick", "--suite quick"), ("full", "")):
