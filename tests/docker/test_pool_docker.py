@@ -54,7 +54,11 @@ def test_a_pool_of_two_runs_a_container_per_worker_and_leaves_none(
     assert len(workers) == 2
     assert any(len(owners) == 2 for owners in seen), "never two workers' containers at once"
     for r in results:
-        assert not r.infra_error and {x.outcome for x in r.results} == {Outcome.PASS}, r.scenario
+        # the reference fails nothing; a check whose precondition the seeded kills never
+        # met (crash-loop at this seed) is not exercised, which is no failure
+        found = {x.outcome for x in r.results}
+        assert not r.infra_error and Outcome.PASS in found, r.scenario
+        assert found <= {Outcome.PASS, Outcome.NOT_EXERCISED}, r.scenario
     left = [x.name for x in list_labelled(client, f"{MANAGED}=1")
             if x.labels.get("harness.owner.pid") in workers]
     assert left == []

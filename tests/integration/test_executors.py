@@ -50,6 +50,18 @@ def outcomes(results: list[CellResult]) -> Outcomes:
     return {(r.candidate, r.scenario, x.check): x.outcome.value for r in results for x in r.results}
 
 
+def agree(a: Outcomes, b: Outcomes) -> None:
+    """The same checks, with the same verdicts. A check left not exercised in one run and
+    passed in the other is no disagreement: crash-loop's exact kills strike the recorded
+    call, and a loaded machine can merge two steps' ends into one group commit, so the
+    struck call finds no attempt running and crash.lost_recorded has nothing to judge
+    (seen once in CI at seed 7). A PASS against a FAIL still fails the test."""
+    assert a.keys() == b.keys()
+    ne = Outcome.NOT_EXERCISED.value
+    both = [k for k in a if ne not in (a[k], b[k])]
+    assert {k: a[k] for k in both} == {k: b[k] for k in both}
+
+
 def run_all(ex: Executor, specs: list[CellSpec]) -> tuple[list[CellResult], list[tuple[str, str]]]:
     starts: list[tuple[str, str]] = []
     results = list(ex.run(specs, lambda spec, worker: starts.append((spec.label, worker))))
@@ -94,7 +106,7 @@ def test_pool_of_two_gives_the_outcomes_of_one_after_another(sequential: Outcome
         results, starts = run_all(pool, specs)
     assert sorted(label for label, _ in starts) == sorted(s.label for s in specs)
     assert {worker for _, worker in starts} == {"w1", "w2"}
-    assert outcomes(results) == {k: v for k, v in sequential.items() if k[0] == "reference"}
+    agree(outcomes(results), {k: v for k, v in sequential.items() if k[0] == "reference"})
     assert all(r.key in {s.key for s in specs} for r in results)
 
 
@@ -118,8 +130,10 @@ def test_a_pool_worker_killed_mid_cell_costs_that_cell_only() -> None:
     killed = by_scenario.pop(LONGER)
     assert killed.infra_error and "died mid-cell (killed by SIGKILL)" in killed.infra_error
     assert {x.outcome for x in killed.results} == {Outcome.INFRA_ERROR}
-    for r in by_scenario.values():
-        assert not r.infra_error and {x.outcome for x in r.results} == {Outcome.PASS}, r.scenario
+    for r in by_scenario.values():  # no FAIL; not exercised is no failure (see below)
+        found = {x.outcome for x in r.results}
+        assert not r.infra_error and Outcome.PASS in found, r.scenario
+        assert found <= {Outcome.PASS, Outcome.NOT_EXERCISED}, r.scenario
     assert not multiprocessing.active_children()
     assert no_cell_processes() == []
 
@@ -162,7 +176,7 @@ def test_dask_gives_the_outcomes_of_one_after_another(sequential: Outcomes, cach
     specs = specs_for("reference", FAST) + mutant
     with DaskExecutor(RunnerSpec("local"), WALL_S, None, 2) as ex:
         results, starts = run_all(ex, specs)
-    assert outcomes(results) == sequential
+    agree(outcomes(results), sequential)
     assert sorted(label for label, _ in starts) == sorted(s.label for s in specs)
     assert len({worker for _, worker in starts}) == 2
     # the mutant ran from its bundle: its merged tree, the reference's files under its own
@@ -196,7 +210,10 @@ def test_a_killed_dask_worker_costs_no_cell(cache: Path) -> None:
     assert starts.count(LONGER) == 2  # the killed worker's cell ran again, elsewhere
     assert sorted(r.scenario for r in results) == sorted(s.scenario.name for s in specs)
     for r in results:  # retried on the other worker; at worst infra_error, never a FAIL
-        assert {x.outcome for x in r.results} <= {Outcome.PASS, Outcome.INFRA_ERROR}, r.scenario
+        # (a check whose precondition the seeded kills never met is not exercised: no FAIL)
+        assert {x.outcome for x in r.results} <= {Outcome.PASS, Outcome.INFRA_ERROR,
+                                                  Outcome.NOT_EXERCISED}, r.scenario
+        assert Outcome.PASS in {x.outcome for x in r.results}, r.scenario
     assert [r.scenario for r in results if r.infra_error] == []
 
 

@@ -172,8 +172,7 @@ def test_reference_dies_at_each_chosen_point_and_resumes(
 def test_the_same_point_struck_twice_leaves_the_same_log(
         reference: tuple[Cell, list[DurabilityCall]]) -> None:
     cell, calls = reference
-    point = next(p for p in crash_points(calls)
-                 if p.description == "the write of STEP_SUCCEEDED fan-b")
+    point = write_of(calls, "STEP_SUCCEEDED fan-b")
     first, second = (_log(_strike(cell, point, name)) for name in ("twice-a", "twice-b"))
     assert _masked(first) == _masked(second) == _masked(log_before(calls, point))
     assert first != b""
@@ -182,13 +181,20 @@ def test_the_same_point_struck_twice_leaves_the_same_log(
     assert _masked(_log(later)) != _masked(first)  # the check sees a kill one call off
 
 
+def write_of(calls: list[DurabilityCall], event: str) -> CrashPoint:
+    """The log write that carries `event` ("STEP_SUCCEEDED fan-b"), alone or in a group
+    commit with others: which events share a write depends on when steps end, which a
+    loaded machine moves ("the write of STEP_SUCCEEDED fan-a, STEP_SUCCEEDED fan-b")."""
+    return next(p for p in crash_points(calls) if p.syscall == "write"
+                and event in p.description.split(" of ", 1)[-1].split(", "))
+
+
 MUTANTS = {"mutants/rerun-succeeded": "succeeded twice",  # the defect, and what shows it
            "mutants/truncating-log": "complete lines were not kept"}
 
 
 def _before_join(cell: Cell, calls: list[DurabilityCall], name: str) -> list[str]:
-    point = next(p for p in crash_points(calls)
-                 if p.description == "the write of STEP_STARTED join")
+    point = write_of(calls, "STEP_STARTED join")
     return _resumed(cell, _strike(cell, point, name))
 
 
