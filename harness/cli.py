@@ -135,12 +135,13 @@ def list_cmd(scenarios_dir: Path | None) -> None:
         table.add_row(c.name, c.language, str(len(c.claims)), str(c.path))
     out.print(table)
     table = Table("scenario", "procedure", "checks", "description", title="scenarios")
-    for s in api.all_scenarios(scenarios_dir):
+    scenarios = api.all_scenarios(scenarios_dir)
+    for s in scenarios:
         table.add_row(s.name, s.procedure, str(len(s.checks))
                       + (f" + {len(s.measures)} measures" if s.measures else ""), s.description)
     out.print(table)
     folder = scenarios_dir or api.ROOT / "scenarios"
-    names = [s.name for s in api.all_scenarios(scenarios_dir)]
+    names = [s.name for s in scenarios]
     table = Table("suite", "scenarios", "description", title="suites (harness score --suite NAME)")
     for name in suite_names(folder):
         suite = load_suite(folder, name, names)

@@ -88,12 +88,14 @@ class Coverage:
         """'6 of 15 scenarios'."""
         return f"{len(self.run)} of {len(self.every)} scenarios"
 
+    def judged(self) -> str:
+        """'6 of 15 scenarios (--suite quick)'."""
+        how = self.picked_by()
+        return self.short() + (f" ({how})" if how else "")
+
     def says(self) -> str:
         """'partial: 6 of 15 scenarios (--suite quick)', or 'all 15 scenarios'."""
-        if not self.partial:
-            return f"all {len(self.every)} scenarios"
-        how = self.picked_by()
-        return f"partial: {self.short()}" + (f" ({how})" if how else "")
+        return f"partial: {self.judged()}" if self.partial else f"all {len(self.every)} scenarios"
 
     def to_json(self) -> dict[str, Any]:
         return {"partial": self.partial, "scenarios": len(self.run), "of": len(self.every),

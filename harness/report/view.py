@@ -549,4 +549,4 @@ def build(doc: Mapping[str, Any], diff: Diff | None = None, baseline_name: str =
         str(doc.get("stopped") or "incomplete") if doc.get("complete") is False else "",
         sum(len(v.not_exercised) for v in views), int(doc.get("trials") or 1),
         yardstick_note(doc),
-        coverage.says().removeprefix("partial: ") if coverage.partial else "", coverage.missing)
+        coverage.judged() if coverage.partial else "", coverage.missing)

@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from harness import api
+from tests.integration.test_regression_gate import rename
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -141,14 +142,6 @@ def git(cwd: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
-def set_name(folder: Path, name: str, extends: Path | None = None) -> None:
-    manifest = folder / "candidate.toml"
-    text = re.sub(r'^name = ".*"$', f'name = "{name}"', manifest.read_text(), flags=re.M)
-    if extends is not None:
-        text = re.sub(r'^extends = ".*"$', f'extends = "{extends}"', text, flags=re.M)
-    manifest.write_text(text)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A checkout whose base commit has candidates/engine = the reference."""
@@ -156,7 +149,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copytree(api.ROOT / "examples", ws / "examples")
     shutil.copytree(api.ROOT / "candidates" / "reference", ws / "candidates" / "engine",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    set_name(ws / "candidates" / "engine", "engine")
+    rename(ws / "candidates" / "engine", "engine")
     git(ws, "init", "-q", "-b", "main")
     git(ws, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
     git(ws, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
@@ -178,7 +171,7 @@ def to_mutant(engine: Path) -> None:
     mutant = api.ROOT / "candidates" / "mutants" / "deps-ignored"
     for f in mutant.iterdir():
         shutil.copy(f, engine / f.name)
-    set_name(engine, "engine", extends=api.ROOT / "candidates" / "reference")
+    rename(engine, "engine", extends=api.ROOT / "candidates" / "reference")
 
 
 def harmless(engine: Path) -> None:

@@ -24,12 +24,17 @@ def engine_folder(dest: Path, source: Path, extends: Path | None = None) -> Path
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    manifest = dest / "candidate.toml"
-    text = re.sub(r'^name = ".*"$', 'name = "engine"', manifest.read_text(), flags=re.M)
+    rename(dest, "engine", extends)
+    return dest
+
+
+def rename(folder: Path, name: str, extends: Path | None = None) -> None:
+    """folder's manifest names the candidate `name` (and extends `extends`, if given)."""
+    manifest = folder / "candidate.toml"
+    text = re.sub(r'^name = ".*"$', f'name = "{name}"', manifest.read_text(), flags=re.M)
     if extends is not None:
         text = re.sub(r'^extends = ".*"$', f'extends = "{extends}"', text, flags=re.M)
     manifest.write_text(text)
-    return dest
 
 
 def score(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
