@@ -91,9 +91,9 @@ def test_unknown_scenario_pattern() -> None:
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 
-def test_docker_runner_without_a_daemon_is_a_clear_infra_error() -> None:
+def test_docker_runner_without_a_daemon_is_a_clear_infra_error(tmp_path: Path) -> None:
     p = harness("score", "reference", "--runner", "docker", "--scenario", "clean-run",
-                env=NO_DAEMON)
+                "--out", str(tmp_path), env=NO_DAEMON)
     assert_clean_error(p, "no Docker daemon answers", code=3)
 
 
