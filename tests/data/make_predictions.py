@@ -43,9 +43,18 @@ def stamp(text: str, model: str, sample: int) -> str:
     return line + text
 
 
+def _text(path: Path) -> str | None:
+    """A file's text; None for a binary (the reference's launcher), which a model's answer
+    cannot hold: such a sample runs without it (the reference then falls back to sh)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def prediction(model: str, sample: int, engine: str) -> dict[str, object]:
     c = load_candidate(ROOT / "candidates" / engine)
-    files = {rel: path.read_text(encoding="utf-8") for rel, path in candidate_files(c)}
+    files = {rel: text for rel, path in candidate_files(c) if (text := _text(path)) is not None}
     main = next(arg for arg in c.entrypoint[1:] if arg in files)
     files[main] = stamp(files[main], model, sample)
     return {"model": model, "sample": sample, "prompt_version": "v1", "language": c.language,

@@ -7,23 +7,26 @@ Properties kept on purpose:
   once it is durable. If the engine dies first, the pipe closes with no byte and the
   command never runs (exit 125).
 - The leader is made by posix_spawn (vfork, then exec: the engine's memory is never
-  copied) of a launcher, /bin/sh running `_LAUNCH`, with its group, its stdin
-  (/dev/null), the go-ahead pipe on fd 3 and default signal dispositions (the signals
-  the engine set or Python ignores: SIGPIPE, SIGXFSZ) set up by the spawn itself. The
-  launcher sends its stdout and stderr to the step's log file (created there, not
-  while the engine waits out the vfork: a file creation can wait on the file system's
-  journal; if it fails, sh says why on the engine's stderr and the attempt exits 2),
-  waits for the go-ahead, closes the pipe, restores PWD as the engine had it (sh sets
-  it) and execs the command, found in PATH as execvp finds it (exit 127 when it is not
-  found, 126 when it cannot be run). A fork of the engine made
+  copied) of a launcher, with its group, its stdin (/dev/null), the go-ahead pipe on
+  fd 3 and default signal dispositions (the signals the engine set or Python ignores:
+  SIGPIPE, SIGXFSZ) set up by the spawn itself. The launcher sends its stdout and
+  stderr to the step's log file (created there, not while the engine waits out the
+  vfork: a file creation can wait on the file system's journal; if it fails, it says
+  why on the engine's stderr and the attempt exits 2), waits for the go-ahead, closes
+  the pipe and execs the command, found in PATH as execvp finds it (exit 127 when it is
+  not found, 126 when it cannot be run).
+- The launcher is launch/launch-MACHINE, built from launch/launch.c: a static program
+  with no C library, whose exec costs a few pages, so an attempt costs about one exec,
+  its command's. Where it cannot run, /bin/sh does the same steps (`_LAUNCH`), for a
+  second dynamically linked exec per attempt: as much again. A fork of the engine made
   each attempt before: each fork shares the engine's pages copy-on-write until the
   attempt execs, and the engine took ~200 page faults per attempt on its own writes.
-- When the launcher cannot carry the environment (a name sh would drop) or cannot be
-  spawned (no /bin/sh), the engine forks: the child runs
+- When sh cannot carry the environment (a name sh would drop) or cannot be spawned
+  (no /bin/sh), the engine forks: the child runs
   a few system calls of the already loaded engine (`_child`), the same setup, closes
   every other descriptor, waits for the go-ahead, and execs (127 if that fails, saying
   why in the step's log or the engine's stderr). Descriptors the engine inherited are
-  made close-on-exec once, so neither way hands them to a step.
+  made close-on-exec once, so no way hands them to a step.
 - Ending an attempt always signals the group, never just the leader, because
   grandchildren outlive their parents and may ignore SIGTERM.
 - A group counts as gone when killpg(pgid, 0) finds no member, or /proc shows only
@@ -103,8 +106,7 @@ class Attempt:
         return self.proc.pid
 
 
-def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
-           cwd: str | None, keep_stdin: bool) -> None:
+def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> None:
     """In the forked child: become the attempt's leader, open the step's log file (here,
     not in the engine, so the engine's loop never waits on a file creation), wait for
     the go-ahead, exec."""
@@ -115,8 +117,7 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
         os.setpgid(0, 0)
         go = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10)  # out of the way of 0-3, whatever they are
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if not keep_stdin:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.dup2(go, 3)
@@ -124,8 +125,6 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
         if os.read(3, 1) != b"g":
             os._exit(125)  # the engine died before STEP_STARTED was durable: run nothing
         os.close(3)
-        if cwd is not None:
-            os.chdir(cwd)
         os.execvpe(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return
         try:
@@ -137,14 +136,16 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
         os._exit(127)
 
 
-# The launcher an attempt's leader runs until the go-ahead: /bin/sh reads it from fd 3
-# (EOF with no byte: the engine died, run nothing), closes it, goes to the working
-# directory if one is given, puts PWD back as the engine had it (sh sets it), and execs
-# the command, finding it in PATH as execvp does (127 when it is not found, 126 when it
-# cannot be run, as a shell says).
-_LAUNCH = ('exec >>"$4" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
-           '[ -z "$1" ] || cd -- "$1" || exit 127; '
-           'if [ "$2" = 1 ]; then PWD=$3; else unset PWD; fi; shift 4; exec "$@"')
+# The launcher: launch/launch-MACHINE, a static program with no C library (launch.c says
+# what it does), so its exec costs a few pages. Where it is missing or cannot run (another
+# machine, a file system mounted noexec), /bin/sh runs `_LAUNCH` instead: the same steps,
+# for a second dynamically linked exec per attempt. sh sets PWD, so it puts PWD back as
+# the engine had it.
+_BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch",
+                       f"launch-{os.uname().machine}")
+_binary_ok = os.access(_BINARY, os.X_OK)
+_LAUNCH = ('exec >>"$3" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
+           'if [ "$1" = 1 ]; then PWD=$2; else unset PWD; fi; shift 3; exec "$@"')
 _SH = "/bin/sh"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z").match  # what sh passes on to the command
 _inherited_closed = False
@@ -167,22 +168,27 @@ def _close_inherited_on_exec() -> None:
                 pass  # closed meanwhile (the listing's own descriptor)
 
 
-def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
-            cwd: str | None, keep_stdin: bool) -> int | None:
+def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> int | None:
     """posix_spawn (vfork and exec: no copy of the engine's memory, which fork shares
     copy-on-write until the attempt execs, and every page the engine then writes is a
-    fault) of the launcher, as the attempt's group leader; None when it cannot be used
-    (no /bin/sh, an environment name sh would drop, or the spawn fails)."""
-    if not hasattr(os, "posix_spawn") or not all(map(_NAME, env)):
+    fault) of the launcher, as the attempt's group leader; None when no launcher can be
+    used (none runs here, an environment name sh would drop, or the spawn fails)."""
+    global _binary_ok
+    if not hasattr(os, "posix_spawn"):
         return None
     if not _inherited_closed:
         _close_inherited_on_exec()
+    actions = [(os.POSIX_SPAWN_DUP2, go_r, 3), (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+    if _binary_ok:
+        try:
+            return os.posix_spawn(_BINARY, ["launch", log_path, *argv], env,
+                                  file_actions=actions, setpgroup=0, setsigdef=_RESET)
+        except OSError:
+            _binary_ok = False  # e.g. ENOEXEC or a noexec mount: sh from now on
+    if not all(map(_NAME, env)):
+        return None
     pwd = env.get("PWD")
-    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, go_r, 3)]
-    if not keep_stdin:
-        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
-    args = ["sh", "-c", _LAUNCH, "sh", cwd or "", "0" if pwd is None else "1", pwd or "",
-            log_path, *argv]
+    args = ["sh", "-c", _LAUNCH, "sh", "0" if pwd is None else "1", pwd or "", log_path, *argv]
     try:
         return os.posix_spawn(_SH, args, env, file_actions=actions, setpgroup=0,
                               setsigdef=_RESET)
@@ -190,24 +196,23 @@ def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
         return None
 
 
-def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
-          cwd: str | None = None, keep_stdin: bool = False) -> tuple[Child, int]:
+def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str) -> tuple[Child, int]:
     """Start the attempt's leader in its own group, holding `command` until the go-ahead
     (see `go_ahead`); returns it and the go-ahead fd. Its stdout and stderr go to
-    log_path (opened by the child: if that fails, the attempt exits 127 saying why on
-    the engine's stderr), its stdin is /dev/null (the engine's own with keep_stdin)."""
+    log_path (opened by the child: if that fails, the attempt exits non-zero saying why
+    on the engine's stderr), its stdin is /dev/null."""
     go_r, go_w = os.pipe()  # both close-on-exec
     argv = list(command)
     if go_r < 4:  # dup2 onto 3 would keep it close-on-exec; 0-2 are replaced
         go_r, old = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, 10), go_r
         os.close(old)
     try:
-        launched = _launch(argv, env, log_path, go_r, cwd, keep_stdin)
+        launched = _launch(argv, env, log_path, go_r)
         if launched is not None:
             return Child(launched), go_w
         pid = os.fork()
         if pid == 0:
-            _child(argv, env, log_path, go_r, cwd, keep_stdin)  # never returns
+            _child(argv, env, log_path, go_r)  # never returns
         try:
             os.setpgid(pid, pid)  # as the child does: whoever runs first makes the group
         except OSError:
