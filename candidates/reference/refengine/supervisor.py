@@ -106,7 +106,8 @@ class Attempt:
         return self.proc.pid
 
 
-def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> None:
+def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
+           cwd: str | None, keep_stdin: bool) -> None:
     """In the forked child: become the attempt's leader, open the step's log file (here,
     not in the engine, so the engine's loop never waits on a file creation), wait for
     the go-ahead, exec."""
@@ -117,7 +118,8 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> No
         os.setpgid(0, 0)
         go = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10)  # out of the way of 0-3, whatever they are
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        if not keep_stdin:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.dup2(go, 3)
@@ -125,6 +127,8 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> No
         if os.read(3, 1) != b"g":
             os._exit(125)  # the engine died before STEP_STARTED was durable: run nothing
         os.close(3)
+        if cwd is not None:
+            os.chdir(cwd)
         os.execvpe(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return
         try:
@@ -144,8 +148,9 @@ def _child(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> No
 _BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch",
                        f"launch-{os.uname().machine}")
 _binary_ok = os.access(_BINARY, os.X_OK)
-_LAUNCH = ('exec >>"$3" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
-           'if [ "$1" = 1 ]; then PWD=$2; else unset PWD; fi; shift 3; exec "$@"')
+_LAUNCH = ('exec >>"$4" 2>&1; IFS= read -r go <&3; [ "$go" = g ] || exit 125; exec 3<&-; '
+           '[ -z "$1" ] || cd -- "$1" || exit 127; '
+           'if [ "$2" = 1 ]; then PWD=$3; else unset PWD; fi; shift 4; exec "$@"')
 _SH = "/bin/sh"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z").match  # what sh passes on to the command
 _inherited_closed = False
@@ -168,18 +173,22 @@ def _close_inherited_on_exec() -> None:
                 pass  # closed meanwhile (the listing's own descriptor)
 
 
-def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> int | None:
+def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int,
+            cwd: str | None, keep_stdin: bool) -> int | None:
     """posix_spawn (vfork and exec: no copy of the engine's memory, which fork shares
     copy-on-write until the attempt execs, and every page the engine then writes is a
     fault) of the launcher, as the attempt's group leader; None when no launcher can be
-    used (none runs here, an environment name sh would drop, or the spawn fails)."""
+    used (none runs here, an environment name sh would drop, or the spawn fails). The
+    static launcher knows no working directory: with `cwd`, sh goes there."""
     global _binary_ok
     if not hasattr(os, "posix_spawn"):
         return None
     if not _inherited_closed:
         _close_inherited_on_exec()
-    actions = [(os.POSIX_SPAWN_DUP2, go_r, 3), (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
-    if _binary_ok:
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, go_r, 3)]
+    if not keep_stdin:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+    if _binary_ok and cwd is None:
         try:
             return os.posix_spawn(_BINARY, ["launch", log_path, *argv], env,
                                   file_actions=actions, setpgroup=0, setsigdef=_RESET)
@@ -188,7 +197,8 @@ def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> i
     if not all(map(_NAME, env)):
         return None
     pwd = env.get("PWD")
-    args = ["sh", "-c", _LAUNCH, "sh", "0" if pwd is None else "1", pwd or "", log_path, *argv]
+    args = ["sh", "-c", _LAUNCH, "sh", cwd or "", "0" if pwd is None else "1", pwd or "",
+            log_path, *argv]
     try:
         return os.posix_spawn(_SH, args, env, file_actions=actions, setpgroup=0,
                               setsigdef=_RESET)
@@ -196,23 +206,25 @@ def _launch(argv: list[str], env: dict[str, str], log_path: str, go_r: int) -> i
         return None
 
 
-def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str) -> tuple[Child, int]:
+def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
+          cwd: str | None = None, keep_stdin: bool = False) -> tuple[Child, int]:
     """Start the attempt's leader in its own group, holding `command` until the go-ahead
     (see `go_ahead`); returns it and the go-ahead fd. Its stdout and stderr go to
     log_path (opened by the child: if that fails, the attempt exits non-zero saying why
-    on the engine's stderr), its stdin is /dev/null."""
+    on the engine's stderr), its stdin is /dev/null (the engine's own with keep_stdin),
+    its working directory the engine's (or cwd)."""
     go_r, go_w = os.pipe()  # both close-on-exec
     argv = list(command)
     if go_r < 4:  # dup2 onto 3 would keep it close-on-exec; 0-2 are replaced
         go_r, old = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, 10), go_r
         os.close(old)
     try:
-        launched = _launch(argv, env, log_path, go_r)
+        launched = _launch(argv, env, log_path, go_r, cwd, keep_stdin)
         if launched is not None:
             return Child(launched), go_w
         pid = os.fork()
         if pid == 0:
-            _child(argv, env, log_path, go_r)  # never returns
+            _child(argv, env, log_path, go_r, cwd, keep_stdin)  # never returns
         try:
             os.setpgid(pid, pid)  # as the child does: whoever runs first makes the group
         except OSError:
