@@ -14,9 +14,27 @@ from typing import Any
 
 from harness.errors import ManifestError, UsageError
 from harness.model import CAPABILITIES, Candidate, DockerSpec, Finding, MutantSpec, Origin
-from harness.tomlfile import read_toml
+from harness.safefs import CellFiles, Unsafe
+from harness.tomlfile import parse_toml
 
 MANIFEST = "candidate.toml"
+MANIFEST_CAP = 1 << 20  # bytes: a manifest is a few lines
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """The folder's candidate.toml, read beneath the folder as the harness reads any file
+    of a candidate (a pull request can put one in CI): never through a link, never from
+    a FIFO or device, never more than MANIFEST_CAP bytes."""
+    path = folder / MANIFEST
+    try:
+        data = CellFiles(folder).read_strict(MANIFEST, MANIFEST_CAP)
+    except Unsafe as exc:
+        raise ManifestError(f"{folder}: {exc}") from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read as TOML: {exc.strerror or exc}") from None
+    if data is None:
+        raise ManifestError(f"{folder}: no {MANIFEST} in this folder")
+    return parse_toml(data, path, ManifestError)
 
 
 def _str(data: dict[str, Any], key: str, path: Path, default: str | None = None) -> str:
@@ -28,7 +46,7 @@ def _str(data: dict[str, Any], key: str, path: Path, default: str | None = None)
 
 def load_candidate(folder: Path, depth: int = 0) -> Candidate:
     path = folder / MANIFEST
-    data = read_toml(path, ManifestError, missing=f"{folder}: no {MANIFEST} in this folder")
+    data = _read_manifest(folder)
     entry = data.get("entrypoint")
     if not (isinstance(entry, list) and entry and all(isinstance(x, str) and x for x in entry)):
         raise ManifestError(f"{path}: 'entrypoint' must be a non-empty list of strings")

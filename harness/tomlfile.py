@@ -13,6 +13,14 @@ from typing import Any
 from harness.errors import HarnessError
 
 
+def parse_toml(data: bytes, path: Path, error: type[HarnessError]) -> dict[str, Any]:
+    """The document in `data`, read from path; `error("PATH: cannot be read as TOML: WHY")`."""
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{path}: cannot be read as TOML: {exc}") from None
+
+
 def read_toml(path: Path, error: type[HarnessError], *, missing: str = "") -> dict[str, Any]:
     """The document in path; `error(missing)` when the file does not exist and missing is
     given, else `error("PATH: cannot be read as TOML: WHY")`."""

@@ -64,6 +64,28 @@ def test_an_extends_cycle_is_an_error_not_a_hang(tmp_path: Path) -> None:
         load_candidate(b)
 
 
+def test_a_manifest_is_read_beneath_its_folder_never_through_a_link(tmp_path: Path) -> None:
+    """A pull request controls candidate.toml in CI: a link to a host file, a FIFO (which
+    would block the harness) or a huge file is refused with the reason, never read."""
+    secret = tmp_path / "secret.toml"
+    secret.write_text(BASE.format(name="stolen"))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "candidate.toml").symlink_to(secret)
+    with pytest.raises(ManifestError, match="candidate.toml is a symlink to .*secret.toml"):
+        load_candidate(linked)
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "candidate.toml")
+    with pytest.raises(ManifestError, match="candidate.toml is a FIFO"):
+        load_candidate(fifo)
+    huge = folder(tmp_path, "huge", "# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ManifestError, match="over the 1 MiB cap"):
+        load_candidate(huge)
+    with pytest.raises(ManifestError, match="no candidate.toml in this folder"):
+        load_candidate(tmp_path)
+
+
 def test_findings_and_mutant_tables_load(tmp_path: Path) -> None:
     c = load_candidate(folder(tmp_path, "c", (
         '[mutant]\ndefect = "d"\nscenario = "clean-run"\nchecks = ["dag.exit_zero"]\n'
