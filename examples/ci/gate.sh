@@ -9,7 +9,8 @@
 #   gate.sh image CACHE_DIR         load the base image from CACHE_DIR/base.tar, or build it
 #                                   (debootstrap, no registry) and save it there
 #   gate.sh changed BASE_SHA        print candidates=FOLDERS: the candidate folders (those
-#                                   holding candidate.toml) that changed since BASE_SHA
+#                                   holding candidate.toml) that HEAD changed since its merge
+#                                   base with BASE_SHA
 #   gate.sh baseline BASE_SHA OUT FOLDERS...
 #                                   score, with this checkout's harness, the same folders as
 #                                   they were at BASE_SHA (those that existed) into OUT
@@ -74,7 +75,9 @@ case "$cmd" in
     ;;
   changed)
     base="${1:?gate.sh changed BASE_SHA}"
-    folders="$(git diff --name-only "$base" HEAD -- candidates | while read -r f; do
+    # BASE...HEAD: what the pull request changed since it left the base branch, not what
+    # the base branch changed since then (that is in neither side's candidates to judge)
+    folders="$(git diff --name-only "$base"...HEAD -- candidates | while read -r f; do
       candidate_of "$f"; done | sort -u | while read -r d; do
       [ -f "$d/candidate.toml" ] && echo "$d"; done | tr '\n' ' ')"
     echo "candidates=${folders% }"
