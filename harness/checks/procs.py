@@ -105,6 +105,7 @@ def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     step = str(params["step"])
     runs, want = len(obs.starts(step)), int(params["runs"])
     retries = of_type(events(obs.final_log), "STEP_RETRY_SCHEDULED", step)
+    _retry_had_no_time(obs, step)
     out = []
     if runs != want:
         out.append(Evidence(f"{step} runs {want} times", f"{runs} times", "audit"))
@@ -115,6 +116,35 @@ def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     if run1.returncode != 0:
         out.append(exit_evidence(run1, "exit 0 (the retry succeeds)"))
     return out
+
+
+def _retry_had_no_time(obs: Observation, step: str) -> None:
+    """NotExercised when the last attempt timed out too, having had its whole timeout:
+    the probe (a Python program) did not finish, or did not even start, within timeout_s
+    on this machine, so whether a retry succeeds was never put to the test. An engine
+    that ends an attempt before its timeout_s is not excused: by its own log it waited
+    less. (Its log can only buy it this not-exercised; the hang itself, the group's end
+    and the reason are judged by the scenario's other checks from the audit.)"""
+    evs = events(obs.final_log)
+    starts = of_type(evs, "STEP_STARTED", step)
+    if not starts:
+        return
+    last = starts[-1]
+    failed = [e for e in of_type(evs, "STEP_FAILED", step)
+              if e.get("attempt") == last.get("attempt") and e.get("reason") == "timeout"]
+    limit = _step_conf(obs, step).get("timeout_s")
+    ended = {r.get("pid") for r in obs.ends(step)}
+    if not failed or limit is None or last.get("pid") in ended:
+        return
+    try:
+        waited = float(failed[0]["ts"]) - float(last["ts"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if waited >= float(limit):
+        raise NotExercised(
+            f"the retry of {step} (attempt {last.get('attempt')}) timed out too, after"
+            f" {waited:.2f} s (timeout_s {limit}): its probe did not finish in time on this"
+            f" machine, so no retry had the chance to succeed", "STATE_DIR/events.jsonl")
 
 
 def _signalled(obs: Observation) -> Invocation | None:

@@ -122,3 +122,45 @@ def test_a_fault_the_scenario_makes_certain_fails_when_it_never_came() -> None:
     result = judge("crash.lost_recorded", obs)
     assert result.outcome is Outcome.FAIL
     assert "the scenario's fault reaches the engine" in result.evidence[0].expected
+
+
+TIMEOUT = api.all_scenarios(pattern="timeout-kills-group")[0]
+RETRY = next(c for c in TIMEOUT.checks if c.check == "procs.retry_after_timeout")
+
+
+def _timeout_log(waited: float, last_reason: str = "timeout") -> bytes:
+    """slow: attempt 1 times out, a retry is scheduled, attempt 2 ends after `waited` s."""
+    evs: list[dict[str, Any]] = [
+        {"type": "WORKFLOW_STARTED", "ts": 0.0, "workflow": "w", "digest": "0" * 64},
+        {"type": "STEP_STARTED", "ts": 1.0, "step": "slow", "attempt": 1, "pid": 11, "pgid": 11},
+        {"type": "STEP_FAILED", "ts": 2.5, "step": "slow", "attempt": 1, "reason": "timeout"},
+        {"type": "STEP_RETRY_SCHEDULED", "ts": 2.5, "step": "slow", "attempt": 2, "delay_s": 0.2},
+        {"type": "STEP_STARTED", "ts": 3.0, "step": "slow", "attempt": 2, "pid": 12, "pgid": 12},
+        {"type": "STEP_FAILED", "ts": 3.0 + waited, "step": "slow", "attempt": 2,
+         "reason": last_reason, **({"exit_code": 1} if last_reason == "exit" else {})},
+        {"type": "WORKFLOW_FAILED", "ts": 9.0}]
+    return b"".join(json.dumps({"seq": i, **e}).encode() + b"\n" for i, e in enumerate(evs, 1))
+
+
+def _timeout_obs(log: bytes, probe_starts: int) -> Observation:
+    records = tuple({"kind": "start", "step": "slow", "run": n, "pid": 10 + n, "pgid": 10 + n,
+                     "mono": float(n)} for n in range(1, probe_starts + 1))
+    return Observation(TIMEOUT, 1, b"{}", (run("run", rc=1, log=log),), records, log, {})
+
+
+def test_a_retry_that_timed_out_after_its_whole_timeout_is_not_exercised() -> None:
+    """On a machine too slow for the probe to finish within timeout_s, the retry times
+    out too: a correct engine did what the contract says, and the check had no retry
+    that could succeed to judge. Whether the probe started or not."""
+    for starts in (1, 2):
+        result = run_check(RETRY, _timeout_obs(_timeout_log(waited=1.2), probe_starts=starts))
+        assert result.outcome is Outcome.NOT_EXERCISED, result.detail
+        assert "timed out too, after 1.20 s (timeout_s 1.0)" in result.detail
+
+
+def test_a_retry_ended_early_or_failed_otherwise_still_fails() -> None:
+    """Not excused: a timeout before timeout_s (by the engine's own log), or a retry that
+    failed for another reason."""
+    for log in (_timeout_log(waited=0.4), _timeout_log(waited=1.2, last_reason="exit")):
+        result = run_check(RETRY, _timeout_obs(log, probe_starts=2))
+        assert result.outcome is Outcome.FAIL, result.detail
