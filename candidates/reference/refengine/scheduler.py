@@ -201,8 +201,8 @@ class Scheduler:
             self._start_ready(time.monotonic())
             if not self.running and not self._can_progress():
                 return self._finish()
-            if self.queue and MAKE_AHEAD:
-                self._make_ahead(time.monotonic())
+            if self.queue and MAKE_AHEAD and len(self.running) >= self.wf.max_parallel:
+                self._make_ahead(time.monotonic())  # steps wait for a slot: make ahead
             self._wait(self._next_deadline(time.monotonic()))
 
     def _wait(self, timeout: float | None) -> None:

@@ -265,17 +265,20 @@ class Ahead:
         self._made: dict[tuple[str, int], tuple[Child, int] | None] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._asked: set[tuple[str, int]] = set()  # the loop's own record: no lock needed
 
     def wanted(self, key: tuple[str, int]) -> bool:
-        with self._cond:
-            return key in self._pending or key in self._made
+        return key in self._asked
 
     def want(self, key: tuple[str, int], command: tuple[str, ...], env: dict[str, str],
              log_path: str) -> None:
         """Make the launcher of attempt `key` (step, attempt), unless one is on its way."""
+        if key in self._asked:
+            return
         with self._cond:
-            if self._closed or key in self._pending or key in self._made:
+            if self._closed:
                 return
+            self._asked.add(key)
             self._pending.add(key)
             self._todo.append((key, list(command), env, log_path))
             if self._thread is None:
@@ -286,6 +289,9 @@ class Ahead:
     def take(self, key: tuple[str, int]) -> tuple[Child, int] | None:
         """The launcher made for `key` and its go-ahead fd, waiting while it is being
         made; None if none was wanted or none could be made (the caller spawns)."""
+        if key not in self._asked:
+            return None
+        self._asked.discard(key)
         with self._cond:
             while key in self._pending:
                 self._cond.wait()
@@ -320,6 +326,7 @@ class Ahead:
         with self._cond:
             made, self._made = list(self._made.values()), {}
             self._pending.clear()
+            self._asked.clear()
         for m in made:
             _discard(m)
 
