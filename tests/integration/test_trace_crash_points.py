@@ -7,7 +7,7 @@ STATE_DIR under `inject_argv`: it must die by SIGKILL at that call, leaving the 
 the recording had it just before the call took effect; a plain `run` must then finish
 the workflow, keeping the log's complete lines, every output published once. Striking
 the same point twice must leave the same log, and striking the next call must not. The
-fan steps' sleeps are staggered (see `_staggered`) so that the engine's calls come in
+fan steps run one at a time (see `_one_at_a_time`) so that the engine's calls come in
 one order in every run. The resume judgement is shown to fail on two mutants that break
 recovery, at a kill before join.
 
@@ -67,16 +67,19 @@ class Cell:
                               timeout=60)
 
 
-def _staggered(workflow: dict[str, Any]) -> dict[str, Any]:
-    """clean-run's workflow with the fan steps' sleeps 0.3 s apart instead of all 0.6 s.
+def _one_at_a_time(workflow: dict[str, Any]) -> dict[str, Any]:
+    """clean-run's workflow with max_parallel 1 and the fan steps' sleeps at 0.1 s.
 
-    With equal sleeps, fan-a and fan-b (run side by side) end in either order, so the
-    n-th write to the log carries STEP_SUCCEEDED fan-a in one run and fan-b in the next:
-    a kill at an ordinal lands on the same call number but not on the same event."""
-    fans = [s for s in workflow["steps"] if s.get("depends_on") == ["prepare"]]
-    for i, step in enumerate(fans, 1):
-        at = step["probe"].index("--sleep")
-        step["probe"] = [*step["probe"][:at + 1], f"{0.3 * i:.1f}", *step["probe"][at + 2:]]
+    Side by side, the fan steps end in an order that timing decides (even with sleeps
+    0.3 s apart, a loaded machine once let fan-b's success be written before fan-a's), so
+    the n-th write to the log would carry a different event from one run to the next: a
+    kill at an ordinal lands on the same call number but not on the same event. One at a
+    time, in file order, every run writes the same events in the same calls."""
+    workflow = {**workflow, "max_parallel": 1}
+    for step in workflow["steps"]:
+        if step.get("depends_on") == ["prepare"]:
+            at = step["probe"].index("--sleep")
+            step["probe"] = [*step["probe"][:at + 1], "0.1", *step["probe"][at + 2:]]
     return workflow
 
 
@@ -85,7 +88,7 @@ def _cell(root: Path, tmp: Path, name: str = "reference") -> Cell:
     (tmp / "home").mkdir(parents=True)
     wf = tmp / "workflow.json"
     probe = [sys.executable, "-I", "-S", str(PROBE)]
-    wf.write_bytes(workflow_bytes(_staggered(scenario["workflow"]), probe,
+    wf.write_bytes(workflow_bytes(_one_at_a_time(scenario["workflow"]), probe,
                                   str(tmp / "audit.jsonl")))
     source = root / "candidates" / name
     entry = tomllib.loads((source / "candidate.toml").read_text())["entrypoint"]

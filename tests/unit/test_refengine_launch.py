@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,11 +72,12 @@ def test_with_the_go_ahead_it_execs_the_command_with_its_log_as_output(tmp_path:
     assert (code, log) == (0, "out\nerr\nagain\n"), "appended, never truncated"
 
 
-def test_without_the_go_ahead_nothing_runs(tmp_path: Path) -> None:
+def test_without_the_go_ahead_nothing_runs_and_nothing_is_created(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     for go in (None, b"x"):  # EOF (the engine died) or a byte that is no go-ahead
         code, _, _ = launch(tmp_path, "touch", str(marker), go=go)
         assert code == 125 and not marker.exists()
+        assert not (tmp_path / "step.log").exists(), "the log is opened after the go-ahead"
 
 
 def test_the_command_keeps_the_launchers_pid_and_only_0_1_2(tmp_path: Path) -> None:
@@ -95,7 +97,8 @@ def test_the_environment_reaches_the_command_untouched(tmp_path: Path) -> None:
 
 def test_path_is_searched_as_execvp_does(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
+    a.mkdir()
+    b.mkdir()
     (a / "tool").write_text("#!/bin/sh\necho from-a\n")  # not executable: skipped
     (b / "tool").write_text("#!/bin/sh\necho from-b\n")
     (b / "tool").chmod(0o755)
@@ -160,3 +163,40 @@ def test_the_engine_falls_back_and_still_holds_the_command(
         supervisor.go_ahead(go_w)
     assert proc.wait(timeout=10) == 0
     assert marker.read_text().split() == [str(proc.pid)], "the command runs as the leader"
+
+
+def test_launchers_made_ahead_are_held_until_taken_and_given_up_cleanly(tmp_path: Path) -> None:
+    """`supervisor.Ahead` makes launchers on its own thread. One taken runs its command
+    only after the go-ahead, as its group's leader; one given up (`close`) exits 125 and is
+    reaped, having run and created nothing; a key never wanted is the caller's to spawn."""
+    ahead = supervisor.Ahead()
+    env = dict(os.environ)
+    logs = {k: tmp_path / f"{k}.log" for k in ("a", "b")}
+    for k in ("a", "b"):
+        ahead.want((k, 1), ("sh", "-c", f"echo $$ > {tmp_path / k}.ran"), env, str(logs[k]))
+    assert ahead.wanted(("a", 1)) and not ahead.wanted(("a", 2))
+    made = ahead.take(("a", 1))
+    assert made is not None
+    proc, go_w = made
+    assert os.getpgid(proc.pid) == proc.pid
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=0.3)
+    assert not (tmp_path / "a.ran").exists() and not logs["a"].exists()
+    supervisor.go_ahead(go_w)
+    assert proc.wait(timeout=10) == 0
+    assert (tmp_path / "a.ran").read_text().split() == [str(proc.pid)] and logs["a"].exists()
+    assert ahead.take(("c", 1)) is None, "never wanted"
+    until = time.monotonic() + 10
+    while ahead.wanted(("b", 1)) and ("b", 1) not in ahead._made:  # noqa: SLF001
+        assert time.monotonic() < until, "the launcher was never made"
+        time.sleep(0.01)
+    made_b = ahead._made[("b", 1)]  # noqa: SLF001
+    assert made_b is not None
+    ahead.close()
+    assert not (tmp_path / "b.ran").exists() and not logs["b"].exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(made_b[0].pid, os.WNOHANG)  # reaped by close
+    assert made_b[0].returncode == 125
+    assert ahead.take(("b", 1)) is None
+    ahead.want(("d", 1), ("true",), env, str(tmp_path / "d.log"))
+    assert not ahead.wanted(("d", 1)), "nothing is made once closed"

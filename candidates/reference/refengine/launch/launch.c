@@ -3,10 +3,11 @@
    Usage (by posix_spawn from the engine, as the attempt's process group leader):
        launch LOG_PATH COMMAND [ARG...]     with the go-ahead pipe's read end on fd 3
 
-   1. Appends its stdout and stderr to LOG_PATH (created 0644); if it cannot, it says why
+   1. Waits for one byte "g" on fd 3. The engine sends it once the attempt's STEP_STARTED
+      is durable. EOF with no byte means the engine died first, or gave up a launcher it
+      made ahead: exit 125, run nothing and create nothing.
+   2. Appends its stdout and stderr to LOG_PATH (created 0644); if it cannot, it says why
       on the engine's stderr and exits 2, running nothing.
-   2. Waits for one byte "g" on fd 3. The engine sends it once the attempt's STEP_STARTED
-      is durable. EOF with no byte means the engine died first: exit 125, run nothing.
    3. Closes fd 3 and execs COMMAND with ARGs and the environment it was given, keeping
       its pid, so the pid and pgid the log names are those of the command. COMMAND is
       found as execvp(3) finds it: as given when it holds a '/', else in each folder of
@@ -124,12 +125,12 @@ static void run(int argc, char **argv, char **envp) {
         say(2, "usage: launch LOG_PATH COMMAND [ARG...] (go-ahead on fd 3)\n");
         quit(2);
     }
-    long log = sys3(SYS_open, (long)argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log < 0) fail(2, "cannot open the step's log", argv[1], -log, 2);
-    if (sys3(SYS_dup2, log, 1, 0) < 0 || sys3(SYS_dup2, log, 2, 0) < 0) quit(2);
     char go = 0;
     if (sys3(SYS_read, 3, (long)&go, 1) != 1 || go != 'g') quit(125);
     sys3(SYS_close, 3, 0, 0);
+    long log = sys3(SYS_open, (long)argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log < 0) fail(2, "cannot open the step's log", argv[1], -log, 2);
+    if (sys3(SYS_dup2, log, 1, 0) < 0 || sys3(SYS_dup2, log, 2, 0) < 0) quit(2);
 
     char *name = argv[2], **args = argv + 2;
     for (const char *c = name; *c; c++) {
