@@ -8,8 +8,10 @@ For each of N rounds, local and Docker alternating, it times on the reference:
 - one `alive` question (the watcher asks it every tick, 5 ms, while an engine runs);
 - one invocation start to exit: `true` (the spawn alone) and the engine's `status` of a
   missing STATE_DIR (the spawn plus the engine's own start-up, in the image's Python);
-- `end` (every process ended) and the container's removal (the runner does it in a
-  background thread after the cell's result).
+- `end` (every process ended); the cell's close with reuse (the init's reset and the
+  folders' renewal) and the next cell's open in the same container (arm included);
+  and the container's removal (without reuse the runner does it in a background
+  thread after each cell's result).
 
 Medians in milliseconds. On a machine other work loads, the background parts still cost
 CPU that the running cells compete for.
@@ -66,6 +68,9 @@ def _docker_round(runner: DockerRunner, parts: dict[str, list[float]]) -> None:
                               lambda: runner._new_cell(cand, tag, image_id, "parts"))
     _timed(parts, "docker arm", lambda: cell.arm(cand, runner.client))
     _invocations(cell, parts, "docker")
+    _timed(parts, "docker close (reset, kept)", cell.close)
+    cell = _timed(parts, "docker open_cell (reused)", lambda: runner.open_cell(cand, "parts"))
+    assert isinstance(cell, DockerCell)
     container = cell.container
     if cell._timer is not None:
         cell._timer.cancel()

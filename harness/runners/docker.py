@@ -1,6 +1,6 @@
-"""DockerRunner: one container per cell, with our own init as PID 1.
+"""DockerRunner: a container for a cell, with our own init as PID 1, reused cell after cell.
 
-A cell is a host folder laid out as `harness.layout` says, bind-mounted into a fresh
+A cell is a host folder laid out as `harness.layout` says, bind-mounted into a
 container: ``in/`` read-only, ``work/`` (the STATE_DIRs) and ``audit/`` writable, the
 probe and the init read-only under /harness, the engines' stdout and stderr files
 writable under /run/io. Everything else is the candidate's image, on a read-only root
@@ -25,10 +25,19 @@ little beyond it, enforced twice: by the init inside, and by a timer outside tha
 removes the container. A cell that its backstop ended raises `CellLimitReached`, so it
 is judged too; only the harness's or the daemon's failures are `InfraError`.
 
+Reuse: a cell's close ends every process in it, and then resets its container for the
+next cell of the same image (`DockerCell._reset`): the init empties the container's
+writable places (/tmp, /dev/shm, /dev/mqueue) and removes every System V IPC object,
+the harness empties the cell's folders and puts back their owner and mode and no
+extended attribute (`harness.runners.recycle`), and the limit counters of the next cell
+count from its arm. The init then reports what is left; a container with anything left
+(or a reset that failed, or a cell its backstop ended) is never reused. Starting and
+removing a container per cell cost the daemon's CPU just as each cell's engine started.
+
 Clean-up: every container is labelled with its owner (`harness.container.client`).
-A cell's close ends every process in it and removes its folder; its container, where
-nothing runs any more, is removed by the runner in a background thread (so the cell's
-result does not wait for the daemon), and the runner's close waits for every removal.
+A container that is not reused (or that no cell of its image follows) has its folder
+removed, and is removed by the runner in a background thread (so the cell's result
+does not wait for the daemon); the runner's close waits for every removal.
 If the harness dies, the init sees its socket close and ends every process; the
 stopped container and its folder are removed by the next run, or by `harness gc`.
 """
@@ -57,6 +66,7 @@ from harness.container.client import TRANSIENT, collect, connect, daemon_call, o
 from harness.errors import CellLimitReached, HarnessError, InfraError, SpawnError
 from harness.model import Candidate
 from harness.observe import Cut
+from harness.runners import recycle
 from harness.runners.base import Cell, EngineProcess, Runner, engine_argv, read_stream, stream_cut
 from harness.runners.limits import DEFAULT_LIMITS, Limits
 
@@ -66,6 +76,9 @@ IDLE_DEADLINE_S = 3600.0  # a container started ahead that no cell ever takes
 CONNECT_TIMEOUT_S = 30.0
 BACKSTOP_S = 10.0  # the init's deadline lies this far beyond the harness's own limit
 OUTSIDE_S = 30.0  # and the outside timer this far beyond the init's
+# The container's own writable places (its root file system is read-only): a reused
+# container's init empties them between cells. The cell's folders are the host's.
+WIPE = ("/tmp", "/dev/shm", "/dev/mqueue")
 Say = Callable[[str], None]
 
 
@@ -96,7 +109,8 @@ class DockerEngineProcess(EngineProcess):
 class DockerCell(Cell):
     def __init__(self, runner: DockerRunner, candidate: Candidate, image: str, image_id: str,
                  label: str, client: docker.DockerClient | None = None) -> None:
-        self.candidate = candidate
+        self._begin(runner, candidate, client)
+        self.tag = image
         self.image_id = image_id
         self.base = Path(tempfile.mkdtemp(prefix=f"{owner.CELL_PREFIX}docker-")).resolve()
         self.disk = cellfs.limit(self.base, runner.limits.disk_mb)  # before anything is written
@@ -104,14 +118,36 @@ class DockerCell(Cell):
         self.root = self.base / "cell"
         self.private = self.base / "private"
         self.ctl = self.base / "ctl"
-        self.engine_root = "/cell"
-        self.probe = "/harness/probe.py"
         self.python = "python3"
-        self.uid = runner.uid
         self._sock: socket.socket | None = None
         self._hello = False
         self._buf = b""
         self._next_id = 0
+        self.io = self.base / "io"
+        try:
+            for sub in layout.ENGINE_DIRS:
+                (self.root / sub).mkdir(parents=True)
+            for d in (self.ctl, self.io, self.private):
+                d.mkdir()
+            for rel in (layout.WORK, layout.AUDIT_DIR):
+                self.hand_over(rel)
+            self._chown(self.io)
+            # what a reused container's next cell gets back (harness.runners.recycle)
+            self._folders = tuple(recycle.Folder.as_now(p) for p in (
+                *(self.root / sub for sub in layout.ENGINE_DIRS), self.io, self.private))
+        except BaseException:
+            cellfs.remove(self.base)
+            raise
+        self.container = self._start(runner, image, label)
+
+    def _begin(self, runner: DockerRunner, candidate: Candidate,
+               client: docker.DockerClient | None) -> None:
+        """The state of one cell, all of it fresh: a cell that follows another in the same
+        container (`following`) carries nothing of it but the container and its folder."""
+        self.candidate = candidate
+        self.engine_root = "/cell"
+        self.probe = "/harness/probe.py"
+        self.uid = runner.uid
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
         self.cuts: dict[int, tuple[Cut | None, Cut | None]] = {}  # pid -> stdout, stderr
@@ -124,31 +160,37 @@ class DockerCell(Cell):
         self._at_limit = False  # the backstop ended the cell: judged, not an infra error
         self._procs = 0
         self._limits = runner.limits
-        self.io = self.base / "io"
-        try:
-            for sub in layout.ENGINE_DIRS:
-                (self.root / sub).mkdir(parents=True)
-            for d in (self.ctl, self.io, self.private):
-                d.mkdir()
-            for rel in (layout.WORK, layout.AUDIT_DIR):
-                self.hand_over(rel)
-            self._chown(self.io)
-        except BaseException:
-            cellfs.remove(self.base)
-            raise
+        self._baseline: dict[str, int] = {}  # the container's limit counters when it began
         self._client = client or runner.client  # the client of the thread that makes it
         self._discard = runner.discard
+        self._keep = runner.keep if runner.reuse else None
         self._discarded = False
-        self.container = self._start(runner, image, label)
+        self._kept = False  # its container was reset and went on to the next cell
+        self.left: list[str] = []  # what the init could not reset, when it could not
         self._timer: threading.Timer | None = None
+
+    @classmethod
+    def following(cls, old: DockerCell, runner: DockerRunner, candidate: Candidate) -> DockerCell:
+        """A new cell in the container of old, a closed cell whose close reset it."""
+        cell = cls.__new__(cls)
+        cell._begin(runner, candidate, None)
+        cell.tag, cell.image_id, cell.container = old.tag, old.image_id, old.container
+        cell.base, cell.disk, cell.root, cell.private = old.base, old.disk, old.root, old.private
+        cell.ctl, cell.io, cell._folders = old.ctl, old.io, old._folders
+        cell.python, cell._hello, cell._next_id = old.python, old._hello, old._next_id
+        cell._sock, cell._buf = old._sock, old._buf
+        old._sock = None  # old is closed for good: only the new cell talks to the init
+        return cell
 
     def arm(self, candidate: Candidate, client: docker.DockerClient) -> None:
         """The cell begins, for candidate (any candidate with this image), in the thread of
         client: its backstop starts now, inside (the init) and outside (a timer that
-        removes the container), a little beyond the harness's own wall-clock limit."""
+        removes the container), a little beyond the harness's own wall-clock limit. The
+        limit counters of a reused container count from here."""
         self.candidate = candidate
         self._client = client
-        self.request({"op": "arm", "wall_s": self._backstop_s})
+        reply = self.request({"op": "arm", "wall_s": self._backstop_s})
+        self._baseline = {k: int(v) for k, v in reply.get("limits", {}).items() if v is not None}
         self._timer = threading.Timer(self._backstop_s + OUTSIDE_S, self._outside_deadline)
         self._timer.daemon = True
         self._timer.start()
@@ -388,7 +430,8 @@ class DockerCell(Cell):
         if self._sock is None:
             return disk
         found = self.request({"op": "limits"})["limits"]
-        return {**disk, **{k: int(v) for k, v in found.items() if v}}
+        since = {k: int(v) - self._baseline.get(k, 0) for k, v in found.items() if v}
+        return {**disk, **{k: n for k, n in since.items() if n > 0}}
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "docker", "image": self.image_id, "container": self.container.name,
@@ -415,6 +458,8 @@ class DockerCell(Cell):
             self._sock = None
 
     def close(self) -> None:
+        if self._kept:  # its container went on to the next cell of its image
+            return
         if self._timer is not None:
             self._timer.cancel()
         ended = False
@@ -424,6 +469,10 @@ class DockerCell(Cell):
                 ended = not self._at_limit
             except HarnessError:
                 pass
+            if ended and self._keep is not None and self._reset():
+                self._kept = True
+                self._keep(self)
+                return
             self._close_sock("closed")
         if ended:
             # The init answered that no process but itself is left, and with its socket
@@ -440,6 +489,24 @@ class DockerCell(Cell):
             self._remove(self.container)
         finally:  # the cell's tmpfs goes even when the daemon keeps the container
             cellfs.remove(self.base)
+
+    def _reset(self) -> bool:
+        """Make the container and the folders fit for another cell (see `recycle`):
+        whether they are. Not when the init leaves anything, or anything fails."""
+        try:
+            self.left = list(self.request({"op": "reset", "wipe": list(WIPE)})["left"])
+            if not self.left:
+                recycle.renew(self._folders)
+                return True
+        except (HarnessError, OSError) as exc:
+            self.left = [f"reset failed: {exc}"]
+        return False
+
+    def retire(self) -> None:
+        """End a kept cell's container for good: no cell of its image follows."""
+        self._kept = False
+        self._keep = None
+        self.close()
 
     def _logs(self, container: Any) -> str:
         try:
@@ -464,17 +531,23 @@ class DockerCell(Cell):
 
 
 class DockerRunner(Runner):
-    """Opens Docker cells; keeps one container started ahead for the image in use.
+    """Opens Docker cells; with reuse, runs one cell after another in the same container.
 
-    Starting a container is most of a cell's fixed cost (about 0.3 s here), so while a
-    cell runs, the next cell's container starts in a background thread, with its own
-    daemon client. A container started ahead holds no candidate state: it is armed (its
-    wall-clock limit starts) only when a cell takes it."""
+    Starting a container is most of a cell's fixed cost (about 0.3 s here), and removing
+    one most of the rest; done in the background while a cell runs, the daemon's work
+    still took the CPU the cell's engine needed as it started (issue 16 item 5). So with
+    reuse (the default) a closed cell's container is reset (`DockerCell._reset`: every
+    process ended, its writable places emptied, every IPC object removed, the cell's
+    folders put back as they were made) and the next cell of the same image goes on in
+    it; a container whose init reports anything left over is removed instead. Without
+    reuse, while a cell runs, the next cell's container starts ahead in a background
+    thread, with its own daemon client. Either way a container holds no candidate state
+    when a cell takes it, and is armed (its wall-clock limit starts) only then."""
 
     name = "docker"
 
     def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = DEFAULT_LIMITS,
-                 ahead: bool = True) -> None:
+                 ahead: bool = True, reuse: bool = True) -> None:
         self.client = client
         self.say = say
         self.limits = limits
@@ -484,6 +557,8 @@ class DockerRunner(Runner):
         self._count = itertools.count(1)
         self._images: dict[Path, tuple[str, str]] = {}
         self._ahead = ahead
+        self.reuse = reuse
+        self._warm: DockerCell | None = None  # a closed cell whose container was reset
         self._pool: ThreadPoolExecutor | None = None
         self._next: tuple[str, Future[DockerCell]] | None = None
         self._remover: ThreadPoolExecutor | None = None
@@ -523,7 +598,22 @@ class DockerRunner(Runner):
             return None  # a failure ahead of time is retried in the open, where it counts
         if ahead_tag == tag:
             return cell
-        cell.close()
+        cell.retire()
+        return None
+
+    def keep(self, cell: DockerCell) -> None:
+        """A closed cell whose container was reset: the next cell of its image follows in it."""
+        old, self._warm = self._warm, cell
+        if old is not None:
+            old.retire()
+
+    def _take_warm(self, tag: str, candidate: Candidate) -> DockerCell | None:
+        warm, self._warm = self._warm, None
+        if warm is None:
+            return None
+        if warm.tag == tag:
+            return DockerCell.following(warm, self, candidate)
+        warm.retire()
         return None
 
     def _start_ahead(self, candidate: Candidate, tag: str, image_id: str) -> None:
@@ -559,21 +649,32 @@ class DockerRunner(Runner):
 
     def open_cell(self, candidate: Candidate, label: str) -> Cell:
         tag, image_id = self.image_for(candidate)
+        warm = self._take_warm(tag, candidate)
+        if warm is not None:
+            try:
+                warm.arm(candidate, self.client)
+                return warm
+            except InfraError:  # its init went away (say, idle past its deadline): a new one
+                warm.retire()
         cell = self._take_ahead(tag) or self._new_cell(candidate, tag, image_id, label)
         try:
             cell.arm(candidate, self.client)
         except InfraError:
-            cell.close()
+            cell.retire()
             raise
-        self._start_ahead(candidate, tag, image_id)
+        if not self.reuse:
+            self._start_ahead(candidate, tag, image_id)
         return cell
 
     def close(self) -> None:
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.retire()
         if self._next is not None:
             _, fut = self._next
             self._next = None
             try:
-                fut.result().close()
+                fut.result().retire()
             except (InfraError, OSError):
                 pass
         if self._pool is not None:

@@ -25,7 +25,14 @@ with the same id; engine exits are pushed as ``{"event": "exit", "pid", "code", 
 - ``end``: freeze then kill every process but this one, until none is left.
 - ``limits``: how often the cgroup's memory and pids limits were hit (v1 and v2).
 - ``arm``: the cell begins: its wall-clock limit ``wall_s`` starts now. Until then (a
-  container started ahead, waiting for its cell) IDLE_DEADLINE_S applies.
+  container started ahead, waiting for its cell) IDLE_DEADLINE_S applies. Replies with
+  the limit counters as they stand, which the cell's own counts are taken from.
+- ``reset``: make the container fit for another cell of the same image: end every
+  process, empty the folders in ``wipe`` (the container's own writable places: /tmp,
+  /dev/shm, /dev/mqueue), remove every System V IPC object, forget every engine and
+  watch, and go back to IDLE_DEADLINE_S. Replies with ``left``: whatever is still
+  there (a process, an entry in a wiped folder, an IPC object); the harness reuses the
+  container only when nothing is.
 
 Being PID 1 of the container's pid namespace, it reaps every orphan, so the processes
 alive in the container are exactly the cell's, and the kernel ignores signals that
@@ -55,6 +62,8 @@ else:  # in the container only /harness is there: import the reaper beside us
     from reaper import Stream, freeze_and_kill, open_streams, stat_fields
 
 PR_SET_DUMPABLE = 4
+IPC_RMID = 0
+SYSV_IPC = ("shm", "sem", "msg")  # /proc/sysvipc/*: the id is each row's second field
 # Processes watched by pidfd at most: the rest of the 1024 descriptors stay for engines'
 # pipes, however many processes a candidate's audit names (beyond it: asked each time).
 MAX_WATCHED = 256
@@ -133,11 +142,68 @@ def limits() -> dict[str, int]:
     return found
 
 
+def sysv_ids(kind: str) -> list[int]:
+    """The ids of the System V IPC objects of kind (shm, sem, msg) in this namespace."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return []
+    return [int(row.split()[1]) for row in rows if row.strip()]
+
+
+def remove_sysv_ipc() -> None:
+    """IPC_RMID every System V object: they outlive the processes that made them. Each is
+    the sandbox user's (no other user runs here), so the init may remove it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for ident in sysv_ids("shm"):
+        libc.shmctl(ident, IPC_RMID, None)
+    for ident in sysv_ids("sem"):
+        libc.semctl(ident, 0, IPC_RMID)
+    for ident in sysv_ids("msg"):
+        libc.msgctl(ident, IPC_RMID, None)
+
+
+def remove_entry(path: str) -> None:
+    """Remove path, whatever it is, without following a link. A folder the candidate
+    made unreadable is its own user's, which is ours: it is opened up first."""
+    try:
+        os.unlink(path)
+        return
+    except FileNotFoundError:
+        return
+    except (IsADirectoryError, PermissionError):
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise
+    os.chmod(path, 0o700)
+    for name in os.listdir(path):
+        remove_entry(os.path.join(path, name))
+    os.rmdir(path)
+
+
+def wipe(folders: list[str]) -> list[str]:
+    """Empty each folder; what could not be removed, as "folder/name: why"."""
+    left = []
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            try:
+                remove_entry(os.path.join(folder, name))
+            except (OSError, RecursionError) as exc:
+                left.append(f"{folder}/{name}: {type(exc).__name__}: {exc}")
+    return left
+
+
 class Init:
-    def __init__(self, sock: socket.socket, deadline: float, oom: OomScore) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, oom: OomScore,
+                 idle_s: float = 3600.0) -> None:
         self.sock = sock
         self.oom = oom
         self.deadline = deadline
+        self.idle_s = idle_s
         self.engines: dict[int, tuple[Stream, Stream]] = {}  # spawned, not yet reaped
         self.streams: list[Stream] = []  # pipes some process may still write to
         self.inbuf = b""
@@ -180,6 +246,23 @@ class Init:
             s.close()
         self.streams = []
         return ended
+
+    def reset(self, folders: list[str]) -> list[str]:
+        """Leave nothing of the cell that ends (see ``reset`` above); what is left."""
+        self.end_all()
+        for fd in self.watched:
+            os.close(fd)
+        self.watched = {}
+        self.engines = {}
+        remove_sysv_ipc()
+        left = wipe(folders)
+        left += [f"process {pid}" for pid in others()
+                 if (f := stat_fields(pid)) is not None and f[0] not in "ZX"]
+        left += [f"{kind} {ident}" for kind in SYSV_IPC for ident in sysv_ids(kind)]
+        left += [f"{folder}/{name}" for folder in folders if os.path.isdir(folder)
+                 for name in os.listdir(folder)]
+        self.deadline = time.monotonic() + self.idle_s
+        return sorted(set(left))
 
     def spawn(self, req: dict[str, Any]) -> dict[str, Any]:
         out_s, err_s, out, err = open_streams(req["stdout"], req["stderr"], int(req["cap"]))
@@ -290,7 +373,9 @@ class Init:
             return {"ok": True, "limits": limits()}
         if op == "arm":
             self.deadline = time.monotonic() + float(req["wall_s"])
-            return {"ok": True}
+            return {"ok": True, "limits": limits()}
+        if op == "reset":
+            return {"ok": True, "left": self.reset([str(f) for f in req["wipe"]])}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def serve(self) -> int:
@@ -338,7 +423,8 @@ def main(argv: list[str]) -> int:
     oom = OomScore()  # before the prctl: a non-dumpable process cannot open it
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    deadline = time.monotonic() + float(argv[1])
+    idle_s = float(argv[1])
+    deadline = time.monotonic() + idle_s
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     for _ in range(2000):  # the harness listens before it starts us; allow a slow start
         try:
@@ -349,7 +435,7 @@ def main(argv: list[str]) -> int:
     else:
         print(f"cellinit: cannot connect to {argv[0]}", file=sys.stderr)
         return 3
-    return Init(sock, deadline, oom).serve()
+    return Init(sock, deadline, oom, idle_s).serve()
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def test_writes_only_where_allowed(tmp_path: Path, docker_runner: DockerRunner) 
     _, seen = run_once(docker_runner, cand, places)
     wrote = {k for k, v in dict(seen["wrote"]).items() if v == "written"}  # type: ignore[call-overload]
     # STATE_DIRs' parent and the audit; besides them only the container's private /tmp
-    # (gone with the container) and the engine's own stdout/stderr folder.
+    # (emptied before the next cell: tests/docker/test_reuse_docker.py) and the engine's
+    # own stdout/stderr folder.
     assert wrote == {f"/cell/{layout.WORK}", f"/cell/{layout.AUDIT_DIR}", "/tmp", "/run/io"}, seen
     assert seen["uid"] != 0
     assert seen["cap_eff"] == "0000000000000000"
@@ -164,9 +165,10 @@ def test_wall_clock_limit_is_enforced_outside(tmp_path: Path, docker_runner: Doc
 
 def test_a_closed_cell_is_ended_at_once_and_its_container_gone_when_the_runner_closes(
         tmp_path: Path, client: docker.DockerClient) -> None:
-    """A cell's close ends every process and removes its folder before it returns; the
-    container's removal is the runner's, in the background, and done by its close."""
-    with DockerRunner(client, print) as runner:
+    """Without reuse, a cell's close ends every process and removes its folder before it
+    returns; the container's removal is the runner's, in the background, and done by its
+    close. (With reuse: tests/docker/test_reuse_docker.py.)"""
+    with DockerRunner(client, print, reuse=False) as runner:
         cell = runner.open_cell(hostile(tmp_path, "hang"), "discard")
         assert isinstance(cell, DockerCell)
         cell.start(["run"])
