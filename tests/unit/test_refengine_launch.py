@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -159,44 +158,9 @@ def test_the_engine_falls_back_and_still_holds_the_command(
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(timeout=0.3)  # held
         assert not marker.exists()
+        assert way == "fork" or not log.exists(), "sh opens the log after the go-ahead"
     finally:
         supervisor.go_ahead(go_w)
     assert proc.wait(timeout=10) == 0
     assert marker.read_text().split() == [str(proc.pid)], "the command runs as the leader"
 
-
-def test_launchers_made_ahead_are_held_until_taken_and_given_up_cleanly(tmp_path: Path) -> None:
-    """`supervisor.Ahead` makes launchers on its own thread. One taken runs its command
-    only after the go-ahead, as its group's leader; one given up (`close`) exits 125 and is
-    reaped, having run and created nothing; a key never wanted is the caller's to spawn."""
-    ahead = supervisor.Ahead()
-    env = dict(os.environ)
-    logs = {k: tmp_path / f"{k}.log" for k in ("a", "b")}
-    for k in ("a", "b"):
-        ahead.want((k, 1), ("sh", "-c", f"echo $$ > {tmp_path / k}.ran"), env, str(logs[k]))
-    assert ahead.wanted(("a", 1)) and not ahead.wanted(("a", 2))
-    made = ahead.take(("a", 1))
-    assert made is not None
-    proc, go_w = made
-    assert os.getpgid(proc.pid) == proc.pid
-    with pytest.raises(subprocess.TimeoutExpired):
-        proc.wait(timeout=0.3)
-    assert not (tmp_path / "a.ran").exists() and not logs["a"].exists()
-    supervisor.go_ahead(go_w)
-    assert proc.wait(timeout=10) == 0
-    assert (tmp_path / "a.ran").read_text().split() == [str(proc.pid)] and logs["a"].exists()
-    assert ahead.take(("c", 1)) is None, "never wanted"
-    until = time.monotonic() + 10
-    while ahead.wanted(("b", 1)) and ("b", 1) not in ahead._made:  # noqa: SLF001
-        assert time.monotonic() < until, "the launcher was never made"
-        time.sleep(0.01)
-    made_b = ahead._made[("b", 1)]  # noqa: SLF001
-    assert made_b is not None
-    ahead.close()
-    assert not (tmp_path / "b.ran").exists() and not logs["b"].exists()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(made_b[0].pid, os.WNOHANG)  # reaped by close
-    assert made_b[0].returncode == 125
-    assert ahead.take(("b", 1)) is None
-    ahead.want(("d", 1), ("true",), env, str(tmp_path / "d.log"))
-    assert not ahead.wanted(("d", 1)), "nothing is made once closed"

@@ -18,10 +18,7 @@ Properties kept on purpose:
 - Nothing blocks the loop. Retry due times, timeouts and kill escalations are
   deadlines; the loop waits in select() on a self-pipe (signal.set_wakeup_fd) that
   SIGCHLD, SIGTERM and SIGINT write to, never longer than the nearest deadline. So one
-  step's backoff never stalls another step. No sleep(), and one thread for the state:
-  the only other, `supervisor.Ahead`, makes the launchers of the next queued steps
-  while the loop goes on (a spawn waits out the kernel's vfork and exec), touching
-  nothing of the loop's; a launcher made ahead runs nothing until its go-ahead.
+  step's backoff never stalls another step. No threads, no sleep().
 - A step starts only when every dependency has succeeded, at most max_parallel
   attempts run, a step whose dependency failed for good never starts, and the
   workflow ends once nothing is running and nothing more can start.
@@ -47,7 +44,6 @@ from refengine.supervisor import Attempt
 from refengine.workflow import Workflow
 
 SHUTDOWN_TERM_S = 1.5  # on SIGTERM/SIGINT: SIGKILL the groups after this long
-MAKE_AHEAD = 8  # launchers made ahead for the next steps in the queue (0: none)
 MAX_WAIT_S = 3600.0  # select() cannot take an unbounded timeout; waking hourly is free
 _early_signal = 0  # a SIGTERM/SIGINT that arrived before the loop started
 
@@ -120,7 +116,6 @@ class Scheduler:
         self.order = _dependency_order(wf)
         self.stop_signal = 0
         self._wake_r = -1
-        self.ahead = supervisor.Ahead()
         self._env = dict(os.environ)  # copied once: os.environ decodes every entry per copy
         self.index = {s.id: i for i, s in enumerate(wf.steps)}
         self.dependents = _dependents(wf)
@@ -165,11 +160,8 @@ class Scheduler:
                     self._schedule_retry(sid)
             return self._loop()
         except BaseException:
-            self.ahead.close()
             self._kill_all()  # an engine bug must not leave steps running behind the log
             raise
-        finally:
-            self.ahead.close()  # launchers made ahead and not taken exit, running nothing
 
     def _install_signals(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -201,8 +193,6 @@ class Scheduler:
             self._start_ready(time.monotonic())
             if not self.running and not self._can_progress():
                 return self._finish()
-            if self.queue and MAKE_AHEAD and len(self.running) >= self.wf.max_parallel:
-                self._make_ahead(time.monotonic())  # steps wait for a slot: make ahead
             self._wait(self._next_deadline(time.monotonic()))
 
     def _wait(self, timeout: float | None) -> None:
@@ -265,30 +255,15 @@ class Scheduler:
             for item in waiting:
                 self._queue(item[1])
 
-    def _attempt(self, sid: str) -> tuple[int, str, dict[str, str], str]:
-        """The step's next attempt: its number, ENGINE_OUTPUT, environment and log file."""
-        attempt = self.steps[sid].attempts + 1  # the highest number the log used, plus one
+    def _start(self, sid: str) -> None:
+        step, s = self.wf.step(sid), self.steps[sid]
+        attempt = s.attempts + 1  # the highest number the log ever used, plus one
         out = outputs.attempt_output(self.state_dir, sid, attempt)
+        _remove_stale(out)
         env = dict(self._env, ENGINE_STEP_ID=sid, ENGINE_ATTEMPT=str(attempt),
                    ENGINE_STATE_DIR=self.state_dir, ENGINE_OUTPUT=out)
         log_path = os.path.join(self.state_dir, "logs", f"{outputs.file_key(sid)}.{attempt}.log")
-        return attempt, out, env, log_path
-
-    def _make_ahead(self, now: float) -> None:
-        """Ask for the launchers of the next steps in the queue, made while the loop goes
-        on (`supervisor.Ahead`): each waits for a slot, and starts without waiting out
-        a spawn. At most MAKE_AHEAD, and only for steps that may start now."""
-        for _, sid in heapq.nsmallest(MAKE_AHEAD, self.queue):
-            if self._ready(sid, now) and not self.ahead.wanted((sid, self.steps[sid].attempts + 1)):
-                attempt, _out, env, log_path = self._attempt(sid)
-                self.ahead.want((sid, attempt), self.wf.step(sid).command, env, log_path)
-
-    def _start(self, sid: str) -> None:
-        step, s = self.wf.step(sid), self.steps[sid]
-        attempt, out, env, log_path = self._attempt(sid)
-        _remove_stale(out)
-        made = self.ahead.take((sid, attempt))
-        proc, go_w = made if made is not None else supervisor.spawn(step.command, env, log_path)
+        proc, go_w = supervisor.spawn(step.command, env, log_path)
         try:  # the child leads its own group, so its pid is also its pgid
             self.log.append("STEP_STARTED", step=sid, attempt=attempt, pid=proc.pid, pgid=proc.pid)
         except BaseException:
@@ -381,7 +356,6 @@ class Scheduler:
 
     def _shutdown(self) -> int:
         """End every running group (TERM, then KILL) and exit; resume marks them lost."""
-        self.ahead.close()
         attempts = list(self.running.values())
         for a in attempts:
             supervisor.signal_group(a.pgid, signal.SIGTERM)

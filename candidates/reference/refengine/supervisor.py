@@ -9,23 +9,18 @@ Properties kept on purpose:
 - The leader is made by posix_spawn (vfork, then exec: the engine's memory is never
   copied) of a launcher, with its group, its stdin (/dev/null), the go-ahead pipe on
   fd 3 and default signal dispositions (the signals the engine set or Python ignores:
-  SIGPIPE, SIGXFSZ) set up by the spawn itself. The launcher sends its stdout and
-  stderr to the step's log file once it has the go-ahead (created there, not while
-  the engine waits out the vfork: a file creation can wait on the file system's
-  journal; if it fails, it says why on the engine's stderr and the attempt exits 2),
-  closes the pipe and execs the command, found in PATH as execvp finds it (exit 127
-  when it is not found, 126 when it cannot be run).
+  SIGPIPE, SIGXFSZ) set up by the spawn itself. The launcher waits for the go-ahead
+  (EOF: exit 125, having run and created nothing), closes the pipe, sends its stdout
+  and stderr to the step's log file (created there, not while the engine waits out the
+  vfork: a file creation can wait on the file system's journal; if it fails, it says
+  why on the engine's stderr and the attempt exits 2) and execs the command, found in
+  PATH as execvp finds it (exit 127 when it is not found, 126 when it cannot be run).
 - The launcher is launch/launch-MACHINE, built from launch/launch.c: a static program
   with no C library, whose exec costs a few pages, so an attempt costs about one exec,
   its command's. Where it cannot run, /bin/sh does the same steps (`_LAUNCH`), for a
   second dynamically linked exec per attempt: as much again. A fork of the engine made
   each attempt before: each fork shares the engine's pages copy-on-write until the
   attempt execs, and the engine took ~200 page faults per attempt on its own writes.
-- Launchers for the steps next in the loop's queue are made ahead, on a thread of
-  their own (`Ahead`): posix_spawn lets go of the interpreter's lock while it waits for
-  the kernel's vfork and exec, so the loop goes on meanwhile. They are held like any
-  (and open the step's log only after the go-ahead), so one given up runs and creates
-  nothing: it reads EOF and exits 125.
 - When sh cannot carry the environment (a name sh would drop) or cannot be spawned
   (no /bin/sh), the engine forks: the child runs
   a few system calls of the already loaded engine (`_child`), the same setup, closes
@@ -49,7 +44,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -241,123 +235,6 @@ def spawn(command: tuple[str, ...], env: dict[str, str], log_path: str,
     finally:
         os.close(go_r)
     return Child(pid), go_w
-
-
-class Ahead:
-    """Launchers made ahead of their attempts' start, on a thread of their own.
-
-    posix_spawn lets go of the interpreter's lock while the kernel vforks and execs the
-    launcher, and the caller waits until the exec is done: on a busy machine, most of an
-    attempt's cost to the loop. So the loop asks here for the launchers of the steps
-    next in its queue (`want`), goes on, and takes one when it starts the step (`take`).
-    A launcher made ahead is held like any: it runs nothing, and creates nothing, until
-    its go-ahead, which the loop gives only once the STEP_STARTED naming its pid is
-    durable. One the loop gives up (`close`: the run ends or stops first) reads EOF and
-    exits 125. Only launchers are made here, never a fork of the engine (a fork with a
-    second thread running is unsafe): an attempt a launcher cannot start is spawned by
-    the loop itself.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._todo: list[tuple[tuple[str, int], list[str], dict[str, str], str]] = []
-        self._pending: set[tuple[str, int]] = set()  # wanted and not yet made
-        self._made: dict[tuple[str, int], tuple[Child, int] | None] = {}
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._asked: set[tuple[str, int]] = set()  # the loop's own record: no lock needed
-
-    def wanted(self, key: tuple[str, int]) -> bool:
-        return key in self._asked
-
-    def want(self, key: tuple[str, int], command: tuple[str, ...], env: dict[str, str],
-             log_path: str) -> None:
-        """Make the launcher of attempt `key` (step, attempt), unless one is on its way."""
-        if key in self._asked:
-            return
-        with self._cond:
-            if self._closed:
-                return
-            self._asked.add(key)
-            self._pending.add(key)
-            self._todo.append((key, list(command), env, log_path))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="launchers", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def take(self, key: tuple[str, int]) -> tuple[Child, int] | None:
-        """The launcher made for `key` and its go-ahead fd, waiting while it is being
-        made; None if none was wanted or none could be made (the caller spawns)."""
-        if key not in self._asked:
-            return None
-        self._asked.discard(key)
-        with self._cond:
-            while key in self._pending:
-                self._cond.wait()
-            return self._made.pop(key, None)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._todo and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                key, argv, env, log_path = self._todo.pop(0)
-            made = _ahead(argv, env, log_path)
-            with self._cond:
-                self._pending.discard(key)
-                if self._closed:
-                    _discard(made)
-                else:
-                    self._made[key] = made
-                self._cond.notify_all()
-
-    def close(self) -> None:
-        """Give up every launcher not taken: each reads EOF, exits 125 and is reaped."""
-        with self._cond:
-            self._closed = True
-            self._todo.clear()
-            self._cond.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
-        with self._cond:
-            made, self._made = list(self._made.values()), {}
-            self._pending.clear()
-            self._asked.clear()
-        for m in made:
-            _discard(m)
-
-
-def _ahead(argv: list[str], env: dict[str, str], log_path: str) -> tuple[Child, int] | None:
-    """A held launcher for an attempt, or None when no launcher can start it."""
-    go_r, go_w = os.pipe()  # both close-on-exec
-    if go_r < 4:
-        go_r, old = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, 10), go_r
-        os.close(old)
-    try:
-        pid = _launch(argv, env, log_path, go_r, None, False)
-    except BaseException:
-        os.close(go_w)
-        raise
-    finally:
-        os.close(go_r)
-    if pid is None:
-        os.close(go_w)
-        return None
-    return Child(pid), go_w
-
-
-def _discard(made: tuple[Child, int] | None) -> None:
-    if made is not None:
-        proc, go_w = made
-        os.close(go_w)  # EOF: it exits 125, having run and created nothing
-        try:
-            proc.wait(timeout=GONE_WAIT_S)
-        except subprocess.TimeoutExpired:
-            end_group(proc.pid, proc)
 
 
 def go_ahead(go_w: int) -> None:
