@@ -73,23 +73,25 @@ def test_renew_refuses_a_link_in_the_folders_place(tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere" / "precious").exists()
 
 
-def test_wipe_empties_a_folder_following_no_link(tmp_path: Path) -> None:
-    """Also what the folder's own user locked (mode 0): the init opens it up first."""
+def planted(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder `plant` filled, and the host file outside it that its links point at."""
     outside = tmp_path / "keep.txt"
     outside.write_text("host file")
     folder = tmp_path / "tmp"
     folder.mkdir()
     plant(folder, outside)
+    return folder, outside
+
+
+def test_wipe_empties_a_folder_following_no_link(tmp_path: Path) -> None:
+    """Also what the folder's own user locked (mode 0): the init opens it up first."""
+    folder, outside = planted(tmp_path)
     assert cellinit.wipe([str(folder)]) == []
     assert list(folder.iterdir()) == [] and outside.read_text() == "host file"
 
 
 def test_wipe_says_what_it_could_not_remove(tmp_path: Path) -> None:
-    outside = tmp_path / "keep.txt"
-    outside.write_text("host file")
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    plant(folder, outside)
+    folder, outside = planted(tmp_path)
     here = os.getcwd()
     try:  # deeper than a path can name, or than the init's recursion goes
         os.chdir(folder)
