@@ -167,8 +167,8 @@ def choose(name: str, say: Callable[[str], None] = print,
         client.close()
     why = "asked for with --runner docker" if name == "docker" else "a Docker daemon answers"
     return RunnerChoice(RunnerSpec("docker", limits),
-                        f"docker runner: {why}; one container per cell, no network, read-only"
-                        f" root, image {images.BASE_IMAGE}",
+                        f"docker runner: {why}; containers reset and reused from cell to cell,"
+                        f" no network, read-only root, image {images.BASE_IMAGE}",
                         {"runner": "docker", "base_image": images.BASE_IMAGE,
                          "base_image_id": base_id})
 
