@@ -119,7 +119,8 @@ def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evi
 
 
 def _retry_had_no_time(obs: Observation, step: str) -> None:
-    """NotExercised when the last attempt timed out too, having had its whole timeout:
+    """NotExercised when the retry (the last attempt) timed out too, having had its whole
+    timeout:
     the probe (a Python program) did not finish, or did not even start, within timeout_s
     on this machine, so whether a retry succeeds was never put to the test. An engine
     that ends an attempt before its timeout_s is not excused: by its own log it waited
@@ -127,8 +128,8 @@ def _retry_had_no_time(obs: Observation, step: str) -> None:
     and the reason are judged by the scenario's other checks from the audit.)"""
     evs = events(obs.final_log)
     starts = of_type(evs, "STEP_STARTED", step)
-    if not starts:
-        return
+    if len(starts) < 2 or not of_type(evs, "STEP_RETRY_SCHEDULED", step):
+        return  # no retry ever started: nothing to excuse (an engine that never retries)
     last = starts[-1]
     failed = [e for e in of_type(evs, "STEP_FAILED", step)
               if e.get("attempt") == last.get("attempt") and e.get("reason") == "timeout"]

@@ -159,8 +159,10 @@ def test_a_retry_that_timed_out_after_its_whole_timeout_is_not_exercised() -> No
 
 
 def test_a_retry_ended_early_or_failed_otherwise_still_fails() -> None:
-    """Not excused: a timeout before timeout_s (by the engine's own log), or a retry that
-    failed for another reason."""
-    for log in (_timeout_log(waited=0.4), _timeout_log(waited=1.2, last_reason="exit")):
-        result = run_check(RETRY, _timeout_obs(log, probe_starts=2))
+    """Not excused: a timeout before timeout_s (by the engine's own log), a retry that
+    failed for another reason, or no retry at all (the one attempt timed out in full)."""
+    never = b"".join(line + b"\n" for line in _timeout_log(waited=1.2).splitlines()[:3])
+    for log, starts in ((_timeout_log(waited=0.4), 2),
+                        (_timeout_log(waited=1.2, last_reason="exit"), 2), (never, 1)):
+        result = run_check(RETRY, _timeout_obs(log, probe_starts=starts))
         assert result.outcome is Outcome.FAIL, result.detail
