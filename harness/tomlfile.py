@@ -25,8 +25,9 @@ def read_toml(path: Path, error: type[HarnessError], *, missing: str = "") -> di
     """The document in path; `error(missing)` when the file does not exist and missing is
     given, else `error("PATH: cannot be read as TOML: WHY")`."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise error(missing or f"{path}: cannot be read as TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
         raise error(f"{path}: cannot be read as TOML: {exc}") from None
+    return parse_toml(data, path, error)

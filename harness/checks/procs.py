@@ -104,8 +104,9 @@ def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     Retries and backoff)."""
     step = str(params["step"])
     runs, want = len(obs.starts(step)), int(params["runs"])
-    retries = of_type(events(obs.final_log), "STEP_RETRY_SCHEDULED", step)
-    _retry_had_no_time(obs, step)
+    evs = events(obs.final_log)
+    retries = of_type(evs, "STEP_RETRY_SCHEDULED", step)
+    _retry_had_no_time(obs, evs, step)
     out = []
     if runs != want:
         out.append(Evidence(f"{step} runs {want} times", f"{runs} times", "audit"))
@@ -118,7 +119,7 @@ def retry_after_timeout(obs: Observation, params: Mapping[str, Any]) -> list[Evi
     return out
 
 
-def _retry_had_no_time(obs: Observation, step: str) -> None:
+def _retry_had_no_time(obs: Observation, evs: list[Mapping[str, Any]], step: str) -> None:
     """NotExercised when the retry (the last attempt) timed out too, having had its whole
     timeout:
     the probe (a Python program) did not finish, or did not even start, within timeout_s
@@ -126,7 +127,6 @@ def _retry_had_no_time(obs: Observation, step: str) -> None:
     that ends an attempt before its timeout_s is not excused: by its own log it waited
     less. (Its log can only buy it this not-exercised; the hang itself, the group's end
     and the reason are judged by the scenario's other checks from the audit.)"""
-    evs = events(obs.final_log)
     starts = of_type(evs, "STEP_STARTED", step)
     if len(starts) < 2 or not of_type(evs, "STEP_RETRY_SCHEDULED", step):
         return  # no retry ever started: nothing to excuse (an engine that never retries)
