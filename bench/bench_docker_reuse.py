@@ -1,13 +1,16 @@
-"""Benchmark: Docker's per-cell overhead with and without container reuse, in one run.
+"""Benchmark: Docker's per-cell overhead with host copies, with reuse alone, and with neither.
 
 bench/bench_docker.py pairs one local and one Docker cell at a time; on a machine that
 others load (load 3-6 on 2 cores), a pair's difference is mostly noise, and a Docker
 runner without reuse leaves its background work (the previous container's removal) to
 whatever cell comes next, a local one included. Here each round runs the same scenarios
-as three blocks, one per runner (local, Docker with reuse, Docker without: main before
-issue 16 item 5, a container started ahead while each cell runs and each removed in the
-background after it), their order rotating each round, so a runner's cells follow each
-other as in a real run, and a drift of the machine's load falls on all three. Between
+as one block per runner, their order rotating each round: local; `copies`, Docker as it
+runs by default (containers reused, and /usr and the working folder bind-mounted from
+the image's host copy, `harness.container.hostcopy`, where the storage driver is
+fuse-overlayfs); `reuse`, containers reused but no host copy; and `no_reuse`, neither
+(main before issue 16 item 5: a container started ahead while each cell runs and each
+removed in the background after it). So a runner's cells follow each other as in a
+real run, and a drift of the machine's load falls on every runner. Between
 blocks the runner without reuse is left to finish its background work, so none of it
 lands on another runner's cells. A scenario's overhead is the median over rounds of
 (Docker cell - local cell of the same round).
@@ -56,8 +59,10 @@ def main() -> int:
     cand = resolve_candidates(["reference"], api.ROOT)[0]
     scenarios = [s for s in api.all_scenarios() if s.name in args.only]
     runners: list[tuple[str, Runner]] = [
-        ("local", LocalRunner()), ("reuse", DockerRunner(connect(), print)),
-        ("no_reuse", DockerRunner(connect(), print, reuse=False))]
+        ("local", LocalRunner()), ("copies", DockerRunner(connect(), print, copies=True)),
+        ("reuse", DockerRunner(connect(), print, copies=False)),
+        ("no_reuse", DockerRunner(connect(), print, reuse=False, copies=False))]
+    arms = [name for name, _ in runners[1:]]
     for _, r in runners[1:]:
         assert isinstance(r, DockerRunner)
         r.image_for(cand)
@@ -65,7 +70,8 @@ def main() -> int:
         s.name: {name: [] for name, _ in runners} for s in scenarios}
     loads = [os.getloadavg()[0]]
     for n in range(args.rounds):
-        for name, runner in runners[n % 3:] + runners[:n % 3]:
+        k = n % len(runners)
+        for name, runner in runners[k:] + runners[:k]:
             for scenario in scenarios:
                 cell = api.run_cell(runner, cand, scenario, args.seed)
                 if cell.infra_error or any(r.outcome.value != "pass" for r in cell.results):
@@ -82,15 +88,17 @@ def main() -> int:
         rows.append({"scenario": s.name, **{k: round(statistics.median(v), 3) for k, v in t.items()},
                      **{f"overhead_{k}_s": round(statistics.median(
                          d - lo for d, lo in zip(t[k], t["local"], strict=True)), 3)
-                        for k in ("reuse", "no_reuse")}})
-    print(f"{'scenario':22} {'local':>7} {'reuse':>7} {'no_reuse':>8} {'ovh reuse':>10} {'ovh no':>8}")
+                        for k in arms}})
+    print(f"{'scenario':22} {'local':>7}" + "".join(f" {k:>8}" for k in arms)
+          + "".join(f" {'ovh ' + k:>13}" for k in arms))
     for r in rows:
-        print(f"{r['scenario']:22} {r['local']:7.2f} {r['reuse']:7.2f} {r['no_reuse']:8.2f}"
-              f" {r['overhead_reuse_s']:+10.3f} {r['overhead_no_reuse_s']:+8.3f}")
+        print(f"{r['scenario']:22} {r['local']:7.2f}" + "".join(f" {r[k]:8.2f}" for k in arms)
+              + "".join(f" {r[f'overhead_{k}_s']:+13.3f}" for k in arms))
     med = {k: round(statistics.median(float(r[f"overhead_{k}_s"]) for r in rows), 3)  # type: ignore[arg-type]
-           for k in ("reuse", "no_reuse")}
-    print(f"\nmedian per-cell overhead over local: reuse {med['reuse']:.3f} s, without reuse"
-          f" {med['no_reuse']:.3f} s (goal <= 0.1 s); 1-min load {min(loads):.1f}-{max(loads):.1f}")
+           for k in arms}
+    print("\nmedian per-cell overhead over local: "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in med.items())
+          + f" (goal <= 0.1 s); 1-min load {min(loads):.1f}-{max(loads):.1f}")
     if args.json:
         args.json.write_text(json.dumps({"rounds": args.rounds, "cells": rows,
                                          "median_overhead_s": med, "load_1min": loads,

@@ -145,7 +145,7 @@ def choose(name: str, say: Callable[[str], None] = print,
     if name == "local":
         return RunnerChoice(RunnerSpec("local", limits), "local runner: asked for with"
                             " --runner local (no isolation)", {"runner": "local"})
-    from harness.container import images  # the Docker SDK, only where Docker may be used
+    from harness.container import hostcopy, images  # the Docker SDK, only where Docker may be used
     from harness.container.client import connect
 
     try:
@@ -157,6 +157,7 @@ def choose(name: str, say: Callable[[str], None] = print,
                             " as local processes without isolation", {"runner": "local"})
     try:
         base_id = images.bootstrap(client, say)
+        copies = hostcopy.wanted(client)
     except UsageError as exc:  # the base image is missing and cannot be built here
         if name == "docker":
             raise
@@ -168,7 +169,9 @@ def choose(name: str, say: Callable[[str], None] = print,
     why = "asked for with --runner docker" if name == "docker" else "a Docker daemon answers"
     return RunnerChoice(RunnerSpec("docker", limits),
                         f"docker runner: {why}; containers reset and reused from cell to cell,"
-                        f" no network, read-only root, image {images.BASE_IMAGE}",
+                        + (" /usr and the working folder read from a host copy of the image"
+                           " (the storage driver is fuse-overlayfs)," if copies else "")
+                        + f" no network, read-only root, image {images.BASE_IMAGE}",
                         {"runner": "docker", "base_image": images.BASE_IMAGE,
                          "base_image_id": base_id})
 

@@ -407,16 +407,20 @@ def print_table(doc: dict[str, Any]) -> None:
 @click.option("--images", is_flag=True, help="Also remove cached candidate images.")
 @friendly
 def gc_cmd(everything: bool, images: bool) -> None:
-    """Remove containers and cell folders left by harness runs that were killed."""
+    """Remove containers and cell folders left by harness runs that were killed, and the
+    host copies of images that are gone."""
     from harness import owner
+    from harness.container import hostcopy
     from harness.container.client import collect, connect, remove_candidate_images
 
     dirs = owner.sweep()
     client = connect()
     done = collect(client, everything=everything)
     removed_images = remove_candidate_images(client) if images else []
+    copies = hostcopy.collect(client)
     out.print(f"removed {len(done.removed)} container(s), {len(dirs)} cell folder(s)"
               + (f", {len(removed_images)} candidate image(s)" if images else "")
+              + f", {len(copies)} host cop{'y' if len(copies) == 1 else 'ies'} of images"
               + (f"; kept {len(done.kept)} of harness runs still running (--all removes them)"
                  if done.kept else ""), highlight=False)
 

@@ -123,7 +123,7 @@ def inputs_digest(c: Candidate, base_id: str) -> str:
     return hashlib.sha256(f"{RECIPE}\0{base_id}\0{content_digest(c)}".encode()).hexdigest()
 
 
-def _context(c: Candidate, base_ref: str) -> io.BytesIO:
+def context(c: Candidate, base_ref: str) -> io.BytesIO:
     """A build context tar: the candidate's files under candidate/, and our Dockerfile."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -174,7 +174,7 @@ def _build_candidate(client: docker.DockerClient, c: Candidate, tag: str, digest
             if _exists(client, base_ref) is None:
                 raise CandidateSetupError(f"{c.path}: base image {base_ref!r} is not on this"
                                           " machine, and no registry can be asked for it")
-            client.images.build(fileobj=_context(c, base_ref), custom_context=True, tag=tag,
+            client.images.build(fileobj=context(c, base_ref), custom_context=True, tag=tag,
                                 labels=labels, pull=False, rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
         log = "".join(str(x.get("stream", x.get("error", ""))) for x in exc.build_log)[-800:]

@@ -61,7 +61,7 @@ import docker
 import docker.errors
 
 from harness import cellfs, layout, owner, safefs
-from harness.container import images
+from harness.container import hostcopy, images
 from harness.container.client import TRANSIENT, collect, connect, daemon_call, owner_labels
 from harness.errors import CellLimitReached, HarnessError, InfraError, SpawnError
 from harness.model import Candidate
@@ -230,6 +230,8 @@ class DockerCell(Cell):
             str(self.io): {"bind": "/run/io", "mode": "rw"},  # engines' stdout and stderr
             str(SANDBOX): {"bind": "/harness", "mode": "ro"},
         }
+        for bind in runner.copy_for(self._client, self.candidate, self.image_id):
+            mounts[bind.host] = {"bind": bind.target, "mode": "ro"}
         name = f"harness-{runner.run_id}-{runner.next_cell()}"
         kwargs: dict[str, Any] = dict(
             command=["python3", "-I", "-S", "/harness/cellinit.py", "/run/harness/ctl.sock",
@@ -547,7 +549,7 @@ class DockerRunner(Runner):
     name = "docker"
 
     def __init__(self, client: docker.DockerClient, say: Say, limits: Limits = DEFAULT_LIMITS,
-                 ahead: bool = True, reuse: bool = True) -> None:
+                 ahead: bool = True, reuse: bool = True, copies: bool | None = None) -> None:
         self.client = client
         self.say = say
         self.limits = limits
@@ -564,6 +566,10 @@ class DockerRunner(Runner):
         self._remover: ThreadPoolExecutor | None = None
         self._remover_client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        # Host copies of images' /usr and working folder (harness.container.hostcopy):
+        # None asks the daemon whether they pay here.
+        self.copies = hostcopy.wanted(client) if copies is None else copies
+        self._copies: dict[tuple[str, str], hostcopy.Copy] = {}
         gone = collect(client)
         owner.sweep()
         if gone.removed:
@@ -572,6 +578,24 @@ class DockerRunner(Runner):
 
     def next_cell(self) -> int:
         return next(self._count)
+
+    def copy_for(self, client: docker.DockerClient, candidate: Candidate,
+                 image_id: str) -> tuple[hostcopy.Bind, ...]:
+        """The host copy's folders to bind into a cell of candidate, whose image is
+        image_id (none without copies, or where a copy was refused, which is said once)."""
+        if not self.copies:
+            return ()
+        key = (image_id, candidate.docker.workdir)
+        with self._lock:  # cells are made in this thread and in the ahead thread
+            if key not in self._copies:
+                try:
+                    self._copies[key] = hostcopy.for_candidate(client, candidate, image_id)
+                except OSError as exc:
+                    self._copies[key] = hostcopy.Copy((), f"cannot make it: {exc}")
+                if why := self._copies[key].refused:
+                    self.say(f"image {image_id[7:19]} is read through the storage driver,"
+                             f" with no host copy: {why}")
+            return self._copies[key].binds
 
     def image_for(self, candidate: Candidate) -> tuple[str, str]:
         if candidate.path not in self._images:
