@@ -166,6 +166,9 @@ def test_a_working_folder_reached_through_a_link_is_not_bound(tmp_path: Path) ->
     (copy / "usr").mkdir(parents=True)
     (copy / "real").mkdir()
     (copy / "opt").symlink_to("real")  # the daemon would follow it on the host
-    assert hostcopy._binds(copy, "/opt") == hostcopy.Copy((hostcopy.Bind(str(copy / "usr"), "/usr"),))
     (copy / "app").mkdir()
-    assert hostcopy._binds(copy, "/app").binds[1] == hostcopy.Bind(str(copy / "app"), "/app")
+    (copy / "usr" / "src").symlink_to("/etc")
+    assert hostcopy._bind(copy, "usr") == hostcopy.Bind(str(copy / "usr"), "/usr")
+    assert hostcopy._bind(copy, "opt") is None and hostcopy._bind(copy, "opt/x") is None
+    assert hostcopy._bind(copy, "usr/src") is None and hostcopy._bind(copy, "missing") is None
+    assert hostcopy._bind(copy, "app") == hostcopy.Bind(str(copy / "app"), "/app")
