@@ -82,9 +82,11 @@ def test_a_flood_is_cut_to_the_cap(tmp_path: Path, docker_runner: DockerRunner) 
 
 
 @ROOT_ONLY
+@pytest.mark.serial  # it measures the host file system's use: another test's writes (an
+# image's build, its host copy) beside it would count as the cell's
 def test_a_disk_filler_fills_only_its_cell(tmp_path: Path, docker_runner: DockerRunner) -> None:
-    host_before = used(Path(os.environ.get("TMPDIR", "/tmp")))
     cell = open_cell(docker_runner, greedy(tmp_path, "fill"))
+    host_before = used(Path(os.environ.get("TMPDIR", "/tmp")))  # after the image and its copy
     try:
         proc = cell.start(["run", "/cell/in/workflow.json", "/cell/work/state"])
         assert proc.wait(120) == 3
