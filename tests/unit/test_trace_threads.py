@@ -20,10 +20,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
-from harness.trace import Call, parse_trace
+from harness.trace import Call, DurabilityCall, durability_calls, parse_trace
+from harness.trace.fsmodel import replay
+from harness.trace.rules import judge, published_before_synced, unsynced_events
+from harness.trace.strace import O_APPEND, O_CREAT, O_WRONLY
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "strace"
 STATE = "/tmp/tr/t/st"
@@ -32,6 +36,10 @@ MAIN, SYNC_1, SYNC_2, PUBLISHER, NESTED, CHILD, VFORKED = range(18070, 18077)
 
 def _calls(name: str) -> list[Call]:
     return parse_trace((DATA / name).read_text())
+
+
+def _mapped() -> list[DurabilityCall]:
+    return durability_calls(_calls("threads-fork.txt"), STATE)
 
 
 def test_threads_belong_to_the_process_that_made_them_and_keep_their_own_pid() -> None:
@@ -83,3 +91,66 @@ def test_a_thread_seen_before_its_makers_clone3_returns_is_still_its_thread() ->
 def test_a_call_made_by_hand_is_its_own_process() -> None:
     call = Call(line=1, pid=7, ts=None, syscall="fsync", paths=("/s/x",))
     assert call.proc == 7 and replace(call, proc=3).proc == 3
+
+
+def test_the_recorded_threaded_run_breaks_only_the_forked_childs_fsync() -> None:
+    """Events 1 and 2 are written on the main thread and fsynced on worker threads of
+    the same process: durable. outputs/a is linked by a thread after the main thread
+    fsynced its data: durable. Event 3 is fsynced only by a forked child, another
+    process: that does not count."""
+    found = judge(_mapped())
+    assert {name: len(lines) for name, lines in found.items() if lines} == {"unsynced_events": 1}
+    [line] = found["unsynced_events"]
+    assert "WORKFLOW_SUCCEEDED" in line and f"(pid {MAIN})" in line
+
+
+# Hand-made calls: one process (1) with threads 1, 2 and 3; another process (9).
+S = "/st"
+LOG, OUT = f"{S}/events.jsonl", f"{S}/work/b.1.out"
+SUCCEEDED = json.dumps({"seq": 1, "type": "STEP_SUCCEEDED", "step": "b"}).encode() + b"\n"
+
+
+def _c(syscall: str, *paths: str, tid: int, proc: int = 1, data: bytes | None = None,
+       flags: int | None = None, ret: int = 0) -> Call:
+    return Call(0, tid, None, syscall, paths, flags=flags, data=data,
+                ret=len(data) if data is not None else ret, proc=proc)
+
+
+def _trace(*calls: Call) -> list[DurabilityCall]:
+    return durability_calls([replace(x, line=i) for i, x in enumerate(calls, start=1)], S)
+
+
+def _publish(sync: Call) -> list[DurabilityCall]:
+    """Open the log, write a success, fsync it (thread 2), write the output (thread 1),
+    `sync` its data, link it into outputs/ (thread 3)."""
+    return _trace(_c("openat", LOG, tid=1, flags=O_WRONLY | O_APPEND | O_CREAT, ret=3),
+                  _c("fsync", S, tid=1), _c("write", LOG, tid=1, data=SUCCEEDED),
+                  _c("fsync", LOG, tid=2), _c("write", OUT, tid=1, data=b"out"), sync,
+                  _c("link", OUT, f"{S}/outputs/b", tid=3))
+
+
+def test_an_fsync_on_another_thread_of_the_writer_counts() -> None:
+    calls = _publish(_c("fsync", OUT, tid=2))
+    assert unsynced_events(calls) == [] and published_before_synced(calls) == []
+
+
+def test_an_fsync_by_another_process_does_not_count() -> None:
+    """A forked child, or a step's command, is another process: its fsync is not the
+    engine's, even of the same file."""
+    calls = _publish(_c("fsync", OUT, tid=9, proc=9))
+    [finding] = published_before_synced(calls)
+    assert "(pid 3 of process 1) published outputs/b" in finding
+    log_by_other = _trace(_c("write", LOG, tid=2, data=SUCCEEDED), _c("fsync", LOG, tid=9, proc=9))
+    [finding] = unsynced_events(log_by_other)
+    assert "written by write at trace line 1 (pid 2 of process 1)" in finding
+
+
+def test_an_fd_opened_on_one_thread_is_written_through_on_another() -> None:
+    """fds are the process's: a write on thread 2 through the fd thread 1 opened lands at
+    that fd's position (0 here), not at the end as through an fd never seen opened."""
+    calls = _trace(_c("openat", f"{S}/f", tid=1, flags=O_WRONLY | O_CREAT, ret=3),
+                   _c("openat", f"{S}/f", tid=1, flags=O_WRONLY | O_APPEND, ret=4),
+                   replace(_c("write", f"{S}/f", tid=1, data=b"xyz"), fd=4),
+                   replace(_c("write", f"{S}/f", tid=2, data=b"ab"), fd=3))
+    files, _ = replay(calls).live()
+    assert files == {"f": b"abz"}
