@@ -24,8 +24,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from harness.faults.exact import traced_alone
 from harness.trace import Call, DurabilityCall, durability_calls, parse_trace
 from harness.trace.fsmodel import replay
+from harness.trace.plan import crash_points
 from harness.trace.rules import judge, published_before_synced, unsynced_events
 from harness.trace.strace import O_APPEND, O_CREAT, O_WRONLY
 
@@ -102,6 +104,27 @@ def test_the_recorded_threaded_run_breaks_only_the_forked_childs_fsync() -> None
     assert {name: len(lines) for name, lines in found.items() if lines} == {"unsynced_events": 1}
     [line] = found["unsynced_events"]
     assert "WORKFLOW_SUCCEEDED" in line and f"(pid {MAIN})" in line
+
+
+def test_crash_points_include_every_thread_of_the_engine_and_no_other_process() -> None:
+    mapped = _mapped()
+    points = crash_points(mapped)
+    by = {(mapped[p.index].call.pid, p.syscall, p.path): p for p in points}
+    assert (PUBLISHER, "rename", "outputs/a") in by
+    assert (NESTED, "fsync", "outputs") in by
+    assert {mapped[p.index].call.proc for p in points} == {MAIN}
+    assert [p.ordinal for p in points if p.syscall == "write"] == [1, 2, 3]  # one thread
+    log_syncs = [p for p in points if p.syscall == "fsync" and p.path == "events.jsonl"]
+    assert [mapped[p.index].call.pid for p in log_syncs] == [SYNC_1, SYNC_2]
+    assert all("on 2 threads" in p.ambiguous for p in log_syncs)  # which makes which: chance
+    assert not by[(PUBLISHER, "rename", "outputs/a")].ambiguous
+    assert not traced_alone(_calls("threads-fork.txt"), mapped, points)  # -f: threads
+
+
+def test_a_single_threaded_writer_is_traced_alone() -> None:
+    calls = _calls("fork-split-writev-rename.txt")
+    mapped = durability_calls(calls, "/tmp/tr/s/st")
+    assert traced_alone(calls, mapped, crash_points(mapped))
 
 
 # Hand-made calls: one process (1) with threads 1, 2 and 3; another process (9).
