@@ -7,7 +7,9 @@ differently from the reference. Its clean-run, recorded as in test_trace_referen
 thread, their fsyncs on the syncer, one process. Its crash points must include the
 syncer's fsyncs, each named by the syncer's own count (strace counts per thread), and a
 strike at one, tracing the whole tree, must kill the engine there, leaving the log the
-recording had just before that call.
+recording had just before that call. Run as a cell (the local runner), it must pass every
+check of clean-run (the durability checks judge its traced run 1) and of crash-loop
+(whose kills are struck at the syncer's fsyncs).
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from harness import api
 from harness.faults.exact import traced_alone
+from harness.manifest import load_candidate
+from harness.model import Outcome
+from harness.runners.local import LocalRunner
 from harness.trace import Kind, durability_calls
 from harness.trace.plan import crash_points, inject_argv, log_before
 from harness.trace.rules import RULES, judge
@@ -67,3 +73,14 @@ def test_fsyncs_on_a_worker_thread_break_no_rule_and_are_struck_there(
     assert done.returncode == -signal.SIGKILL, done.stderr.decode(errors="replace")[-2000:]
     left = (again / "events.jsonl").read_bytes()
     assert _VOLATILE.sub(b"", left) == _VOLATILE.sub(b"", log_before(mapped, point))
+
+
+@pytest.mark.parametrize("scenario", ["clean-run", "crash-loop"])
+def test_the_syncer_engine_passes_every_check(scenario: str) -> None:
+    cell = api.run_cell(LocalRunner(), load_candidate(SYNCER),
+                        api.all_scenarios(pattern=scenario)[0], 7)
+    assert [r for r in cell.results if r.outcome is not Outcome.PASS] == []
+    [rec] = cell.extra["recordings"].values()
+    assert rec["traced_alone"] is False and "fsync" in rec["syscalls"]
+    exact = [f for f in cell.extra.get("faults", []) if f["kind"] == "exact"]
+    assert all(f["struck"] for f in exact) and (exact or scenario == "clean-run")
