@@ -2,15 +2,15 @@
 
 Each rule takes the calls `durability_calls` kept, in trace order, and returns its
 findings: one line each, naming the call (syscall, trace line, thread and process) and
-the event or output it concerns; an empty list means the run kept the rule. `FINDERS` gives the same
-findings as `Finding`s, each with the call it names first (harness.checks.durability
-turns them into evidence). The rules read TASK.md's
-log and output rules as a trace can show them:
+the event or output it concerns; an empty list means the run kept the rule. `FINDERS`
+gives the same findings as `Finding`s, each with the call it names first
+(harness.checks.durability turns them into evidence). The rules read TASK.md's log and
+output rules as a trace can show them:
 
 - `unsynced_events`: every event, once its last byte is written, is fsynced (fsync or
   fdatasync of events.jsonl, successful, by the process that wrote it, on any of its
-  threads: an fsync flushes the file, whichever thread asks) before the engine
-  acts on it, as calls under STATE_DIR show acts: the publish of the output it records,
+  threads: an fsync flushes the file, whichever thread asks) before the engine acts on
+  it, as calls under STATE_DIR show acts: the publish of the output it records,
   the STEP_STARTED of a dependent (or of the failed step's next attempt), the workflow's
   end event, and the end of the trace. A later event that does not act on it is no act,
   so events that become ready together may share one fsync (group commit). The spawn
@@ -20,9 +20,9 @@ log and output rules as a trace can show them:
   writes of one line tears it, which no fabricated torn tail models).
 - `published_before_synced`: every link or rename into outputs/ follows an fsync of its
   source file, after that file's last write, by the publishing process (any of its
-  threads). A step's command
-  fsyncing its own output does not count: the contract's commands are arbitrary and need
-  not (the harness's probe does, and would otherwise hide the defect).
+  threads). A step's command fsyncing its own output does not count: the contract's
+  commands are arbitrary and need not (the harness's probe does, and would otherwise
+  hide the defect).
 - `unsynced_directories`: when the run creates events.jsonl (an O_CREAT open or a
   rename/link onto that name, its first successful call on it), STATE_DIR is fsynced
   after the creation and before the engine acts on the log: before the second event is
