@@ -16,6 +16,9 @@
 - thread-before-its-maker.txt: an excerpt of a C program that makes 40 threads back to
   back, each writing at once: a thread's first call completes before its maker's
   ``<... clone3 resumed>`` line.
+- clone-thread.txt: clone-thread.c (beside it), in /tmp/tr/r: a thread made by clone(2)
+  itself with the flags Go's runtime passes (``flags=0x50f00``), fsyncing the file its
+  maker wrote.
 """
 
 from __future__ import annotations
@@ -88,6 +91,14 @@ def test_a_thread_seen_before_its_makers_clone3_returns_is_still_its_thread() ->
     write = next(c for c in calls if c.pid == 18582)
     made = next(c for c in calls if c.syscall == "clone3" and c.ret == 18582)
     assert write.line < made.line and write.proc == 18543
+
+
+def test_a_clone_with_clone_thread_makes_a_thread_as_clone3_does() -> None:
+    calls = _calls("clone-thread.txt")
+    clone = next(c for c in calls if c.syscall == "clone")
+    fsync = next(c for c in calls if c.syscall == "fsync")
+    assert fsync.pid == clone.ret == 27579 and fsync.proc == clone.pid == 27578
+    assert fsync.paths == ("/tmp/tr/r/x.log",)
 
 
 def test_a_call_made_by_hand_is_its_own_process() -> None:
