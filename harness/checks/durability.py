@@ -68,7 +68,8 @@ def call_excerpt(dc: DurabilityCall) -> str:
     c = dc.call
     paths = ", ".join(p if p != "." else "STATE_DIR" for p in dc.rel)
     ret = "?" if c.ret is None else f"-1 {c.errno}" if c.failed else str(c.ret)
-    line = f"{c.line}: pid {c.pid} {c.syscall}({paths}) = {ret}"
+    of = f" (process {c.proc})" if c.proc != c.pid else ""  # a thread's process
+    line = f"{c.line}: pid {c.pid}{of} {c.syscall}({paths}) = {ret}"
     if c.data is not None:
         cut = "..." if len(c.data) > DATA_SHOWN else ""
         line += f"\n  data: {c.data[:DATA_SHOWN]!r}{cut}"

@@ -10,7 +10,9 @@ the cell's seeded RNG before the run it strikes:
   while that step runs (it was spawned before its STEP_STARTED was written).
 - inside a step's sleep, timed (`kill_kinds = ["starts"]`, only when a scenario asks for
   it): a probe start, then a seeded delay.
-Without a recording (see `Recording.unavailable`) the polled triggers of old are used
+Without a recording (see `Recording.unavailable`), or with no recorded call a strike can
+hit alone (`Recording.usable`: say, an engine that spreads its log writes over threads,
+which strace counts apart), the polled triggers of old are used
 ("after N events", "after T s"), and every such kill is noted as timed in the cell's
 faults, so a report can say which verdicts could move with the machine's load.
 """
@@ -48,7 +50,7 @@ def timed_run(ctx: Ctx, label: str, trigger: Trigger) -> Invocation:
 def _kill(ctx: Ctx, rec: Recording, k: int, events_now: int) -> Invocation:
     """Run k, killed at a seeded exact call, or inside a step's sleep (timed)."""
     label = f"run {k}"
-    if rec.unavailable:
+    if rec.unavailable or not rec.usable:  # no call a strike can hit alone: polled
         return timed_run(ctx, label, polled_trigger(ctx, events_now))
     kinds = [str(x) for x in ctx.params.get("kill_kinds", ["calls"])]
     if ctx.rng.choice(kinds) == "starts":

@@ -54,7 +54,7 @@ from harness.safefs import CellFiles
 from harness.scenario import workflow_bytes
 from harness.trace.durability import LOG_NAME, DurabilityCall, Kind, durability_calls, log_events
 from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_before
-from harness.trace.strace import TraceError, parse_trace, strace_prefix
+from harness.trace.strace import Call, TraceError, parse_trace, strace_prefix
 
 TRACE_CAP = 8 << 20  # a trace beyond this is not kept: the recording is unavailable
 EXIT_WAIT_S = 10.0  # how long a detached tracer may take to write the engine's exit
@@ -68,7 +68,7 @@ class Recording:
 
     calls: tuple[DurabilityCall, ...] = ()
     points: tuple[CrashPoint, ...] = ()
-    root: bool = True  # the log's writer is the process strace starts: trace it alone
+    root: bool = True  # every point's thread is the one strace starts: trace it alone
     unavailable: str = ""
     by_candidate: bool = False  # unavailable for what the engine did, not for the tooling
     state: str = ""  # the recording's STATE_DIR, relative to the cell root
@@ -93,7 +93,7 @@ class Strike:
     """Kill the engine at its `point.ordinal`-th `point.syscall` touching `point.path`."""
 
     point: CrashPoint
-    follow: bool  # trace the whole tree (the writer is a child of what strace starts)
+    follow: bool  # trace the whole tree (a point's thread is not the one strace starts)
     recorded: str = ""  # what that call wrote in the clean recording, if it maps to one
 
     def describe(self) -> str:
@@ -204,10 +204,17 @@ def _record(ctx: Ctx, state: str, name: str, *, audit: str | None = None,
     points = crash_points(dcalls)
     if not points:
         return Recording(unavailable="the trace holds no write to the log", by_candidate=True)
+    return Recording(tuple(dcalls), tuple(points), traced_alone(calls, dcalls, points),
+                     state=state, workflow=workflow, run=inv.label)
+
+
+def traced_alone(calls: Sequence[Call], dcalls: Sequence[DurabilityCall],
+                 points: Sequence[CrashPoint]) -> bool:
+    """Whether every point is a call of the thread strace starts, so that a strike may
+    trace that thread alone: without -f strace follows no child and no thread, and a
+    point on a thread the engine made (clone3's result, like a fork's) needs -f."""
     born = {c.ret for c in calls if c.syscall in _FORKS}
-    writer = next(d.call.pid for d in dcalls if d.kind is Kind.LOG_WRITE)
-    return Recording(tuple(dcalls), tuple(points), writer not in born, state=state,
-                     workflow=workflow, run=inv.label)
+    return not {dcalls[p.index].call.pid for p in points} & born
 
 
 _PID = re.compile(rb"^(\d+) ", re.MULTILINE)

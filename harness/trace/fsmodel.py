@@ -16,6 +16,10 @@ harsher than Linux ext4 on purpose (ext4's journal often keeps more):
   rename) are those it had at its last fsync; an entry made since is undone, one
   removed since is back. A new file is durable only once its directory is fsynced.
 
+An fd is its process's (`Call.proc`), shared by all its threads: one thread may open
+the file another writes. A forked child's inherited fds are not carried over: its
+writes through them land at the end of the file they name (as an fd not seen opened).
+
 The replay starts from an empty STATE_DIR that exists durably (the trace of a first
 `run`); entries are file or directory nodes, so a hard link shares its bytes.
 """
@@ -50,7 +54,7 @@ class FileSystem:
     data: dict[int, bytearray] = field(default_factory=dict)  # inode -> its bytes
     synced: dict[int, bytes] = field(default_factory=dict)  # inode -> bytes at last fsync
     entries: dict[str, dict[str, int]] = field(default_factory=lambda: {".": {}})  # durable
-    fds: dict[tuple[int, int], _Fd] = field(default_factory=dict)
+    fds: dict[tuple[int, int], _Fd] = field(default_factory=dict)  # (process, fd): threads share
 
     def copy(self) -> FileSystem:
         return FileSystem(dict(self.files), set(self.dirs),
@@ -106,7 +110,7 @@ class FileSystem:
     def target(self, dc: DurabilityCall) -> tuple[int, int] | None:
         """(inode, offset) where a write call's data lands, or None (no such file)."""
         call, path = dc.call, dc.rel[0]
-        fd = self.fds.get((call.pid, call.fd)) if call.fd is not None else None
+        fd = self.fds.get((call.proc, call.fd)) if call.fd is not None else None
         if fd is not None and self.files.get(path) != fd.inode:
             fd = None  # stale: that fd was closed and reused where this trace cannot see
         inode = fd.inode if fd is not None else self.files.get(path)
@@ -129,7 +133,7 @@ class FileSystem:
         payload = data + bytes(zeros)
         buf[at:at + len(payload)] = payload
         call = dc.call
-        fd = self.fds.get((call.pid, call.fd)) if call.fd is not None else None
+        fd = self.fds.get((call.proc, call.fd)) if call.fd is not None else None
         if fd is not None and fd.inode == inode and call.syscall in _WRITES:
             fd.pos = at + len(data)
 
@@ -148,7 +152,7 @@ class FileSystem:
         elif flags & O_TRUNC:
             self.data[inode].clear()
         if call.ret is not None and call.ret >= 0:
-            self.fds[(call.pid, call.ret)] = _Fd(path, inode, bool(flags & O_APPEND))
+            self.fds[(call.proc, call.ret)] = _Fd(path, inode, bool(flags & O_APPEND))
 
     def _sync(self, path: str) -> None:
         if path in self.dirs:

@@ -2,15 +2,21 @@
 
 Issue 13 item 2: a crash is struck at an exact call, not at a polled moment. The crash
 points come from a clean run's `durability_calls`: every call of the engine's main
-process that can change what survives a crash (each write to the log, each fsync or
-fdatasync or sync_file_range, each rename or link into ``outputs/``), in trace order.
+process, on any of its threads, that can change what survives a crash (each write to
+the log, each fsync or fdatasync or sync_file_range, each rename or link into
+``outputs/``), in trace order.
 
-strace's ``-e inject=SYSCALL:signal=KILL:when=N`` counts per process and per syscall, and
-``-P PATH`` restricts tracing and counting to calls that touch PATH. So call k is named
-by (syscall, path, n): n is k's position among the main process's calls of that syscall
-that touch that path. Every other process counts on its own: when one of them also makes
-an n-th such call, the same strace would kill it too, and the point is marked
-``ambiguous`` (with the reason) and `inject_argv` refuses it rather than strike wrongly.
+strace's ``-e inject=SYSCALL:signal=KILL:when=N`` counts per syscall and per tracee,
+that is per *thread* (strace(1): "Accounting of syscalls that are subject to injection
+is done per syscall and per tracee"; a thread's SIGKILL still ends its whole process),
+and ``-P PATH`` restricts tracing and counting to calls that touch PATH. So call k is
+named by (syscall, path, n): n is k's position among its thread's calls of that syscall
+that touch that path. Every other thread, of the engine or of another process, counts
+on its own: when one of them also makes an n-th such call, the same strace would kill
+there too, and the point is marked ``ambiguous`` (with the reason) and `inject_argv`
+refuses it rather than strike wrongly. So is every point of a (syscall, path) that the
+engine makes on more than one thread: which thread makes which of them (a pool's
+workers, goroutines moving between threads) may change from run to run, and n with it.
 
 The main process is the one that first writes the log: the engine itself, whatever
 wrapper (a shell, an interpreter launcher) started it; pids differ between runs, roles
@@ -73,9 +79,10 @@ def _event_name(event: LogEvent) -> str:
     return f"{kind} {step}" if step is not None else str(kind)
 
 
-def _main_pid(calls: Sequence[DurabilityCall]) -> int | None:
+def _main_proc(calls: Sequence[DurabilityCall]) -> int | None:
+    """The process (not the thread) that first writes the log."""
     writer = next((d for d in calls if d.kind is Kind.LOG_WRITE), None)
-    return writer.call.pid if writer is not None else None
+    return writer.call.proc if writer is not None else None
 
 
 def _target(dc: DurabilityCall) -> str:
@@ -100,38 +107,57 @@ def _describe(dc: DurabilityCall, before: list[LogEvent], lines: list[LogEvent])
 
 def crash_points(calls: Sequence[DurabilityCall]) -> list[CrashPoint]:
     """Every durability-relevant call of the engine's main process, in trace order."""
-    main = _main_pid(calls)
+    main = _main_proc(calls)
     if main is None:
         return []
     lines = log_events(calls)
-    seen: dict[tuple[int, str, str], int] = {}  # (pid, syscall, path) -> calls so far
+    seen: dict[tuple[int, str, str], int] = {}  # (thread, syscall, path) -> calls so far
     totals: dict[tuple[int, str, str], int] = {}
+    threads: dict[tuple[str, str], set[int]] = {}  # (syscall, path) -> the engine's threads
     for dc in calls:
         for path in set(dc.rel):
             key = (dc.call.pid, dc.call.syscall, path)
             totals[key] = totals.get(key, 0) + 1
+            if dc.call.proc == main:
+                threads.setdefault((dc.call.syscall, path), set()).add(dc.call.pid)
     points, log = [], _LogBytes()  # the log as the calls before k left it
     used: set[str] = set()
     for k, dc in enumerate(calls):
         for path in set(dc.rel):
             key = (dc.call.pid, dc.call.syscall, path)
             seen[key] = seen.get(key, 0) + 1
-        if dc.call.pid != main or dc.kind not in _POINT_KINDS:
+        if dc.call.proc != main or dc.kind not in _POINT_KINDS:
             _apply(log, k, dc)
             continue
         path = _target(dc)
-        n = seen[(main, dc.call.syscall, path)]
-        others = sorted(pid for (pid, name, p), count in totals.items()
-                        if pid != main and name == dc.call.syscall and p == path and count >= n)
-        why = (f"{len(others)} other process(es) also make a {_ordinal(n)} "
-               f"{dc.call.syscall} touching {path}") if others else ""
+        n = seen[(dc.call.pid, dc.call.syscall, path)]
         text = _describe(dc, log.events(), lines)
         if text in used:  # the same call again with nothing between: say which one
             text = text.replace(f"the {dc.call.syscall}", f"the {_ordinal(n)} {dc.call.syscall}", 1)
         used.add(text)
+        why = _ambiguity(totals, threads[(dc.call.syscall, path)], dc, path, n)
         points.append(CrashPoint(k, dc.call.syscall, path, n, ROLE_ENGINE, text, why))
         _apply(log, k, dc)
     return points
+
+
+def _ambiguity(totals: dict[tuple[int, str, str], int], mine: set[int], dc: DurabilityCall,
+               path: str, n: int) -> str:
+    """Why a strike at dc's thread's n-th syscall touching path might land elsewhere
+    ('': it would not). strace counts per thread: another thread with an n-th such call
+    would be struck too; and when the engine spreads such calls over threads (mine:
+    its threads that make them), which thread makes the n-th is the scheduler's choice,
+    not fixed from run to run."""
+    name, tid = dc.call.syscall, dc.call.pid
+    if len(mine) > 1:
+        return (f"the engine makes its {name} calls touching {path} on {len(mine)} threads;"
+                " strace counts each thread's calls apart, and which thread makes which"
+                " call may differ from run to run")
+    others = [t for (t, s, p), count in totals.items()
+              if t != tid and s == name and p == path and count >= n]
+    if not others:
+        return ""
+    return f"{len(others)} other process(es) also make a {_ordinal(n)} {name} touching {path}"
 
 
 def _apply(log: _LogBytes, k: int, dc: DurabilityCall) -> None:
@@ -198,10 +224,11 @@ def inject_prefix(point: CrashPoint, state_dir: str, *, follow: bool = True,
 
     state_dir must be absolute, named as the engine names it (strace compares paths as
     the kernel reports them). follow (-f) traces the engine's whole tree: needed when
-    the log's writer is not the process strace starts (a wrapper's child), and then an
-    ambiguous point is refused, since it would kill another process too. Without it
-    only the started process is traced and counted. detach (-D) makes the process the
-    caller starts the engine itself, so the caller sees the engine's own exit."""
+    the point's thread is not the one strace starts (a wrapper's child, or a thread the
+    engine made), and then an ambiguous point is refused, since it would kill elsewhere
+    too. Without it only the started process's first thread is traced and counted.
+    detach (-D) makes the process the caller starts the engine itself, so the caller
+    sees the engine's own exit."""
     if not posixpath.isabs(state_dir):
         raise TraceError(f"inject_argv: STATE_DIR must be absolute, not {state_dir!r}")
     if point.ambiguous and follow:

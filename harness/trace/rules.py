@@ -1,15 +1,16 @@
 """Durability judgements over the `DurabilityCall`s of one recorded clean run.
 
 Each rule takes the calls `durability_calls` kept, in trace order, and returns its
-findings: one line each, naming the call (syscall, trace line, pid) and the event or
-output it concerns; an empty list means the run kept the rule. `FINDERS` gives the same
-findings as `Finding`s, each with the call it names first (harness.checks.durability
-turns them into evidence). The rules read TASK.md's
-log and output rules as a trace can show them:
+findings: one line each, naming the call (syscall, trace line, thread and process) and
+the event or output it concerns; an empty list means the run kept the rule. `FINDERS`
+gives the same findings as `Finding`s, each with the call it names first
+(harness.checks.durability turns them into evidence). The rules read TASK.md's log and
+output rules as a trace can show them:
 
 - `unsynced_events`: every event, once its last byte is written, is fsynced (fsync or
-  fdatasync of events.jsonl, successful, by the process that wrote it) before the engine
-  acts on it, as calls under STATE_DIR show acts: the publish of the output it records,
+  fdatasync of events.jsonl, successful, by the process that wrote it, on any of its
+  threads: an fsync flushes the file, whichever thread asks) before the engine acts on
+  it, as calls under STATE_DIR show acts: the publish of the output it records,
   the STEP_STARTED of a dependent (or of the failed step's next attempt), the workflow's
   end event, and the end of the trace. A later event that does not act on it is no act,
   so events that become ready together may share one fsync (group commit). The spawn
@@ -18,9 +19,10 @@ log and output rules as a trace can show them:
 - `split_events`: every event is carried by exactly one write (a crash between two
   writes of one line tears it, which no fabricated torn tail models).
 - `published_before_synced`: every link or rename into outputs/ follows an fsync of its
-  source file, after that file's last write, by the publishing process. A step's command
-  fsyncing its own output does not count: the contract's commands are arbitrary and need
-  not (the harness's probe does, and would otherwise hide the defect).
+  source file, after that file's last write, by the publishing process (any of its
+  threads). A step's command fsyncing its own output does not count: the contract's
+  commands are arbitrary and need not (the harness's probe does, and would otherwise
+  hide the defect).
 - `unsynced_directories`: when the run creates events.jsonl (an O_CREAT open or a
   rename/link onto that name, its first successful call on it), STATE_DIR is fsynced
   after the creation and before the engine acts on the log: before the second event is
@@ -31,7 +33,8 @@ log and output rules as a trace can show them:
   says where none followed, as notes, never as findings.
 
 sync_file_range is not counted as an fsync: it flushes no metadata and no disk cache.
-Pure: calls in, strings out.
+"Process" is `Call.proc`, the thread group: strace -f names threads, and an engine in
+any language may write on one thread and fsync on another. Pure: calls in, strings out.
 """
 
 from __future__ import annotations
@@ -59,8 +62,10 @@ NOT_DEMANDED = "not demanded by the contract"
 
 
 def where(dc: DurabilityCall) -> str:
-    """The call, as a finding names it."""
-    return f"{dc.call.syscall} at trace line {dc.call.line} (pid {dc.call.pid})"
+    """The call, as a finding names it (a thread's process too, when they differ)."""
+    c = dc.call
+    of = f" of process {c.proc}" if c.proc != c.pid else ""
+    return f"{c.syscall} at trace line {c.line} (pid {c.pid}{of})"
 
 
 def describe(event: LogEvent) -> str:
@@ -76,9 +81,10 @@ def _ok(dc: DurabilityCall) -> bool:
     return not dc.call.failed and dc.call.ret is not None
 
 
-def _fsync_of(dc: DurabilityCall, file: str, pid: int | None = None) -> bool:
+def _fsync_of(dc: DurabilityCall, file: str, proc: int | None = None) -> bool:
+    """Whether dc is a successful fsync of file (by process proc, on any of its threads)."""
     return (dc.kind is Kind.SYNC and dc.call.syscall in _FSYNCS and dc.file == file and _ok(dc)
-            and (pid is None or dc.call.pid == pid))
+            and (proc is None or dc.call.proc == proc))
 
 
 def _carriers(calls: Sequence[DurabilityCall], index: int) -> list[int]:
@@ -151,8 +157,8 @@ def unsynced_events_at(calls: Sequence[DurabilityCall],
                 first_write.get(j) == i and _acts_on(event, lines[j], None, deps)
                 for j in calls[i].events if j < len(lines))))), None)
         stop = len(calls) if act is None else act
-        pid = calls[last].call.pid
-        if not any(_fsync_of(calls[i], LOG_NAME, pid) for i in range(last + 1, stop)):
+        proc = calls[last].call.proc
+        if not any(_fsync_of(calls[i], LOG_NAME, proc) for i in range(last + 1, stop)):
             found.append(Finding(f"{describe(event)}, written by {where(calls[last])}, was"
                                  f" never fsynced by its writer before {_act_name(calls, act)}",
                                  calls[last]))
@@ -189,9 +195,9 @@ def published_before_synced_at(calls: Sequence[DurabilityCall]) -> list[Finding]
                                  " STATE_DIR: no fsync of its data can be seen", dc))
             continue
         start = _last_change(calls, at, source)
-        if not any(_fsync_of(calls[i], source, dc.call.pid) for i in range(start + 1, at)):
+        if not any(_fsync_of(calls[i], source, dc.call.proc) for i in range(start + 1, at)):
             later = next((where(calls[i]) for i in range(at + 1, len(calls))
-                          if _fsync_of(calls[i], source, dc.call.pid)), None)
+                          if _fsync_of(calls[i], source, dc.call.proc)), None)
             after = f"; it fsynced it only after, {later}" if later else ""
             found.append(Finding(f"{where(dc)} published outputs/{dc.step} from {source}"
                                  " before the publishing process fsynced that file's"

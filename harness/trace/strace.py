@@ -12,6 +12,14 @@ the names an engine writes under STATE_DIR are not known before it runs.
 read. A call split by another process's calls (``<unfinished ...>`` then ``<... NAME
 resumed>``) becomes one `Call`, placed where it completed; a call whose process died
 before it returned is kept with ``ret=None``. Signal and exit lines are skipped.
+
+strace -f names each line by its *thread* id. `Call.proc` is the process (thread group
+id) the thread belongs to, derived from the trace's own clone calls once every line is
+read (a thread's first line may come before its creator's ``<... clone3 resumed>``): a
+clone or clone3 with CLONE_THREAD adds its result to the caller's process; any other
+clone, fork or vfork makes a new one; a thread the trace never saw made (the process
+strace started) is its own process. What a process shares between its threads is kept
+per process: the cwd that relative paths resolve against.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ TRACED = (
 )  # no close/dup/fcntl: -y names each fd's file at every call, so fds need no tracking
 
 O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND = 0o1, 0o2, 0o100, 0o1000, 0o2000
+CLONE_THREAD = 0x10000  # linux/sched.h: the child joins the caller's thread group
+_FORKS = frozenset({"clone", "clone3", "fork", "vfork"})
 
 
 class TraceError(HarnessError):
@@ -64,11 +74,13 @@ class Call:
     calls; for path calls, the path joined to its dirfd's or the process's known cwd),
     in argument order (a rename: old, then new). ``data`` is what a write wrote: the
     first ``ret`` bytes of its buffer, or all of it when ``ret`` is None (``truncated``
-    when strace cut the buffer short).
+    when strace cut the buffer short). ``pid`` is the thread that made the call (what
+    strace prints, and what its inject counters count by); ``proc`` the process it
+    belongs to (its thread group id; left 0 it is ``pid``, a single-threaded process).
     """
 
     line: int  # 1-based line of the trace where the call completed
-    pid: int
+    pid: int  # the thread (strace -f's "pid")
     ts: float | None
     syscall: str
     paths: tuple[str, ...]
@@ -80,6 +92,11 @@ class Call:
     truncated: bool = False
     ret: int | None = None  # None: '?' (the process died in the call, or strace could not tell)
     errno: str | None = None
+    proc: int = 0  # the process (thread group id): 0 means pid's own
+
+    def __post_init__(self) -> None:
+        if self.proc <= 0:
+            object.__setattr__(self, "proc", self.pid)
 
     @property
     def failed(self) -> bool:
@@ -215,11 +232,70 @@ def _flags(name: str, args: list[str]) -> int | None:
     return _int(args[pos]) if pos is not None and pos < len(args) else None
 
 
-def _build(raw: _Raw, args: list[str], after: str, cwd: dict[int, str]) -> Call:
+@dataclass(frozen=True, slots=True)
+class _Procs:
+    """Which process each thread of the trace belongs to, from its clone calls."""
+
+    group: dict[int, int]  # thread -> its process's id (absent: a process of its own)
+    parent: dict[int, int]  # process -> the process that made it
+
+    def of(self, tid: int) -> int:
+        return self.group.get(tid, tid)
+
+    def cwd(self, proc: int, known: dict[int, str]) -> str | None:
+        """proc's cwd: the last one it named, else (a child that has named none yet) the
+        one its maker named: a fork inherits its maker's cwd."""
+        for _ in range(len(self.parent) + 1):
+            if proc in known or proc not in self.parent:
+                break
+            proc = self.parent[proc]
+        return known.get(proc)
+
+
+def _clone_flags(name: str, args: list[str]) -> int:
+    """The clone flags a clone or clone3 was called with (0 for fork and vfork)."""
+    if name not in ("clone", "clone3"):
+        return 0
+    text = ", ".join(args)
+    m = re.search(r"\bflags=(0x[0-9a-fA-F]+|\d+)", text)
+    flags = int(m.group(1), 0) if m else 0
+    return flags | (CLONE_THREAD if "CLONE_THREAD" in text else 0)  # without -X raw
+
+
+def _processes(done: list[tuple[_Raw, str]], lines: list[str]) -> _Procs:
+    """Each traced thread's process: a clone with CLONE_THREAD adds a thread to its
+    caller's process; any other clone, fork or vfork makes a process."""
+    made: dict[int, tuple[int, bool]] = {}  # child -> (the thread that made it, a thread?)
+    for raw, text in done:
+        if raw.name not in _FORKS:
+            continue
+        try:
+            args, after = _split(text)
+        except (ValueError, IndexError) as exc:
+            raise _unreadable(raw, lines, exc) from None
+        m = _RETURN.match(after)
+        if m is None or m.group("ret") == "?" or int(m.group("ret"), 0) <= 0:
+            continue  # failed, or died in the call: nothing was made
+        made[int(m.group("ret"), 0)] = (raw.pid, bool(_clone_flags(raw.name, args) & CLONE_THREAD))
+
+    def leader(tid: int) -> int:  # walk up through thread creations to the group's leader
+        for _ in range(len(made) + 1):
+            if tid not in made or not made[tid][1]:
+                break
+            tid = made[tid][0]
+        return tid
+
+    group = {child: leader(child) for child in made}
+    parent = {child: leader(maker) for child, (maker, thread) in made.items() if not thread}
+    return _Procs(group, parent)
+
+
+def _build(raw: _Raw, args: list[str], after: str, cwd: dict[int, str], procs: _Procs) -> Call:
     name = raw.name
+    proc = procs.of(raw.pid)
     for arg in args:  # AT_FDCWD is printed with the cwd under -y: remember it
         if arg.startswith("-100<"):
-            cwd[raw.pid] = _fd_path(arg) or cwd.get(raw.pid, "")
+            cwd[proc] = _fd_path(arg) or cwd.get(proc, "")
     m = _RETURN.match(after)
     if m is None:
         raise ValueError(f"unreadable return {after!r}")
@@ -232,7 +308,7 @@ def _build(raw: _Raw, args: list[str], after: str, cwd: dict[int, str]) -> Call:
     if name not in _FD_CALLS and name not in _PATHS:  # another call: its fds' files
         paths += [p for a in args if not a.startswith("-100<") and (p := _fd_path(a))]
     for dir_pos, path_pos in _PATHS.get(name, ()):
-        base = _fd_path(args[dir_pos]) if dir_pos is not None else cwd.get(raw.pid)
+        base = _fd_path(args[dir_pos]) if dir_pos is not None else procs.cwd(proc, cwd)
         paths.append(_resolve(_strings(args[path_pos])[0], base))
     data, cut = None, False
     if name in ("write", "pwrite64", "writev", "pwritev", "pwritev2"):
@@ -244,33 +320,45 @@ def _build(raw: _Raw, args: list[str], after: str, cwd: dict[int, str]) -> Call:
     return Call(line=raw.line, pid=raw.pid, ts=raw.ts, syscall=name, paths=tuple(paths),
                 fd=fd, flags=_flags(name, args), offset=pick.get("offset"),
                 length=pick.get("length"), data=data, truncated=cut, ret=ret,
-                errno=m.group("errno"))
+                errno=m.group("errno"), proc=proc)
 
 
-def _finish(raw: _Raw, text: str, cwd: dict[int, str]) -> Call:
-    args, after = _split(text)
-    return _build(raw, args, after, cwd)
+def _unreadable(raw: _Raw, lines: list[str], exc: Exception) -> TraceError:
+    return TraceError(f"strace output line {raw.line}: cannot read {lines[raw.line - 1]!r}: {exc}")
 
 
 def parse_trace(text: str) -> list[Call]:
-    """The traced calls in text (strace -f -o output), in the order they completed."""
-    calls: list[Call] = []
+    """The traced calls in text (strace -f -o output), in the order they completed.
+
+    Two passes: the lines are read and split calls joined first; each call is built
+    once every clone in the trace is known, so that it carries its process."""
+    lines = text.splitlines()
+    done: list[tuple[_Raw, str]] = []  # each completed call and its whole text, in order
     pending: dict[int, _Raw] = {}
-    cwd: dict[int, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            _parse_line(n, line, calls, pending, cwd)
+            _read_line(n, line, done, pending)
         except (ValueError, IndexError, KeyError) as exc:
             raise TraceError(f"strace output line {n}: cannot read {line!r}: {exc}") from None
     for raw in sorted(pending.values(), key=lambda r: r.line):  # cut off: trace ended
-        calls.append(_finish(raw, raw.text + ") = ?", cwd))
+        done.append((raw, raw.text + ") = ?"))
+    procs = _processes(done, lines)
+    calls: list[Call] = []
+    cwd: dict[int, str] = {}  # process -> its cwd, as its last AT_FDCWD argument named it
+    for raw, whole in done:
+        try:
+            args, after = _split(whole)
+            calls.append(_build(raw, args, after, cwd, procs))
+        except (ValueError, IndexError, KeyError) as exc:
+            raise _unreadable(raw, lines, exc) from None
     return calls
 
 
-def _parse_line(n: int, line: str, calls: list[Call], pending: dict[int, _Raw],
-                cwd: dict[int, str]) -> None:
+def _read_line(n: int, line: str, done: list[tuple[_Raw, str]], pending: dict[int, _Raw]) -> None:
+    """Read one line: a completed call goes to done (with its whole argument text), a
+    started one waits in pending for its '<... NAME resumed>'."""
     m = _LINE.match(line)
     if m is None:
         raise ValueError("no pid")
@@ -279,18 +367,17 @@ def _parse_line(n: int, line: str, calls: list[Call], pending: dict[int, _Raw],
     if body.startswith(("---", "+++")):  # a signal, or the process exited
         if body.startswith("+++") and pid in pending:  # died inside a call
             raw = pending.pop(pid)
-            calls.append(_finish(raw, raw.text + ") = ?", cwd))
+            done.append((raw, raw.text + ") = ?"))
         return
     resumed = _RESUMED.match(body)
     if resumed:
         started = pending.pop(pid, None)
         if started is None or started.name != resumed.group("name"):
             raise ValueError("resumed call that was not started")
-        raw = started
         rest = resumed.group("rest")
         if rest.startswith(_UNFINISHED):  # '<... fsync resumed> <unfinished ...>) = ?'
             rest = rest[len(_UNFINISHED):]
-        calls.append(_finish(_Raw(n, pid, raw.ts, raw.name, raw.text), raw.text + rest, cwd))
+        done.append((_Raw(n, pid, started.ts, started.name, started.text), started.text + rest))
         return
     start = _START.match(body)
     if start is None:
@@ -299,4 +386,4 @@ def _parse_line(n: int, line: str, calls: list[Call], pending: dict[int, _Raw],
     if raw.text.endswith(_UNFINISHED):
         pending[pid] = _Raw(n, pid, ts, raw.name, raw.text[: -len(_UNFINISHED)])
     else:
-        calls.append(_finish(raw, raw.text, cwd))
+        done.append((raw, raw.text))

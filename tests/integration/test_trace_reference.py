@@ -38,7 +38,7 @@ def _run_traced(root: Path, tmp: Path, name: str = "reference"
 def _synced_at(calls: list[DurabilityCall], write: DurabilityCall) -> int:
     """The trace line where the log was first fsynced after write, by its process."""
     return next(d.call.line for d in calls if d.kind is Kind.SYNC and d.file == "events.jsonl"
-                and d.call.pid == write.call.pid and d.call.line > write.call.line
+                and d.call.proc == write.call.proc and d.call.line > write.call.line
                 and d.call.ret == 0)
 
 

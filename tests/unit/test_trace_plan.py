@@ -1,6 +1,6 @@
 """harness.trace.plan on the canned traces of tests/data/strace/ and on hand-made calls.
 
-The ordinals must be the ones strace's inject counter sees (per process, per syscall,
+The ordinals must be the ones strace's inject counter sees (per thread, per syscall,
 per path touched), the main process the one that writes the log, a point another process
 would also reach marked ambiguous and refused, and `choose` a pure function of the
 points, the seed and the limit.
