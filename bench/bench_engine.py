@@ -8,13 +8,22 @@ with the same targets, the same prerequisites and the same command, run with -jJ
 The two are timed alternately, ROUNDS times each (the machine is noisy and shared), and
 the medians and their ratio are reported: only ratios measured in one run are compared.
 Each reference run is checked: exit 0, WORKFLOW_SUCCEEDED last, one STEP_STARTED per step.
+Each run's STATE_DIR is kept until the bench ends, never removed between timed runs: an
+ext4 without a journal (as here) skips, for every new inode, each inode of the group
+freed 1 to 300 seconds before, so the 1,000 log files one run leaves, removed, made every
+later run's file creations slower, round after round (+0.1 s CPU per round on this
+machine), while make creates no file. Other programs' deletions do the same, so the
+JSON gives `create_us_per_file`, the CPU cost of one new file in the bench's folder
+before and after the rounds: ~20 us is healthy; at ~700 us (seen in a busy /tmp here)
+the reference's 1,000 log files alone cost 0.7 s CPU, and the ratio says more about
+the folder than the engine (--tmp puts the bench elsewhere).
 
 Then one more reference run under strace (when strace is there) counts the engine's
 writes and fsyncs to the log and the events, and one under cProfile (engine process
 only) lists the functions where its own time goes.
 
     python bench/bench_engine.py [--rounds 5] [--layers 10] [--width 100] [--deps 2]
-        [--jobs 8] [--engine candidates/reference] [--json bench/engine.json]
+        [--jobs 8] [--engine candidates/reference] [--json bench/engine.json] [--tmp DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import pstats
 import shutil
 import statistics
@@ -91,9 +101,7 @@ def time_engine(engine: Path, wf: Path, tmp: Path, nsteps: int,
     wall = time.monotonic() - t0
     if done.returncode:
         raise SystemExit(f"engine exit {done.returncode}: {done.stderr.decode()[-2000:]}")
-    counts = check_log(state, nsteps)
-    shutil.rmtree(state)
-    return wall, counts
+    return wall, check_log(state, nsteps)  # the folder stays until the bench ends: see above
 
 
 def syscall_counts(engine: Path, wf: Path, tmp: Path, nsteps: int) -> dict[str, Any]:
@@ -138,6 +146,19 @@ def profile(engine: Path, wf: Path, tmp: Path, top: int) -> list[str]:
     return [lines[0].strip()] + [ln.rstrip() for ln in lines[start:]]
 
 
+def create_cost_us(folder: Path, files: int = 300) -> float:
+    """CPU microseconds per new empty file in a new folder under `folder`: what each
+    attempt's log file costs the reference there (make creates none). Tens of
+    microseconds on a healthy file system; far more where many inodes of the folder's
+    group were freed in the last minutes (see the note on STATE_DIR above)."""
+    probe = Path(tempfile.mkdtemp(dir=folder, prefix="create-"))
+    t0 = time.process_time()
+    for i in range(files):
+        os.close(os.open(probe / f"f{i}.1.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+    cost = 1e6 * (time.process_time() - t0) / files
+    return round(cost, 1)  # the folder stays until the bench ends, like a STATE_DIR
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -151,11 +172,14 @@ def main() -> int:
                          " git archive) timed in the same alternation")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--tmp", type=Path, default=None,
+                    help="where the bench's folders (STATE_DIRs too) go; default: the system's")
     args = ap.parse_args()
     engine = args.engine.resolve()
     g = graph(args.layers, args.width, args.deps)
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as t:
+    with tempfile.TemporaryDirectory(prefix="bench-engine-", dir=args.tmp) as t:
         tmp = Path(t)
+        create_before = create_cost_us(tmp)
         wf, mk = tmp / "dag.json", tmp / "Makefile"
         wf.write_text(json.dumps(workflow(g, args.jobs)))
         mk.write_text(makefile(g))
@@ -190,6 +214,7 @@ def main() -> int:
             doc["baseline_median_s"] = round(statistics.median(base_s), 3)
             doc["ratio_baseline_to_make"] = round(doc["baseline_median_s"] / doc["make_median_s"], 2)
             doc["baseline_syscalls"] = syscall_counts(baseline, wf, tmp, len(g))
+        doc["create_us_per_file"] = {"before": create_before, "after": create_cost_us(tmp)}
         doc["syscalls"] = syscall_counts(engine, wf, tmp, len(g))
         if not args.no_profile:
             doc["profile_tottime"] = profile(engine, wf, tmp, 15)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import heapq
 import os
 import select
-import shutil
 import signal
 import time
 from typing import Any
@@ -78,6 +77,8 @@ def _remove_stale(path: str) -> None:
     except OSError:  # EISDIR on Linux, EPERM elsewhere: a folder, or not ours to remove
         if not os.path.isdir(path) or os.path.islink(path):
             raise
+        import shutil  # here only: a folder in the way is rare, and `run` starts faster
+
         shutil.rmtree(path)
 
 

@@ -43,7 +43,6 @@ import functools
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +81,8 @@ class Child:
         until = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if until is not None and time.monotonic() >= until:
+                import subprocess  # here only: the scheduler never waits, and `run` starts faster
+
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
             time.sleep(0.005)
         assert self.returncode is not None
