@@ -30,24 +30,33 @@ pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64",
 
 
 def launch(tmp_path: Path, *argv: str, go: bytes | None = b"g",
-           env: dict[str, str] | None = None, log: Path | None = None) -> tuple[int, str, str]:
+           env: dict[str, str] | None = None, log: Path | None = None, cpus: str = "-",
+           bound: set[int] | None = None) -> tuple[int, str, str]:
     """Run the launcher with a go-ahead pipe on fd 3: (exit code, the log, its stderr)."""
-    code, text, err, _pid = launch_pid(tmp_path, *argv, go=go, env=env, log=log)
+    code, text, err, _pid = launch_pid(tmp_path, *argv, go=go, env=env, log=log, cpus=cpus,
+                                       bound=bound)
     return code, text, err
 
 
 def launch_pid(tmp_path: Path, *argv: str, go: bytes | None = b"g",
-               env: dict[str, str] | None = None,
-               log: Path | None = None) -> tuple[int, str, str, int]:
+               env: dict[str, str] | None = None, log: Path | None = None,
+               cpus: str = "-", bound: set[int] | None = None) -> tuple[int, str, str, int]:
     log = log or tmp_path / "step.log"
+
+    def setup() -> None:
+        os.dup2(r, 3)
+        if bound is not None:
+            os.sched_setaffinity(0, bound)
+
     r, w = os.pipe()
     if go is not None:
         os.write(w, go)
     os.close(w)
     try:
-        proc = subprocess.Popen([str(BINARY), str(log), *argv], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, close_fds=False,  # keeps only fd 3:
-                                preexec_fn=lambda: os.dup2(r, 3))  # the rest are CLOEXEC
+        proc = subprocess.Popen([str(BINARY), cpus, str(log), *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                close_fds=False,  # keeps only fd 3: the rest are CLOEXEC
+                                preexec_fn=setup)
         _out, err = proc.communicate(timeout=10)
     finally:
         os.close(r)
@@ -137,6 +146,43 @@ def test_the_committed_binary_is_what_its_source_builds(tmp_path: Path) -> None:
     subprocess.run(["sh", str(copy / "build.sh")], check=True, capture_output=True)
     assert (copy / "launch-x86_64").read_bytes() == BINARY.read_bytes(), \
         "launch.c changed: run candidates/reference/refengine/launch/build.sh"
+
+
+TWO_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+ALLOWED = ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
+
+
+@TWO_CPUS
+def test_the_command_gets_the_cpus_it_is_given_back(tmp_path: Path) -> None:
+    """The engine spawns the launcher bound to its own core; the command runs on the
+    engine's CPUs (here 0 and 1, mask 3), not on that one core."""
+    code, text, _ = launch(tmp_path, *ALLOWED, cpus="3", bound={0})
+    assert code == 0 and text.split() == ["Cpus_allowed_list:", "0-1"]
+    code, text, _ = launch(tmp_path, *ALLOWED, log=tmp_path / "2.log", cpus="-", bound={1})
+    assert code == 0 and text.split() == ["Cpus_allowed_list:", "1"], "'-' leaves it"
+
+
+@pytest.mark.parametrize("cpus", ["", "xyz", "3G", "1" * 257])
+def test_a_cpu_mask_it_cannot_read_runs_nothing(tmp_path: Path, cpus: str) -> None:
+    code, text, err = launch_pid(tmp_path, "sh", "-c", "echo ran", cpus=cpus)[:3]
+    assert code == 2 and "usage: launch CPUS" in err and not (tmp_path / "step.log").exists()
+
+
+@TWO_CPUS
+def test_the_engine_binds_itself_while_it_spawns_and_the_command_runs_unbound(
+        tmp_path: Path) -> None:
+    own = os.sched_getaffinity(0)
+    log = tmp_path / "step.log"
+    try:
+        proc, go_w = supervisor.spawn(tuple(ALLOWED), dict(os.environ), str(log))
+        assert os.sched_getaffinity(0) == {min(own)}, "bound to one core as it spawns"
+        supervisor.go_ahead(go_w)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        supervisor._bind(False)
+    assert os.sched_getaffinity(0) == own
+    listed = log.read_text().split()[1]
+    assert listed == f"{min(own)}-{max(own)}" or "," in listed, listed
 
 
 @pytest.mark.parametrize("way", ["sh", "fork"])

@@ -1,8 +1,13 @@
 /* launch.c: the reference engine's launcher, one process per attempt (refengine/supervisor.py).
 
    Usage (by posix_spawn from the engine, as the attempt's process group leader):
-       launch LOG_PATH COMMAND [ARG...]     with the go-ahead pipe's read end on fd 3
+       launch CPUS LOG_PATH COMMAND [ARG...]     with the go-ahead pipe's read end on fd 3
 
+   0. Sets its CPU affinity to CPUS, a hexadecimal mask (most significant digit first) of
+      the engine's own CPUs, or leaves it as it is when CPUS is "-". The engine spawns it
+      bound to the core the engine waits on (posix_spawn's vfork waits for the exec, and
+      the kernel could place the new process on a core busy with running steps), so that
+      the command runs on the engine's CPUs as it would have without the binding.
    1. Waits for one byte "g" on fd 3. The engine sends it once the attempt's STEP_STARTED
       is durable. EOF with no byte means the engine died first, or gave up a launcher it
       made ahead: exit 125, run nothing and create nothing.
@@ -18,8 +23,8 @@
    Why a program of its own: a shell doing the same costs a second dynamically linked exec
    per attempt, about as much as the command's own, and a fork of the engine copies its
    page tables. This one has no C library and no dynamic loader: its exec costs a few
-   pages. It uses the system calls read, write, open, close, dup2, execve and exit, and
-   nothing else. x86_64 Linux only (the engine falls back to /bin/sh elsewhere).
+   pages. It uses the system calls sched_setaffinity, read, write, open, close, dup2, execve
+   and exit, and nothing else. x86_64 Linux only (the engine falls back to /bin/sh elsewhere).
 
    Build: refengine/launch/build.sh (the binary launch-x86_64 is committed). */
 
@@ -32,6 +37,7 @@ typedef unsigned long size_t;
 #define SYS_dup2 33
 #define SYS_execve 59
 #define SYS_exit 60
+#define SYS_sched_setaffinity 203
 
 #define O_WRONLY 01
 #define O_CREAT 0100
@@ -120,11 +126,30 @@ static const char *env(char **envp, const char *name) {
     return 0;
 }
 
+/* Step 0: the affinity mask in hex (1024 CPUs at most), "-" for none; 0 if it is none. */
+static int set_cpus(const char *hex) {
+    static unsigned long mask[16];  /* zero, as .bss is */
+    if (hex[0] == '-' && hex[1] == 0) return 0;
+    size_t n = len(hex);
+    if (n == 0 || n > 16 * 16) return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = hex[n - 1 - i];
+        unsigned long v;
+        if (c >= '0' && c <= '9') v = (unsigned long)(c - '0');
+        else if (c >= 'a' && c <= 'f') v = (unsigned long)(c - 'a' + 10);
+        else return -1;
+        mask[i / 16] |= v << (4 * (i % 16));
+    }
+    sys3(SYS_sched_setaffinity, 0, sizeof mask, (long)mask);  /* failing, it keeps one core */
+    return 0;
+}
+
 static void run(int argc, char **argv, char **envp) {
-    if (argc < 3) {
-        say(2, "usage: launch LOG_PATH COMMAND [ARG...] (go-ahead on fd 3)\n");
+    if (argc < 4 || set_cpus(argv[1]) != 0) {
+        say(2, "usage: launch CPUS LOG_PATH COMMAND [ARG...] (go-ahead on fd 3)\n");
         quit(2);
     }
+    argv++;  /* from here on, argv[1] is LOG_PATH */
     char go = 0;
     if (sys3(SYS_read, 3, (long)&go, 1) != 1 || go != 'g') quit(125);
     sys3(SYS_close, 3, 0, 0);
