@@ -134,6 +134,8 @@ def for_candidate(client: docker.DockerClient, c: Candidate, image_id: str) -> C
     build context its image was built from (`images.context`). An image of the
     candidate's own Dockerfile, or one whose working folder is under /usr, is copied
     from its own export."""
+    if why := _unfit():
+        return Copy((), why)
     rel = _workdir_rel(c.docker.workdir)
     under_usr = posixpath.normpath("/" + c.docker.workdir).startswith("/usr/")
     if c.docker.dockerfile or under_usr:
@@ -152,6 +154,17 @@ def for_candidate(client: docker.DockerClient, c: Candidate, image_id: str) -> C
         binds.append(_bind(work, rel) if work is not None else None)
         why = why or why_work
     return Copy(tuple(b for b in binds if b is not None), why)
+
+
+def _unfit() -> str:
+    """Why the copies' folder cannot serve ('' when it can): a bind mount keeps its
+    source's noexec, and nothing in /usr could then be run."""
+    folder = root()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # the copies are the daemon's to bind, nobody else's to read
+    if os.statvfs(folder).f_flag & os.ST_NOEXEC:
+        return f"{folder} is on a file system mounted noexec"
+    return ""
 
 
 def _bind(folder: Path, rel: str) -> Bind | None:
@@ -176,8 +189,6 @@ def _made(image_id: str, variant: str, make: Callable[[Path], None]) -> tuple[Pa
     with cachedir.locked(f"hostcopy-{home.name[:16]}-{variant}"):
         if (hit := found()) is not None:  # another harness made it meanwhile
             return hit
-        root().mkdir(parents=True, exist_ok=True)
-        os.chmod(root(), 0o700)  # the copies are the daemon's to bind, nobody else's to read
         home.mkdir(exist_ok=True)
         partial = home / f".partial-{variant}"
         shutil.rmtree(partial, ignore_errors=True)  # a killed harness's: we hold the lock

@@ -15,6 +15,7 @@ from harness.container import hostcopy
 from harness.container.hostcopy import Refused, extract
 
 KEEP = ["usr", "candidate"]
+Member = tuple[tarfile.TarInfo, bytes | None]
 
 
 def tar_of(*members: tuple[tarfile.TarInfo, bytes | None]) -> io.BytesIO:
@@ -96,7 +97,7 @@ def test_symbolic_links_are_kept_as_they_are_even_absolute_ones(dest: Path) -> N
 ], ids=["through-absolute-link", "through-relative-link", "hard-outside",
         "hard-to-symlink", "hard-to-uncopied"])
 def test_a_member_that_would_leave_the_copy_refuses_it(tmp_path: Path, dest: Path,
-                                                       members: list) -> None:
+                                                       members: list[Member]) -> None:
     for info, _ in members:
         info.linkname = info.linkname.replace("{outside}", str(tmp_path))
     before = everything_under(tmp_path.parent)
@@ -172,3 +173,16 @@ def test_a_working_folder_reached_through_a_link_is_not_bound(tmp_path: Path) ->
     assert hostcopy._bind(copy, "opt") is None and hostcopy._bind(copy, "opt/x") is None
     assert hostcopy._bind(copy, "usr/src") is None and hostcopy._bind(copy, "missing") is None
     assert hostcopy._bind(copy, "app") == hostcopy.Bind(str(copy / "app"), "/app")
+
+
+def test_a_cache_on_a_noexec_file_system_is_not_used(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bind mount keeps its source's noexec: no program in a copied /usr could run."""
+    monkeypatch.setattr(hostcopy, "root", lambda: tmp_path / "copies")
+    assert hostcopy._unfit() == "" and stat.S_IMODE((tmp_path / "copies").stat().st_mode) == 0o700
+
+    class NoExec:
+        f_flag = os.ST_NOEXEC
+
+    monkeypatch.setattr(os, "statvfs", lambda _path: NoExec())
+    assert "mounted noexec" in hostcopy._unfit()
