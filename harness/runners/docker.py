@@ -4,7 +4,9 @@ A cell is a host folder laid out as `harness.layout` says, bind-mounted into a
 container: ``in/`` read-only, ``work/`` (the STATE_DIRs) and ``audit/`` writable, the
 probe and the init read-only under /harness, the engines' stdout and stderr files
 writable under /run/io. Everything else is the candidate's image, on a read-only root
-file system, plus a small private tmpfs at /tmp that goes with the container. The
+file system, plus a small private tmpfs at /tmp that goes with the container; where the
+storage driver is fuse-overlayfs, the image's /usr and working folder are bind-mounted
+read-only from a host copy of the same files (`harness.container.hostcopy`). The
 host folder is itself a size-limited tmpfs where the harness runs as root
 (`harness.cellfs`), so nothing written through the mounts can fill the host. The init
 keeps the first `layout.STREAM_CAP` bytes of each engine stream, and counts the rest.
