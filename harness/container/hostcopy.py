@@ -98,7 +98,10 @@ def root() -> Path:
 def wanted(client: docker.DockerClient) -> bool:
     """Whether copies pay here: only where the storage driver is fuse-overlayfs (kernel
     overlay and the rest read image files at the host's speed)."""
-    info = daemon_call("ask the daemon's storage driver", client.info)
+    try:
+        info = daemon_call("ask the daemon's storage driver", client.info, attempts=1)
+    except InfraError:
+        return False  # a daemon that cannot say: its cells read the image's own files
     return str(info.get("Driver", "")) == "fuse-overlayfs"
 
 

@@ -79,7 +79,11 @@ def test_fsyncs_on_a_worker_thread_break_no_rule_and_are_struck_there(
 def test_the_syncer_engine_passes_every_check(scenario: str) -> None:
     cell = api.run_cell(LocalRunner(), load_candidate(SYNCER),
                         api.all_scenarios(pattern=scenario)[0], 7)
-    assert [r for r in cell.results if r.outcome is not Outcome.PASS] == []
+    # crash-loop's crash.lost_recorded can go not exercised on a loaded machine (where
+    # its recording's attempts ran moves with load, as for every engine): never a fail
+    judged = [r for r in cell.results
+              if not (scenario == "crash-loop" and r.outcome is Outcome.NOT_EXERCISED)]
+    assert [r for r in judged if r.outcome is not Outcome.PASS] == []
     [rec] = cell.extra["recordings"].values()
     assert rec["traced_alone"] is False and "fsync" in rec["syscalls"]
     exact = [f for f in cell.extra.get("faults", []) if f["kind"] == "exact"]
