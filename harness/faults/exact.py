@@ -54,12 +54,11 @@ from harness.safefs import CellFiles
 from harness.scenario import workflow_bytes
 from harness.trace.durability import LOG_NAME, DurabilityCall, Kind, durability_calls, log_events
 from harness.trace.plan import CrashPoint, crash_points, inject_prefix, log_before
-from harness.trace.strace import Call, TraceError, parse_trace, strace_prefix
+from harness.trace.strace import FORKS, Call, TraceError, parse_trace, strace_prefix
 
 TRACE_CAP = 8 << 20  # a trace beyond this is not kept: the recording is unavailable
 EXIT_WAIT_S = 10.0  # how long a detached tracer may take to write the engine's exit
 RECORD = "record"
-_FORKS = {"clone", "clone3", "fork", "vfork"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +212,7 @@ def traced_alone(calls: Sequence[Call], dcalls: Sequence[DurabilityCall],
     """Whether every point is a call of the thread strace starts, so that a strike may
     trace that thread alone: without -f strace follows no child and no thread, and a
     point on a thread the engine made (clone3's result, like a fork's) needs -f."""
-    born = {c.ret for c in calls if c.syscall in _FORKS}
+    born = {c.ret for c in calls if c.syscall in FORKS}
     return not {dcalls[p.index].call.pid for p in points} & born
 
 

@@ -44,7 +44,7 @@ TRACED = (
 
 O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND = 0o1, 0o2, 0o100, 0o1000, 0o2000
 CLONE_THREAD = 0x10000  # linux/sched.h: the child joins the caller's thread group
-_FORKS = frozenset({"clone", "clone3", "fork", "vfork"})
+FORKS = frozenset({"clone", "clone3", "fork", "vfork"})  # the calls that make a thread or process
 
 
 class TraceError(HarnessError):
@@ -267,7 +267,7 @@ def _processes(done: list[tuple[_Raw, str]], lines: list[str]) -> _Procs:
     caller's process; any other clone, fork or vfork makes a process."""
     made: dict[int, tuple[int, bool]] = {}  # child -> (the thread that made it, a thread?)
     for raw, text in done:
-        if raw.name not in _FORKS:
+        if raw.name not in FORKS:
             continue
         try:
             args, after = _split(text)
