@@ -25,7 +25,8 @@ A copy is faithful or not used:
   no symbolic link. A symbolic link is kept as it is, whatever it points to: it is only
   ever followed inside the container, where it means what it means in the image.
 - A device, a FIFO or an unknown member type refuses the copy, and so do more than
-  `MAX_BYTES` or `MAX_MEMBERS`. A refused copy is remembered (`REFUSED`), and the cells
+  `MAX_BYTES` or `MAX_MEMBERS` in the copied folders, or an export over `MAX_EXPORT`
+  (spooled to the host's disk, it is stopped there). A refused copy is remembered (`REFUSED`), and the cells
   of that image read the image's own files, as without a copy: slower, never different.
 - Setuid, setgid and sticky bits and group/other write bits are dropped (tar_filter),
   so the host holds no setuid file of a candidate's. A cell runs with
@@ -64,6 +65,7 @@ from harness.model import Candidate
 
 MAX_BYTES = 2 << 30  # a bigger image is read through the storage driver, as without a copy
 MAX_MEMBERS = 400_000
+MAX_EXPORT = 2 * MAX_BYTES  # the whole export is spooled to the host's disk first
 REFUSED = "REFUSED"  # a file in the copies' folder: this image's copy was refused, and why
 # Mount points the cell itself or the daemon owns: a working folder there is not copied.
 NOT_COPIED = frozenset({"", "proc", "sys", "dev", "run", "tmp", "etc", "cell", "harness", "usr"})
@@ -231,6 +233,8 @@ def _export(client: docker.DockerClient, image_id: str, dest: Path, keep: list[s
         with tempfile.TemporaryFile(dir=dest) as spool:
             try:
                 for chunk in client.api.export(cid):
+                    if spool.tell() + len(chunk) > MAX_EXPORT:
+                        raise Refused(f"its export is over {MAX_EXPORT >> 30} GiB")
                     spool.write(chunk)
             except (docker.errors.APIError, *TRANSIENT) as exc:
                 raise InfraError(f"Docker daemon failed exporting image {image_id[:19]}: {exc}") from None
@@ -280,8 +284,8 @@ def _filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         raise Refused(str(exc)) from None
     if member.islnk():
         target = os.path.join(dest, member.linkname)
-        real = os.path.realpath(target)
-        if (os.path.commonpath([real, os.path.realpath(dest)]) != os.path.realpath(dest)
+        real, top = os.path.realpath(target), os.path.realpath(dest)
+        if (os.path.commonpath([real, top]) != top
                 or os.path.islink(target) or not os.path.isfile(real)):
             raise Refused(f"{member.name} is a hard link to {member.linkname}, which is no"
                           " file of the copy")

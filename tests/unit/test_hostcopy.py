@@ -7,6 +7,7 @@ import io
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,30 @@ def test_a_cache_on_a_noexec_file_system_is_not_used(tmp_path: Path,
 
     monkeypatch.setattr(os, "statvfs", lambda _path: NoExec())
     assert "mounted noexec" in hostcopy._unfit()
+
+
+def test_an_export_too_big_is_stopped_before_it_fills_the_disk(
+        dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate's Dockerfile can make a huge image: its export is spooled to the
+    host's disk, and stopped at MAX_EXPORT, not read to its end."""
+    monkeypatch.setattr(hostcopy, "MAX_EXPORT", 1000)
+    read, removed = [], []
+
+    class Api:
+        def create_container(self, *_a: object, **_k: object) -> dict[str, str]:
+            return {"Id": "c1"}
+
+        def export(self, _cid: str) -> Iterator[bytes]:
+            for _ in range(100):
+                read.append(1)
+                yield b"x" * 300
+
+        def remove_container(self, cid: str, force: bool) -> None:
+            removed.append(cid)
+
+    class Client:
+        api = Api()
+
+    with pytest.raises(Refused, match="export is over"):
+        hostcopy._export(Client(), "sha256:abc", dest, KEEP)
+    assert len(read) == 4 and removed == ["c1"] and list(dest.iterdir()) == []
